@@ -1,0 +1,118 @@
+"""The sky index: HEALPix NESTED pixels at order 29 and cones as index ranges.
+
+Every positional table stores ``hpx`` = the NESTED pixel of (ra, dec) at order
+:data:`MAX_ORDER` (nside 2**29, pixels of ~0.4 mas). The pixel at a coarser order k is
+``hpx >> 2*(29-k)``, so a pixel at order k is the contiguous order-29 range
+``[p << s, ((p+1) << s) - 1]`` with ``s = 2*(29-k)``. A cone becomes a short list of such
+ranges (healpy ``query_disc(inclusive=True, nest=True)`` at an order chosen from the
+radius, adjacent pixels merged), which a btree on ``hpx`` scans directly; the exact angular
+distance then filters the candidates.
+
+References: Gorski et al. 2005, ApJ 622, 759 (HEALPix); healpy documentation of
+``ang2pix``/``query_disc``/``max_pixrad``.
+"""
+
+from __future__ import annotations
+
+import healpy as hp
+import numpy as np
+
+MAX_ORDER = 29
+NSIDE_MAX = 2 ** MAX_ORDER
+ARCSEC = np.pi / 180.0 / 3600.0
+
+# max_pixrad(order) in radians: the largest centre-to-corner distance of a pixel.
+MAX_PIXRAD = np.array([hp.max_pixrad(2 ** k) for k in range(MAX_ORDER + 1)])
+
+
+def radec_to_hpx(ra_deg, dec_deg, order: int = MAX_ORDER) -> np.ndarray:
+    """Return HEALPix NESTED indices of (ra, dec) at ``order`` (vectorised).
+
+    Parameters
+    ----------
+    ra_deg, dec_deg : array_like
+        ICRS degrees; ``dec`` in [-90, 90]. RA is taken modulo 360.
+    order : int
+        HEALPix order (nside = 2**order), default 29.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+    """
+    ra = np.mod(np.asarray(ra_deg, dtype=np.float64), 360.0)
+    dec = np.asarray(dec_deg, dtype=np.float64)
+    if np.any(~np.isfinite(dec)) or np.any(np.abs(dec) > 90.0) or np.any(~np.isfinite(ra)):
+        raise ValueError("positions must be finite with -90 <= dec <= 90")
+    return hp.ang2pix(2 ** order, ra, dec, nest=True, lonlat=True).astype(np.int64)
+
+
+def order_for_radius(radius_rad: float) -> int:
+    """Choose the order at which a cone of ``radius_rad`` covers only a few pixels.
+
+    The finest order whose pixels are still larger than the cone (max_pixrad >= radius):
+    the disc then touches at most a handful of pixels, which merge into 1-4 ranges.
+    """
+    ok = np.nonzero(MAX_PIXRAD >= radius_rad)[0]
+    return int(ok[-1]) if len(ok) else 0
+
+
+def merge_pixels(pixels: np.ndarray, order: int) -> np.ndarray:
+    """Turn NESTED pixels at ``order`` into merged order-29 ranges.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray of int
+        Pixel indices at ``order`` (any order of appearance, duplicates allowed).
+    order : int
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, 2), int64
+        Inclusive ``[lo, hi]`` ranges at order 29, sorted, adjacent ones merged.
+    """
+    pix = np.unique(np.asarray(pixels, dtype=np.int64))
+    if len(pix) == 0:
+        return np.empty((0, 2), dtype=np.int64)
+    breaks = np.nonzero(np.diff(pix) != 1)[0]
+    starts = np.concatenate(([pix[0]], pix[breaks + 1]))
+    ends = np.concatenate((pix[breaks], [pix[-1]]))
+    shift = 2 * (MAX_ORDER - order)
+    return np.column_stack((starts << shift, ((ends + 1) << shift) - 1))
+
+
+def cone_ranges(ra_deg: float, dec_deg: float, radius_arcsec: float,
+                order: int | None = None) -> np.ndarray:
+    """Return the order-29 ``hpx`` ranges that cover a cone.
+
+    Parameters
+    ----------
+    ra_deg, dec_deg : float
+        Centre, ICRS degrees.
+    radius_arcsec : float
+        Radius in arcseconds (> 0).
+    order : int, optional
+        Order of the covering pixels; default :func:`order_for_radius`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, 2), int64
+        Inclusive ranges; every point within the radius has its ``hpx`` in one of them.
+    """
+    radius = float(radius_arcsec) * ARCSEC
+    k = order_for_radius(radius) if order is None else int(order)
+    vec = hp.ang2vec(float(ra_deg), float(dec_deg), lonlat=True)
+    pixels = hp.query_disc(2 ** k, vec, radius, inclusive=True, nest=True)
+    return merge_pixels(pixels, k)
+
+
+def angular_separation_deg(ra1, dec1, ra2, dec2) -> np.ndarray:
+    """Angular separation in degrees by the haversine formula (vectorised).
+
+    The same formula as the SQL function ``livecat.ang_sep_deg``, so Python and SQL agree
+    on which points fall inside a radius.
+    """
+    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(x, dtype=np.float64))
+                            for x in (ra1, dec1, ra2, dec2))
+    h = (np.sin((dec2 - dec1) / 2.0) ** 2
+         + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2.0) ** 2)
+    return np.degrees(2.0 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))

@@ -1,0 +1,256 @@
+"""Cone search and cross-match over livecat's positional tables.
+
+A positional table is any table in the ``livecat`` schema with columns ``id``, ``ra``,
+``dec`` and ``hpx`` (HEALPix NESTED order 29, btree-indexed). A cone becomes order-29
+``hpx`` ranges (:func:`catalog.healpix.cone_ranges`), scanned through the btree, and the
+exact angular distance (the SQL function ``livecat.ang_sep_deg``, shared with
+``livecat.cone_search``) keeps the rows inside the radius.
+
+Cross-match: every left position is assigned the coarse pixels (at an order whose pixels
+are at least 8 times the radius) that its disc can touch — its own pixel and those of its
+8 neighbours whose centres lie within radius + max_pixrad — and the right table is joined
+on that coarse pixel, either by btree range probes (few left rows) or by one hash join on
+``hpx >> shift`` (many left rows); the exact distance filters the pairs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import healpy as hp
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .errors import InputError
+from .healpix import ARCSEC, MAX_ORDER, MAX_PIXRAD, cone_ranges
+from .pgcopy import copy_columns
+from .settings import SCHEMA
+
+MAX_RADIUS_ARCSEC = 648000.0
+
+
+def positional_tables(conn: Connection) -> list[str]:
+    """Names of the tables in the livecat schema that have id, ra, dec and hpx."""
+    rows = conn.execute(sa.text(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = :s AND c.relkind IN ('r', 'p') "
+        "AND (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid "
+        "     AND a.attname IN ('id', 'ra', 'dec', 'hpx') AND NOT a.attisdropped) = 4 "
+        "ORDER BY 1"), {"s": SCHEMA})
+    return [r[0] for r in rows]
+
+
+def _check_table(conn: Connection, table: str) -> str:
+    known = positional_tables(conn)
+    if table not in known:
+        raise InputError(f"unknown table {table!r}: positional tables are "
+                         f"{', '.join(known) or '(none: run `livecat db upgrade`)'}")
+    return f'{SCHEMA}."{table}"'
+
+
+def check_position(ra_deg: float, dec_deg: float) -> None:
+    """Raise InputError unless ra is finite and -90 <= dec <= 90."""
+    if not (math.isfinite(ra_deg) and math.isfinite(dec_deg)):
+        raise InputError(f"position ({ra_deg}, {dec_deg}) must be finite numbers in degrees")
+    if not -90.0 <= dec_deg <= 90.0:
+        raise InputError(f"declination {dec_deg} is outside [-90, 90] degrees")
+
+
+def check_radius(radius_arcsec: float) -> None:
+    """Raise InputError unless 0 < radius <= 180 degrees."""
+    if not (math.isfinite(radius_arcsec) and 0.0 < radius_arcsec <= MAX_RADIUS_ARCSEC):
+        raise InputError(f"radius {radius_arcsec} arcsec must be > 0 and <= "
+                         f"{MAX_RADIUS_ARCSEC:g} (180 degrees)")
+
+
+def cone_search_sql(table_sql: str, columns: str = "t.*") -> str:
+    """The cone-search statement for a qualified table name (parameters :ra :dec :r :lo :hi).
+
+    The text is constant for a table, so the driver prepares it once and reuses the plan.
+    """
+    return (
+        f"SELECT {columns}, {SCHEMA}.ang_sep_deg(:ra, :dec, t.ra, t.dec) * 3600.0 "
+        f"AS separation_arcsec "
+        f"FROM unnest(CAST(:lo AS bigint[]), CAST(:hi AS bigint[])) AS r(lo, hi) "
+        f"CROSS JOIN LATERAL (SELECT * FROM {table_sql} s "
+        f"WHERE s.hpx BETWEEN r.lo AND r.hi) AS t "
+        f"WHERE {SCHEMA}.ang_sep_deg(:ra, :dec, t.ra, t.dec) <= :r / 3600.0 "
+        f"ORDER BY separation_arcsec, t.id")
+
+
+def cone_search(conn: Connection | Engine, table: str, ra_deg: float, dec_deg: float,
+                radius_arcsec: float) -> pd.DataFrame:
+    """Rows of ``table`` within ``radius_arcsec`` of (ra, dec), nearest first.
+
+    Parameters
+    ----------
+    conn : sqlalchemy Connection or Engine
+    table : str
+        A positional table of the livecat schema (e.g. ``"xray_source"``).
+    ra_deg, dec_deg : float
+        Centre, ICRS degrees.
+    radius_arcsec : float
+        0 < radius <= 648000 (180 degrees).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Every column of the table plus ``separation_arcsec``, ordered by separation then id.
+        The same rows as ``SELECT * FROM livecat.cone_search(table, ra, dec, radius)``.
+    """
+    check_position(ra_deg, dec_deg)
+    check_radius(radius_arcsec)
+    if isinstance(conn, Engine):
+        with conn.connect() as c:
+            return cone_search(c, table, ra_deg, dec_deg, radius_arcsec)
+    table_sql = _check_table(conn, table)
+    ranges = cone_ranges(ra_deg, dec_deg, radius_arcsec)
+    result = conn.execute(sa.text(cone_search_sql(table_sql)),
+                          {"ra": float(ra_deg), "dec": float(dec_deg),
+                           "r": float(radius_arcsec), "lo": ranges[:, 0].tolist(),
+                           "hi": ranges[:, 1].tolist()})
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def crossmatch_order(radius_arcsec: float) -> int:
+    """Order of the coarse pixels used to cross-match at ``radius_arcsec``.
+
+    The finest order whose max_pixrad is at least 8 radii: the disc then lies well inside
+    its pixel and the 8 neighbours (HEALPix pixels are never narrower than an eighth of
+    their max_pixrad).
+    """
+    ok = np.nonzero(MAX_PIXRAD >= 8.0 * radius_arcsec * ARCSEC)[0]
+    return int(ok[-1]) if len(ok) else 0
+
+
+def disc_pixels(ra_deg: np.ndarray, dec_deg: np.ndarray, radius_arcsec: float,
+                order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coarse pixels that each disc can touch, as (row index, pixel) pairs.
+
+    Parameters
+    ----------
+    ra_deg, dec_deg : numpy.ndarray
+        Disc centres.
+    radius_arcsec : float
+    order : int
+        Pixel order, from :func:`crossmatch_order`.
+
+    Returns
+    -------
+    rows, pixels : numpy.ndarray of int64
+        For every disc, its own pixel and each neighbour whose centre lies within
+        radius + max_pixrad(order) of the disc centre (a pixel farther away cannot touch it).
+    """
+    nside = 2 ** order
+    ra = np.asarray(ra_deg, dtype=np.float64)
+    dec = np.asarray(dec_deg, dtype=np.float64)
+    n = len(ra)
+    own = hp.ang2pix(nside, ra, dec, nest=True, lonlat=True)
+    neigh = hp.get_all_neighbours(nside, ra, dec, nest=True, lonlat=True)  # (8, n), -1 = none
+    cand = np.vstack([own[None, :], neigh]).astype(np.int64)  # (9, n)
+    rows = np.broadcast_to(np.arange(n, dtype=np.int64), cand.shape)
+    valid = cand >= 0
+    cand, rows = cand[valid], rows[valid]
+    centres = np.array(hp.pix2vec(nside, cand, nest=True))
+    points = np.array(hp.ang2vec(ra, dec, lonlat=True)).T  # (3, n)
+    chord2 = np.sum((centres - points[:, rows]) ** 2, axis=0)
+    limit = min(math.pi, radius_arcsec * ARCSEC + MAX_PIXRAD[order] + 1e-9)
+    keep = chord2 <= (2.0 * math.sin(limit / 2.0)) ** 2
+    keep |= cand == own[rows]  # always keep the own pixel
+    return rows[keep], cand[keep]
+
+
+def _load_left(conn: Connection, ids: np.ndarray, ra: np.ndarray, dec: np.ndarray,
+               radius_arcsec: float, order: int) -> int:
+    """Fill the temp table xm_left(cp, id, ra, dec); return its row count."""
+    rows, pixels = disc_pixels(ra, dec, radius_arcsec, order)
+    conn.execute(sa.text("CREATE TEMP TABLE IF NOT EXISTS xm_left "
+                         "(cp bigint, id bigint, ra float8, dec float8) ON COMMIT DROP"))
+    conn.execute(sa.text("TRUNCATE xm_left"))
+    copy_columns(conn.connection.dbapi_connection, "xm_left",
+                 {"cp": pixels, "id": ids[rows], "ra": ra[rows], "dec": dec[rows]})
+    conn.execute(sa.text("ANALYZE xm_left"))
+    return len(rows)
+
+
+def _estimated_rows(conn: Connection, table_sql: str) -> float:
+    est = conn.execute(sa.text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                       {"t": table_sql}).scalar_one()
+    return max(float(est), 1.0)
+
+
+def crossmatch(conn: Connection | Engine, left: str | pd.DataFrame, right: str,
+               radius_arcsec: float, nearest: bool = False,
+               strategy: Literal["auto", "probe", "hash"] = "auto") -> pd.DataFrame:
+    """Pairs (left, right) within ``radius_arcsec``.
+
+    Parameters
+    ----------
+    conn : sqlalchemy Connection or Engine
+    left : str or pandas.DataFrame
+        A positional table name, or a frame with ``ra`` and ``dec`` columns (degrees) and
+        optionally an integer ``id`` column (default: the row position 0..n-1).
+    right : str
+        A positional table name.
+    radius_arcsec : float
+    nearest : bool
+        Keep only the nearest right row for each left row (ties: lowest right id).
+    strategy : {"auto", "probe", "hash"}
+        ``probe``: btree range probes per left pixel; ``hash``: one hash join on the coarse
+        pixel; ``auto`` picks hash when the left side has more than 2% of the right's rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``left_id``, ``right_id``, ``separation_arcsec``, ordered by left_id, separation,
+        right_id.
+    """
+    check_radius(radius_arcsec)
+    if isinstance(conn, Engine):
+        with conn.begin() as c:
+            return crossmatch(c, left, right, radius_arcsec, nearest, strategy)
+    right_sql = _check_table(conn, right)
+    if isinstance(left, str):
+        left_sql = _check_table(conn, left)
+        res = conn.execute(sa.text(f"SELECT id, ra, dec FROM {left_sql}"))
+        arr = np.array(res.fetchall(), dtype=np.float64).reshape(-1, 3)
+        ids, ra, dec = arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2]
+    else:
+        missing = {"ra", "dec"} - set(left.columns)
+        if missing:
+            raise InputError(f"the table to cross-match lacks column(s) {sorted(missing)}")
+        ra = left["ra"].to_numpy(dtype=np.float64)
+        dec = left["dec"].to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(ra) | ~np.isfinite(dec) | (np.abs(dec) > 90)
+        if bad.any():
+            i = int(np.nonzero(bad)[0][0])
+            raise InputError(f"row {i}: position ({ra[i]}, {dec[i]}) is not a valid "
+                             f"ICRS position in degrees")
+        ids = (left["id"].to_numpy(dtype=np.int64) if "id" in left.columns
+               else np.arange(len(left), dtype=np.int64))
+    order = crossmatch_order(radius_arcsec)
+    shift = 2 * (MAX_ORDER - order)
+    n_left = _load_left(conn, ids, ra, dec, radius_arcsec, order)
+    if strategy == "auto":
+        strategy = "hash" if n_left > 0.02 * _estimated_rows(conn, right_sql) else "probe"
+    if strategy == "hash":
+        join = f"JOIN {right_sql} r ON (r.hpx >> {shift}) = l.cp"
+    else:
+        join = (f"CROSS JOIN LATERAL (SELECT s.id, s.ra, s.dec FROM {right_sql} s "
+                f"WHERE s.hpx BETWEEN (l.cp << {shift}) AND ((l.cp + 1) << {shift}) - 1) r")
+    pairs = (f"SELECT l.id AS left_id, r.id AS right_id, "
+             f"{SCHEMA}.ang_sep_deg(l.ra, l.dec, r.ra, r.dec) * 3600.0 AS separation_arcsec "
+             f"FROM xm_left l {join} "
+             f"WHERE {SCHEMA}.ang_sep_deg(l.ra, l.dec, r.ra, r.dec) <= :r / 3600.0")
+    if nearest:
+        sql = (f"SELECT DISTINCT ON (left_id) * FROM ({pairs}) p "
+               f"ORDER BY left_id, separation_arcsec, right_id")
+    else:
+        sql = f"{pairs} ORDER BY left_id, separation_arcsec, right_id"
+    res = conn.execute(sa.text(sql), {"r": float(radius_arcsec)})
+    out = pd.DataFrame(res.fetchall(), columns=["left_id", "right_id", "separation_arcsec"])
+    conn.execute(sa.text("DROP TABLE IF EXISTS xm_left"))
+    return out.astype({"left_id": "int64", "right_id": "int64", "separation_arcsec": "float64"})
