@@ -38,15 +38,17 @@ def admin_url(tmp_path_factory) -> str:
     """libpq URL of a maintenance database on the test server."""
     url = os.environ.get("LIVECAT_TEST_DATABASE_URL")
     if url:
-        return normalize_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
-    from catalog.embedded import embedded_url
+        yield normalize_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
+        return
+    from catalog.embedded import embedded_url, stop_embedded
 
     home = tmp_path_factory.mktemp("livecat-home")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         embedded = embedded_url(home)
-    return embedded.replace("postgresql+psycopg://", "postgresql://", 1).replace(
+    yield embedded.replace("postgresql+psycopg://", "postgresql://", 1).replace(
         "/livecat?", "/postgres?")
+    stop_embedded(home)
 
 
 def _with_database(admin: str, dbname: str) -> str:

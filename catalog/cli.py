@@ -1,0 +1,257 @@
+"""The ``livecat`` command: the root CLI.
+
+It holds the database commands (``db``) and the cone search, and mounts the command groups
+of the other packages (ingest, curate, trainingset, classify). Those are imported only
+when their group is invoked: ``livecat --help`` lists every group from :data:`GROUPS`
+without importing them, so a lower layer never imports a higher one at import time.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Callable, Optional
+
+import typer
+
+from .errors import InputError, LivecatError
+
+GROUPS: dict[str, tuple[str, str]] = {
+    "ingest": ("ingest.cli", "Fetch and load the X-ray and literature catalogs."),
+    "curate": ("curation.cli", "Review counterpart candidates with an audit trail."),
+    "trainingset": ("curation.trainingset_cli",
+                    "Freeze, list, diff and export versioned training sets."),
+    "classify": ("classify.cli", "Train MUWCLASS classifiers and write probabilistic labels."),
+}
+
+
+def fail(message: str) -> None:
+    """Print ``Error: message`` on stderr and exit with status 1."""
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Turn a LivecatError (and a database error) into one ``Error:`` line and exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import sqlalchemy as sa
+
+        try:
+            return fn(*args, **kwargs)
+        except LivecatError as exc:
+            fail(str(exc))
+        except sa.exc.DBAPIError as exc:
+            if os.environ.get("LIVECAT_DEBUG"):
+                raise
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            fail(f"the database refused the request: {first} "
+                 f"(set LIVECAT_DEBUG=1 for the traceback)")
+
+    return wrapper
+
+
+def _engine():
+    from .engine import get_engine
+
+    return get_engine()
+
+
+# --- db ------------------------------------------------------------------------------
+db_app = typer.Typer(help="Create, migrate and inspect the livecat database.",
+                     no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply the schema migrations up to REVISION (default: the newest).
+
+    Example: livecat db upgrade
+    """
+    from . import migrate
+
+    engine = _engine()
+    migrate.upgrade(engine, revision)
+    typer.echo(f"database at revision {migrate.current_revision(engine)}")
+
+
+@db_app.command("downgrade")
+@handle_errors
+def db_downgrade(revision: str = typer.Argument(
+        ..., help="Target revision, e.g. 0001_core, -1, or base (removes every table).")) -> None:
+    """Undo migrations down to REVISION.
+
+    Example: livecat db downgrade -1
+    """
+    from . import migrate
+
+    engine = _engine()
+    migrate.downgrade(engine, revision)
+    typer.echo(f"database at revision {migrate.current_revision(engine) or 'base (empty)'}")
+
+
+@db_app.command("status")
+@handle_errors
+def db_status(fmt: str = typer.Option("table", "--format", help="table, csv or json")) -> None:
+    """Show the schema revision, pending migrations and rows per table."""
+    import pandas as pd
+
+    from . import migrate
+    from .output import render
+
+    st = migrate.status(_engine())
+    fmt = _check_format(fmt)
+    if fmt == "json":
+        import json
+
+        typer.echo(json.dumps({"database": st.url, "revision": st.revision, "head": st.head,
+                               "pending": st.pending, "table_rows": st.table_rows}, indent=1))
+        return
+    if fmt == "table":
+        typer.echo(f"database: {st.url}")
+        typer.echo(f"revision: {st.revision or 'none (run `livecat db upgrade`)'}"
+                   f" (newest: {st.head})")
+        typer.echo(f"pending migrations: {', '.join(st.pending) if st.pending else 'none'}")
+    frame = pd.DataFrame({"table": list(st.table_rows), "rows": list(st.table_rows.values())})
+    render(frame, fmt, title="rows per table")
+
+
+@db_app.command("url")
+@handle_errors
+def db_url() -> None:
+    """Print the database URL, for example: psql "$(livecat db url)"."""
+    from .engine import display_url, resolve_url
+    from .settings import Settings
+
+    typer.echo(display_url(resolve_url(Settings.from_env())))
+
+
+@db_app.command("create-reader")
+@handle_errors
+def db_create_reader(
+        name: str = typer.Argument(..., help="Login role to create, e.g. colleague"),
+        password: Optional[str] = typer.Option(None, help="Login password (or use --prompt)."),
+        prompt: bool = typer.Option(False, "--prompt", help="Ask for the password."),
+) -> None:
+    """Create a login role that can read everything livecat holds and change nothing.
+
+    Example: livecat db create-reader colleague --prompt
+    """
+    from .roles import create_reader
+
+    if prompt:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    created = create_reader(_engine(), name, password)
+    typer.echo(f"{'created' if created else 'updated'} read-only role {name}")
+
+
+@db_app.command("stop")
+@handle_errors
+def db_stop() -> None:
+    """Stop the embedded server (data is kept; the next command starts it again)."""
+    from .embedded import stop_embedded
+    from .settings import Settings
+
+    settings = Settings.from_env()
+    if settings.database_url:
+        raise InputError("LIVECAT_DATABASE_URL is set: livecat does not manage that server")
+    stopped = stop_embedded(settings.home)
+    typer.echo("embedded server stopped" if stopped else "embedded server was not running")
+
+
+# --- cone ----------------------------------------------------------------------------
+def _check_format(fmt: str) -> str:
+    from .output import FORMATS
+
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def parse_angle(text: str, what: str, hours: bool = False) -> float:
+    """Parse decimal degrees or sexagesimal text (RA in hours) into degrees."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    from astropy.coordinates import Angle
+    import astropy.units as u
+
+    try:
+        return float(Angle(text, unit=u.hourangle if hours else u.deg).deg)
+    except Exception:
+        raise InputError(f"{what} {text!r} is not an angle: give decimal degrees "
+                         f"or sexagesimal ({'05:34:31.9' if hours else '+22:00:52'})") from None
+
+
+CONE_COLUMNS = ["id", "catalog", "native_id", "name", "ra", "dec", "separation_arcsec",
+                "livecat_class", "pos_err_arcsec", "significance"]
+
+
+def cone(
+        ra: str = typer.Argument(..., help="Right ascension: degrees or hh:mm:ss."),
+        dec: str = typer.Argument(..., help="Declination: degrees or dd:mm:ss."),
+        radius: float = typer.Argument(..., help="Radius in arcseconds."),
+        table: str = typer.Option("xray_source", "--table", "-t",
+                                  help="Positional table to search."),
+        fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
+        limit: Optional[int] = typer.Option(None, help="Show at most this many rows."),
+) -> None:
+    """Sources within RADIUS arcsec of (RA, DEC), nearest first.
+
+    Examples: livecat cone 187.2779 2.0524 10 ;
+    livecat cone 05:34:31.9 +22:00:52 120 --table literature_object --format csv
+    """
+    from .output import render
+    from .sky import cone_search
+
+    fmt = _check_format(fmt)
+    ra_deg = parse_angle(ra, "RA", hours=":" in ra or "h" in ra)
+    dec_deg = parse_angle(dec, "Dec")
+    df = cone_search(_engine(), table, ra_deg, dec_deg, radius)
+    if limit is not None:
+        df = df.head(limit)
+    render(df, fmt, title=f"{table}: {len(df)} within {radius:g} arcsec",
+           table_columns=CONE_COLUMNS)
+
+
+# --- root ----------------------------------------------------------------------------
+def _placeholder(name: str, module: str, help_text: str) -> typer.Typer:
+    """A group shown in --help whose package is imported only when invoked."""
+    sub = typer.Typer(help=help_text, invoke_without_command=True)
+
+    @sub.callback()
+    def _unavailable() -> None:
+        fail(f"`livecat {name}` is not available in this version of livecat "
+             f"(module {module} is not installed)")
+
+    return sub
+
+
+def build_app(argv: list[str] | None = None) -> typer.Typer:
+    """Build the root app; import only the sub-package that ``argv`` invokes."""
+    argv = sys.argv[1:] if argv is None else argv
+    invoked = next((a for a in argv if not a.startswith("-")), None)
+    app = typer.Typer(help="livecat: a living, HEALPix-indexed catalog of serendipitous "
+                           "X-ray sources, curated training sets and MUWCLASS labels.",
+                      no_args_is_help=True, pretty_exceptions_enable=False,
+                      context_settings={"help_option_names": ["-h", "--help"]})
+    app.add_typer(db_app, name="db")
+    app.command("cone", context_settings={"ignore_unknown_options": True})(handle_errors(cone))
+    for name, (module, help_text) in GROUPS.items():
+        if invoked == name and importlib.util.find_spec(module) is not None:
+            sub = importlib.import_module(module).app
+        else:
+            sub = _placeholder(name, module, help_text)
+        app.add_typer(sub, name=name, help=help_text)
+    return app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    build_app()()
