@@ -1,0 +1,780 @@
+"""ATNF Pulsar Catalogue: parse ``psrcat.db`` and normalize it to literature objects.
+
+Format (Manchester et al. 2005, AJ 129, 1993; the catalogue's help page
+https://www.atnf.csiro.au/research/pulsar/psrcat/psrcat_help.html, Appendix A
+"The Pulsar Parameters", B "Pulsar Types", C "Binary Companion Types"):
+
+- A header line ``#CATALOGUE <version>`` and other ``#`` comment lines.
+- One block per pulsar; blocks are separated by a line starting with ``@``
+  (``@-----...``).
+- Each line of a block is ``NAME  value  [uncertainty]  [reference]`` in
+  whitespace-separated columns. The uncertainty is in units of the last quoted digit of
+  the value (``F0 8.6682478274 1`` means +-1e-10; ``RAJ 00:02:58.17 2`` means +-0.02 s
+  of time); an uncertainty written with a decimal point (``RM -245.8 1.0``) or a sign is
+  absolute. This is the reading of psrqpy (``psrqpy.utils.get_catalogue``,
+  github.com/mattpitkin/psrqpy), the reference Python reader of ``psrcat.db``.
+  A third column that is not a number is the reference.
+- An uncertainty of ``0`` (``RAJ 00:25 0 mss+20``, 194 lines in release 1.67) means
+  that none is known and is read as missing.
+- A parameter may repeat within a block (an older or alternative value); the first
+  occurrence is the catalogue's value, later ones are kept as alternatives.
+- Positions are ``RAJ``/``DECJ`` (J2000 sexagesimal, ``hh:mm[:ss.s]`` and
+  ``[+-]dd[:mm[:ss.s]]``; the sign of a positive declination may be missing) or
+  ``ELONG``/``ELAT`` (ecliptic longitude/latitude in degrees). Pulsar timing packages
+  use barycentric ecliptic coordinates with the mean ecliptic and equinox of J2000 and
+  the IERS 2003 obliquity 84381.4059" (tempo2 ``tempo2.h``, ``ECLIPTIC_OBLIQUITY_VAL``);
+  astropy's ``BarycentricMeanEcliptic(equinox="J2000")`` uses the IAU 2006 value
+  84381.406", a 0.1 mas difference, and is used here to convert to ICRS.
+- ``TYPE``, ``BINCOMP``, ``ASSOC`` and ``SURVEY`` hold comma-separated lists whose items
+  may carry bracketed references and an uncertainty marker: ``HE[cck+16]``,
+  ``AXP[esy+20],HE[kdk+20]``, ``CO(?)[jbo+07]``, ``BINARY?[pqm+21]``,
+  ``GRS:4FGL_J0002.8+6217[fermi21],XRS:[bhc+17]``, ``XRS:[bgh+06,fhc+14]``; a whole-line
+  reference may instead sit in the reference column (``HE  pbh+17``).
+
+The release is distributed as ``psrcat_pkg.tar.gz`` (``psrcat_tar/psrcat.db`` inside),
+https://www.atnf.csiro.au/research/pulsar/psrcat/download.html.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from astropy import units as u
+from astropy.coordinates import BarycentricMeanEcliptic, SkyCoord
+
+from catalog.errors import InputError, SourceError
+from ingest import taxonomy
+from ingest.normalized import LITERATURE_COLUMNS, NormalizedCatalog
+
+CATALOG = "atnf"
+#: The ATNF distribution package holding ``psrcat_tar/psrcat.db`` (the URL psrqpy uses).
+PACKAGE_URL = "https://www.atnf.csiro.au/research/pulsar/psrcat/downloads/psrcat_pkg.tar.gz"
+#: Bibcode of the catalogue paper, used as the reference when a pulsar has none.
+CATALOG_BIBCODE = "2005AJ....129.1993M"
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eEdD][-+]?\d+)?")
+
+
+# --------------------------------------------------------------------------------------
+# Low-level value parsing
+# --------------------------------------------------------------------------------------
+
+
+def last_digit_unit(value: str) -> float:
+    """Return the size of one unit in the last quoted digit of a number.
+
+    Parameters
+    ----------
+    value : str
+        A decimal number as written, e.g. ``"8.6682478274"``, ``"-0.448354E-12"``,
+        ``"735"``, or a sexagesimal string whose last field is used (``"00:02:58.17"``).
+
+    Returns
+    -------
+    float
+        ``1e-10`` for ``"8.6682478274"``, ``1e-18`` for ``"-0.448354E-12"``, ``1`` for
+        ``"735"``, ``0.01`` for ``"00:02:58.17"``.
+
+    Raises
+    ------
+    catalog.errors.InputError
+        If the (last field of the) value is not a number.
+    """
+    last = value.strip().split(":")[-1]
+    if not _NUMBER.fullmatch(last):
+        raise InputError(f"value {value!r} is not a number: expected e.g. 1.25 or 3.1E-12")
+    mant, exp = (re.split(r"[eEdD]", last) + [""])[:2]
+    decimals = len(mant.split(".", 1)[1]) if "." in mant else 0
+    return 10.0 ** (int(exp or 0) - decimals)
+
+
+def absolute_uncertainty(value: str, uncertainty: str) -> float:
+    """Convert a psrcat uncertainty to an absolute uncertainty in the value's units.
+
+    Parameters
+    ----------
+    value : str
+        The value as written (for sexagesimal values the unit is that of the last field).
+    uncertainty : str
+        The uncertainty column: an integer in units of the last quoted digit, or, when
+        written with a decimal point or a sign, already absolute.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    catalog.errors.InputError
+        If either string is not a number.
+
+    Examples
+    --------
+    >>> absolute_uncertainty("8.6682478274", "1")
+    1e-10
+    """
+    if not _NUMBER.fullmatch(uncertainty):
+        raise InputError(f"uncertainty {uncertainty!r} of value {value!r} is not a number")
+    err = float(uncertainty.replace("D", "E").replace("d", "e"))
+    if "." in uncertainty or uncertainty[0] in "+-":
+        return abs(err)
+    return err * last_digit_unit(value)
+
+
+def parse_float(text: str) -> float:
+    """Parse a psrcat number (``E`` or Fortran ``D`` exponent).
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    catalog.errors.InputError
+        If the text is not a number.
+    """
+    if not _NUMBER.fullmatch(text.strip()):
+        raise InputError(f"{text!r} is not a number")
+    return float(text.strip().replace("D", "E").replace("d", "e"))
+
+
+def sexagesimal_to_deg(text: str, *, hours: bool) -> tuple[float, float]:
+    """Convert ``hh:mm[:ss.s]`` or ``[+-]dd[:mm[:ss.s]]`` to degrees.
+
+    Parameters
+    ----------
+    text : str
+    hours : bool
+        True for right ascension (hours), False for declination (degrees).
+
+    Returns
+    -------
+    tuple of (float, float)
+        The angle in degrees and the size of one unit of its last quoted digit, in
+        arcseconds *of arc along the coordinate* (for RA, seconds of time times 15).
+
+    Raises
+    ------
+    catalog.errors.InputError
+        If the text is not sexagesimal or a field is out of range.
+    """
+    s = text.strip()
+    if hours and s[:1] in ("+", "-"):
+        raise InputError(f"right ascension {text!r} has a sign: expected hh:mm:ss.s")
+    sign = -1.0 if s.startswith("-") else 1.0
+    body = s.lstrip("+-")
+    fields = body.split(":")
+    if not 1 <= len(fields) <= 3 or not all(_NUMBER.fullmatch(f) for f in fields):
+        raise InputError(f"position {text!r} is not sexagesimal: expected "
+                         f"{'hh:mm:ss.s' if hours else '+dd:mm:ss.s'}")
+    nums = [float(f) for f in fields]
+    if any(n < 0 for n in nums) or any(n >= 60 for n in nums[1:]):
+        raise InputError(f"position {text!r} has a field out of range")
+    angle = nums[0] + sum(n / 60.0 ** i for i, n in enumerate(nums[1:], start=1))
+    scale = 15.0 if hours else 1.0
+    if hours and not 0 <= angle < 24:
+        raise InputError(f"right ascension {text!r} is outside 0-24 h")
+    if not hours and angle > 90:
+        raise InputError(f"declination {text!r} is outside -90..+90 deg")
+    unit_arcsec = last_digit_unit(fields[-1]) * 3600.0 / 60.0 ** (len(fields) - 1) * scale
+    return sign * angle * scale, unit_arcsec
+
+
+@dataclass
+class ListItem:
+    """One item of a psrcat list parameter (TYPE, BINCOMP, ASSOC, SURVEY).
+
+    Attributes
+    ----------
+    value : str
+        The item without its references and uncertainty marker (``"HE"``,
+        ``"GRS:4FGL_J0002.8+6217"``).
+    uncertain : bool
+        True when the item carried ``(?)`` or a trailing ``?``.
+    refs : list of str
+        Bracketed references of the item.
+    """
+
+    value: str
+    uncertain: bool = False
+    refs: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """Return a JSON-serialisable dict."""
+        return {"value": self.value, "uncertain": self.uncertain, "refs": list(self.refs)}
+
+
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split on ``sep`` outside brackets and parentheses.
+
+    Parameters
+    ----------
+    text : str
+    sep : str, optional
+
+    Returns
+    -------
+    list of str
+    """
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth = max(0, depth - 1)
+        if ch == sep and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_list_value(text: str) -> list[ListItem]:
+    """Parse a psrcat list value such as ``AXP[esy+20],HE[kdk+20]``.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    list of ListItem
+
+    Examples
+    --------
+    >>> [i.as_dict() for i in parse_list_value("CO(?)[jbo+07]")]
+    [{'value': 'CO', 'uncertain': True, 'refs': ['jbo+07']}]
+    """
+    items = []
+    for part in split_top_level(text):
+        refs: list[str] = []
+        m = re.search(r"\[([^\[\]]*)\]\s*$", part)
+        if m:
+            refs = [r.strip() for r in m.group(1).split(",") if r.strip()]
+            part = part[: m.start()].rstrip()
+        uncertain = False
+        if part.endswith("(?)"):
+            uncertain, part = True, part[:-3].rstrip()
+        elif part.endswith("?"):
+            uncertain, part = True, part[:-1].rstrip()
+        items.append(ListItem(part, uncertain, refs))
+    return items
+
+
+def parse_assoc_item(item: ListItem) -> dict:
+    """Split an ASSOC item into kind and name (``GRS:4FGL_J0002.8+6217``).
+
+    The kind is the text before the first ``:`` (a ``;`` typo is accepted, as in
+    ``XRS;1XSPS_110500.3-603713``); an item without a kind gets ``kind=None``; an
+    empty name (``XRS:[bhc+17]``) means "an X-ray source, see the reference".
+
+    Parameters
+    ----------
+    item : ListItem
+
+    Returns
+    -------
+    dict
+        ``kind``, ``name``, ``uncertain``, ``refs``.
+    """
+    m = re.match(r"^([A-Za-z]+)[:;](.*)$", item.value)
+    kind, name = (m.group(1), m.group(2)) if m else (None, item.value)
+    return {"kind": kind, "name": name or None, "uncertain": item.uncertain,
+            "refs": list(item.refs)}
+
+
+# --------------------------------------------------------------------------------------
+# Parse
+# --------------------------------------------------------------------------------------
+
+
+def _read_text(text_or_path: str | Path | bytes) -> str:
+    if isinstance(text_or_path, bytes):
+        return text_or_path.decode("latin-1")
+    if isinstance(text_or_path, Path) or (
+            isinstance(text_or_path, str) and "\n" not in text_or_path
+            and len(text_or_path) < 4096 and Path(text_or_path).exists()):
+        path = Path(text_or_path)
+        try:
+            return path.read_bytes().decode("latin-1")
+        except OSError as exc:
+            raise SourceError(f"cannot read psrcat database {path}: {exc}") from exc
+    if isinstance(text_or_path, str):
+        if "\n" not in text_or_path and not text_or_path.lstrip().startswith(("#", "PSR")):
+            raise SourceError(
+                f"psrcat database {text_or_path!r} not found: expected a path to "
+                "psrcat.db or the file's text")
+        return text_or_path
+    raise TypeError(f"expected text, bytes or a path, got {type(text_or_path).__name__}")
+
+
+def psrcat_version(text: str) -> str | None:
+    """Read the catalogue release from the ``#CATALOGUE <version>`` header line.
+
+    Parameters
+    ----------
+    text : str
+        The file's text (only the leading comment lines are looked at).
+
+    Returns
+    -------
+    str or None
+        E.g. ``"1.58"``; None when the header has no version.
+    """
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            if line.strip():
+                break
+            continue
+        m = re.match(r"#\s*CATALOGUE\s+(\S+)", line, flags=re.IGNORECASE)
+        if m:
+            return m.group(1)
+    return None
+
+
+def parse_psrcat_db(text_or_path: str | Path | bytes) -> pd.DataFrame:
+    """Parse a ``psrcat.db`` file into one row per pulsar record.
+
+    Parameters
+    ----------
+    text_or_path : str, pathlib.Path or bytes
+        The file's text or bytes, or a path to it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per record, in file order, with columns
+
+        - ``record`` (1-based record number) and ``line`` (line of its first entry);
+        - for each parameter ``P`` met: ``P`` (the value as written, str),
+          ``P_ERR`` (absolute uncertainty, float, NaN when none; for ``RAJ`` in
+          seconds of time, for ``DECJ`` in arcseconds, otherwise in the value's units)
+          and ``P_REF`` (reference code, str or None);
+        - ``alternatives``: dict of parameter -> list of ``{"value", "err", "ref"}``
+          for repeated parameters (the first occurrence is in the columns);
+        - ``problems``: the lines of the record that could not be read, as dicts
+          ``{"line", "param", "reason", "text"}`` (the normalize stage rejects a record
+          whose name, position, type or orbit lines are unreadable and keeps the
+          others, listing the problems in ``params``).
+
+        ``attrs["version"]`` holds the release from the header (or None).
+
+    Raises
+    ------
+    catalog.errors.SourceError
+        If a path cannot be read, or the text holds no PSRJ/PSRB line at all (not a
+        psrcat database).
+    """
+    text = _read_text(text_or_path)
+    records: list[dict] = []
+    current: dict | None = None
+
+    def close() -> None:
+        nonlocal current
+        if current is not None:
+            records.append(current)
+        current = None
+
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        if raw.startswith("#"):
+            continue
+        if raw.startswith("@"):
+            close()
+            continue
+        tokens = raw.split()
+        if not tokens:
+            continue
+        if current is None:
+            current = {"record": len(records) + 1, "line": lineno, "alternatives": {},
+                       "problems": []}
+        entry = _parse_line(tokens)
+        if isinstance(entry, str):
+            current["problems"].append(
+                {"line": lineno, "param": tokens[0], "reason": entry, "text": raw.strip()})
+            continue
+        name, value, err, ref = entry
+        if name in current:
+            current["alternatives"].setdefault(name, []).append(
+                {"value": value, "err": None if math.isnan(err) else err, "ref": ref})
+            continue
+        current[name] = value
+        current[name + "_ERR"] = err
+        current[name + "_REF"] = ref
+    close()
+    if not any("PSRJ" in r or "PSRB" in r for r in records):
+        raise SourceError(
+            "not a psrcat database: no PSRJ or PSRB line found (expected blocks of "
+            "'NAME value [uncertainty] [reference]' lines separated by '@' lines)")
+    df = pd.DataFrame.from_records(records)
+    df.attrs["version"] = psrcat_version(text)
+    return df
+
+
+def _parse_line(tokens: list[str]) -> tuple[str, str, float, str | None] | str:
+    """Read one ``NAME value [uncertainty] [reference]`` line, or say what is wrong."""
+    name = tokens[0]
+    if len(tokens) < 2:
+        return f"parameter {name} has no value"
+    if len(tokens) > 4:
+        return (f"expected 'NAME value [uncertainty] [reference]', got {len(tokens)} "
+                "columns")
+    value, err, ref = tokens[1], math.nan, None
+    rest = tokens[2:]
+    if rest and _NUMBER.fullmatch(rest[0]):
+        try:
+            err = _uncertainty_in_units(name, value, rest[0])
+        except InputError as exc:
+            return f"{name}: {exc}"
+        if err == 0.0:
+            err = math.nan  # "0" is written where no uncertainty is known
+        rest = rest[1:]
+    if rest:
+        if len(rest) > 1 or _NUMBER.fullmatch(rest[0]):
+            return f"{name}: cannot tell the uncertainty from the reference"
+        ref = rest[0]
+    return name, value, err, ref
+
+
+def _uncertainty_in_units(name: str, value: str, uncertainty: str) -> float:
+    """Absolute uncertainty; RAJ in seconds of time, DECJ in arcseconds."""
+    if name in ("RAJ", "DECJ"):
+        _, unit_arcsec = sexagesimal_to_deg(value, hours=(name == "RAJ"))
+        if "." in uncertainty or uncertainty[0] in "+-":
+            # absolute, in units of the last field
+            unit_arcsec /= last_digit_unit(value.split(":")[-1])
+        err_arcsec = float(uncertainty) * unit_arcsec
+        return err_arcsec / 15.0 if name == "RAJ" else err_arcsec
+    return absolute_uncertainty(value, uncertainty)
+
+
+def extract_psrcat_db(tarball_bytes: bytes) -> str:
+    """Return the text of ``psrcat.db`` from a ``psrcat_pkg.tar.gz`` tarball.
+
+    Parameters
+    ----------
+    tarball_bytes : bytes
+        The downloaded tarball (gzip-compressed tar; plain tar is accepted too).
+
+    Returns
+    -------
+    str
+        The database text (``psrcat_tar/psrcat.db`` in the ATNF package; any member
+        named ``psrcat.db`` is accepted).
+
+    Raises
+    ------
+    catalog.errors.SourceError
+        If the bytes are not a tar archive or hold no ``psrcat.db``.
+    """
+    try:
+        with tarfile.open(fileobj=io.BytesIO(tarball_bytes), mode="r:*") as tar:
+            members = [m for m in tar.getmembers()
+                       if m.isfile() and Path(m.name).name == "psrcat.db"]
+            if not members:
+                names = ", ".join(m.name for m in tar.getmembers()[:10])
+                raise SourceError(
+                    "psrcat tarball holds no psrcat.db (expected psrcat_tar/psrcat.db); "
+                    f"it has: {names or 'no files'}")
+            members.sort(key=lambda m: (m.name != "psrcat_tar/psrcat.db", len(m.name)))
+            handle = tar.extractfile(members[0])
+            assert handle is not None
+            return handle.read().decode("latin-1")
+    except tarfile.TarError as exc:
+        raise SourceError(f"psrcat package is not a readable tar.gz archive: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------------
+# Normalize
+# --------------------------------------------------------------------------------------
+
+#: Numeric parameters copied into ``params`` (value and absolute uncertainty),
+#: with their units (psrcat help, Appendix A).
+PARAM_UNITS: dict[str, str] = {
+    "P0": "s", "P1": "", "F0": "Hz", "F1": "s^-2", "F2": "s^-3", "DM": "cm^-3 pc",
+    "RM": "rad m^-2", "PB": "d", "FB0": "Hz", "A1": "lt-s", "ECC": "", "OM": "deg",
+    "T0": "MJD", "TASC": "MJD", "M2": "Msun", "PX": "mas", "PMRA": "mas/yr",
+    "PMDEC": "mas/yr", "PMELONG": "mas/yr", "PMELAT": "mas/yr", "POSEPOCH": "MJD",
+    "PEPOCH": "MJD", "DIST_DM": "kpc", "DIST_DM1": "kpc", "DIST_A": "kpc",
+    "DIST_AMN": "kpc", "DIST_AMX": "kpc", "W50": "ms", "W10": "ms", "S400": "mJy",
+    "S1400": "mJy", "S2000": "mJy", "TAU_SC": "s", "NGLT": "",
+}
+
+
+#: Parameters that decide a record's identity, position or class: a record with an
+#: unreadable line for one of these is rejected.
+CRITICAL_PARAMS = frozenset(("PSRJ", "PSRB", "RAJ", "DECJ", "ELONG", "ELAT", "TYPE",
+                             "BINCOMP", "PB", "FB0", "A1"))
+
+
+def _format_problem(problem: dict) -> str:
+    return f"line {problem['line']} ({problem['reason']}): {problem['text']!r}"
+
+
+def _num(row: pd.Series, name: str) -> float:
+    value = row.get(name)
+    if not isinstance(value, str):
+        return math.nan
+    try:
+        return parse_float(value)
+    except InputError:
+        return math.nan
+
+
+def _err(row: pd.Series, name: str) -> float:
+    value = row.get(name + "_ERR")
+    return float(value) if value is not None and not pd.isna(value) else math.nan
+
+
+def _clean(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def _list(row: pd.Series, name: str) -> list[ListItem]:
+    value = row.get(name)
+    if not isinstance(value, str):
+        return []
+    items = parse_list_value(value)
+    ref = row.get(name + "_REF")
+    if isinstance(ref, str):
+        for item in items:
+            if not item.refs:
+                item.refs = [ref]
+    return items
+
+
+def _position(row: pd.Series) -> dict:
+    """ICRS position and its error from RAJ/DECJ or ELONG/ELAT (raises InputError)."""
+    ra_s, dec_s = row.get("RAJ"), row.get("DECJ")
+    if isinstance(ra_s, str) and isinstance(dec_s, str):
+        ra, ra_unit = sexagesimal_to_deg(ra_s, hours=True)
+        dec, dec_unit = sexagesimal_to_deg(dec_s, hours=False)
+        e_ra_s, e_dec = _err(row, "RAJ"), _err(row, "DECJ")
+        # RA error along the sky: seconds of time * 15 * cos(dec)
+        cosd = math.cos(math.radians(dec))
+        from_precision = math.isnan(e_ra_s) or math.isnan(e_dec)
+        e_ra_arcsec = (ra_unit if math.isnan(e_ra_s) else e_ra_s * 15.0) * cosd
+        e_dec_arcsec = dec_unit if math.isnan(e_dec) else e_dec
+        return {"ra": ra % 360.0, "dec": dec, "ra_err_arcsec": e_ra_arcsec,
+                "dec_err_arcsec": e_dec_arcsec, "frame": "equatorial",
+                "pos_err_from_precision": from_precision,
+                "ref": row.get("RAJ_REF") if isinstance(row.get("RAJ_REF"), str) else None}
+    lon_s, lat_s = row.get("ELONG"), row.get("ELAT")
+    if isinstance(lon_s, str) and isinstance(lat_s, str):
+        lon, lat = parse_float(lon_s), parse_float(lat_s)
+        if not (-90.0 <= lat <= 90.0) or not math.isfinite(lon):
+            raise InputError(f"ecliptic position ELONG={lon_s} ELAT={lat_s} is out of range")
+        e_lon, e_lat = _err(row, "ELONG"), _err(row, "ELAT")
+        from_precision = math.isnan(e_lon) or math.isnan(e_lat)
+        if math.isnan(e_lon):
+            e_lon = last_digit_unit(lon_s)
+        if math.isnan(e_lat):
+            e_lat = last_digit_unit(lat_s)
+        return {"ecl": (lon, lat), "ra_err_arcsec": e_lon * 3600.0 * math.cos(math.radians(lat)),
+                "dec_err_arcsec": e_lat * 3600.0, "frame": "ecliptic",
+                "pos_err_from_precision": from_precision,
+                "ref": row.get("ELONG_REF") if isinstance(row.get("ELONG_REF"), str) else None}
+    raise InputError("no position: expected RAJ and DECJ, or ELONG and ELAT")
+
+
+def ecliptic_to_icrs(elong_deg, elat_deg) -> tuple[np.ndarray, np.ndarray]:
+    """Convert J2000 barycentric mean ecliptic coordinates to ICRS.
+
+    Parameters
+    ----------
+    elong_deg, elat_deg : float or array-like
+        Ecliptic longitude and latitude (deg), mean ecliptic and equinox of J2000.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ICRS right ascension and declination (deg).
+    """
+    ecl = SkyCoord(lon=np.atleast_1d(elong_deg) * u.deg, lat=np.atleast_1d(elat_deg) * u.deg,
+                   frame=BarycentricMeanEcliptic(equinox="J2000"))
+    icrs = ecl.icrs
+    return icrs.ra.deg, icrs.dec.deg
+
+
+def _binary_evidence(row: pd.Series, types: list[ListItem]) -> bool:
+    if any(isinstance(row.get(p), str) for p in ("PB", "FB0", "A1", "BINARY", "BINCOMP")):
+        return True
+    return any(t.value.upper() == "BINARY" for t in types)
+
+
+def _params(row: pd.Series, pos: dict, version: str | None) -> dict:
+    params: dict = {}
+    for name, unit in PARAM_UNITS.items():
+        value = _num(row, name)
+        if math.isnan(value):
+            continue
+        entry = {"value": value}
+        err = _err(row, name)
+        if not math.isnan(err):
+            entry["err"] = err
+        ref = row.get(name + "_REF")
+        if isinstance(ref, str):
+            entry["ref"] = ref
+        if unit:
+            entry["unit"] = unit
+        params[name] = entry
+    for name in ("PSRB", "BINARY", "RAJ", "DECJ", "ELONG", "ELAT"):
+        if isinstance(row.get(name), str):
+            params[name] = row[name]
+    params["pos_frame"] = pos["frame"]
+    params["ra_err_arcsec"] = pos["ra_err_arcsec"]
+    params["dec_err_arcsec"] = pos["dec_err_arcsec"]
+    params["pos_err_from_precision"] = pos["pos_err_from_precision"]
+    for name in ("TYPE", "BINCOMP", "SURVEY"):
+        items = _list(row, name)
+        if items:
+            params[name] = [i.as_dict() for i in items]
+    assoc = _list(row, "ASSOC") + _list(row, "ASSOCIATION")
+    if assoc:
+        params["ASSOC"] = [parse_assoc_item(i) for i in assoc]
+    alts = row.get("alternatives")
+    if isinstance(alts, dict) and alts:
+        params["alternatives"] = alts
+    problems = [_format_problem(p) for p in row.get("problems") or []]
+    problems += [f"{name} value {row[name]!r} is not a number" for name in PARAM_UNITS
+                 if isinstance(row.get(name), str) and math.isnan(_num(row, name))]
+    if problems:
+        params["problems"] = problems
+    if version:
+        params["catalog_version"] = version
+    return params
+
+
+def _native_type(types: list[ListItem], row: pd.Series) -> str | None:
+    parts = []
+    if isinstance(row.get("TYPE"), str):
+        parts.append(f"TYPE={row['TYPE']}")
+    if isinstance(row.get("BINCOMP"), str):
+        parts.append(f"BINCOMP={row['BINCOMP']}")
+    if not parts and _binary_evidence(row, types):
+        parts.append("binary")
+    return "; ".join(parts) or None
+
+
+def normalize_psrcat(df: pd.DataFrame) -> NormalizedCatalog:
+    """Normalize parsed psrcat records to livecat literature objects.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Output of :func:`parse_psrcat_db`.
+
+    Returns
+    -------
+    ingest.normalized.NormalizedCatalog
+        ``kind="literature"``. ``native_id`` and ``name`` are the PSRJ name (PSRB when
+        there is no PSRJ); ``ra``/``dec`` ICRS degrees (ecliptic positions converted);
+        ``pos_err_arcsec`` the larger of the RA (times cos dec) and Dec 1-sigma errors
+        (from the quoted uncertainties, or one unit of the last quoted digit when none is
+        quoted); class and subclass from :func:`ingest.taxonomy.classify_pulsar` with
+        the rule kept in ``params["class_rule"]``; ``native_type`` the TYPE/BINCOMP
+        text; ``reference`` the position's reference code, else the catalogue bibcode;
+        ``params`` the numeric parameters with uncertainties and the parsed lists.
+        Records without a name, without a position, with an unreadable name, position,
+        type or orbit line, or with a duplicate name are rejected with the reason; other
+        unreadable lines are listed in ``params["problems"]``.
+    """
+    version = df.attrs.get("version")
+    kept, rejects, seen = [], [], set()
+    for _, row in df.iterrows():
+        recno = int(row["record"])
+        native_id = row.get("PSRJ") if isinstance(row.get("PSRJ"), str) else None
+        if native_id is None and isinstance(row.get("PSRB"), str):
+            native_id = row["PSRB"]
+        problems = row.get("problems") if isinstance(row.get("problems"), list) else []
+        critical = [p for p in problems if p["param"] in CRITICAL_PARAMS]
+        if critical:
+            label = f"pulsar {native_id}" if native_id else f"record {recno}"
+            rejects.append((recno, native_id, f"{label}: unreadable "
+                            + "; ".join(_format_problem(p) for p in critical)))
+            continue
+        if native_id is None:
+            rejects.append((recno, None, f"record {recno} (line {row.get('line')}) has no "
+                            "PSRJ or PSRB name"))
+            continue
+        if native_id in seen:
+            rejects.append((recno, native_id, f"duplicate pulsar name {native_id}: the first "
+                            "record with this name was kept"))
+            continue
+        try:
+            pos = _position(row)
+        except InputError as exc:
+            rejects.append((recno, native_id, f"pulsar {native_id}: {exc}"))
+            continue
+        seen.add(native_id)
+        types, comps = _list(row, "TYPE"), _list(row, "BINCOMP")
+        assoc = [i.value for i in _list(row, "ASSOC") + _list(row, "ASSOCIATION")]
+        pb = _num(row, "PB")
+        if math.isnan(pb) and not math.isnan(_num(row, "FB0")) and _num(row, "FB0") > 0:
+            pb = 1.0 / _num(row, "FB0") / 86400.0
+        mmin = taxonomy.minimum_companion_mass(pb, _num(row, "A1"))
+        p0 = _num(row, "P0")
+        if math.isnan(p0) and _num(row, "F0") > 0:
+            p0 = 1.0 / _num(row, "F0")
+        assignment = taxonomy.classify_pulsar(
+            [(t.value.upper(), t.uncertain) for t in types],
+            [(c.value, c.uncertain) for c in comps],
+            is_binary=_binary_evidence(row, types), pb_days=pb,
+            min_companion_mass_msun=mmin, p0_s=p0, associations=assoc)
+        params = _params(row, pos, version)
+        params["class_rule"] = assignment.rule
+        if not math.isnan(mmin):
+            params["min_companion_mass_msun"] = mmin
+        kept.append({
+            "native_id": native_id, "name": native_id,
+            "ra": pos.get("ra"), "dec": pos.get("dec"), "_ecl": pos.get("ecl"),
+            "pos_err_arcsec": max(pos["ra_err_arcsec"], pos["dec_err_arcsec"]),
+            "livecat_class": assignment.livecat_class, "subclass": assignment.subclass,
+            "native_type": _native_type(types, row),
+            "reference": pos["ref"] or CATALOG_BIBCODE,
+            "confidence": None, "params": params,
+        })
+    sources = pd.DataFrame(kept, columns=LITERATURE_COLUMNS + ["_ecl"])
+    ecl_rows = [i for i, e in enumerate(sources["_ecl"]) if isinstance(e, tuple)]
+    if ecl_rows:
+        lon = [sources.at[i, "_ecl"][0] for i in ecl_rows]
+        lat = [sources.at[i, "_ecl"][1] for i in ecl_rows]
+        ra, dec = ecliptic_to_icrs(lon, lat)
+        sources.loc[ecl_rows, "ra"] = ra
+        sources.loc[ecl_rows, "dec"] = dec
+    sources = sources.drop(columns="_ecl")
+    sources = _text_columns_as_object(
+        sources, ["native_id", "name", "livecat_class", "subclass", "native_type",
+                  "reference", "params"])
+    sources["ra"] = sources["ra"].astype(float)
+    sources["dec"] = sources["dec"].astype(float)
+    sources["pos_err_arcsec"] = sources["pos_err_arcsec"].astype(float)
+    rejects_df = pd.DataFrame({
+        "row_number": pd.Series([r[0] for r in rejects], dtype="Int64"),
+        "native_id": pd.Series([r[1] for r in rejects], dtype=object),
+        "reason": pd.Series([r[2] for r in rejects], dtype=object)})
+    result = NormalizedCatalog(kind="literature", sources=sources, n_read=len(df),
+                               rejects=rejects_df)
+    result.check_counts()
+    return result
+
+
+def _text_columns_as_object(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """Give text columns object dtype with None (not NaN) for missing values."""
+    for col in columns:
+        frame[col] = pd.Series([None if v is None or (isinstance(v, float) and math.isnan(v))
+                                else v for v in frame[col]], index=frame.index, dtype=object)
+    return frame
