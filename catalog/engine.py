@@ -12,8 +12,12 @@ from .errors import ConfigError
 from .settings import SCHEMA, Settings
 
 # Every livecat session: livecat's schema first on the search path; JIT off, because it adds
-# milliseconds to the short index range scans that cone searches are made of.
-SESSION_OPTIONS = f"-c search_path={SCHEMA},public -c jit=off"
+# milliseconds to the short index range scans that cone searches are made of; and generic
+# plans for prepared statements (psycopg prepares a statement run 5 times on a connection):
+# livecat's repeated statements (cone searches, id lookups) are index probes whose plan does
+# not depend on the values, and replanning each call costs more than the query itself
+# (scripts/bench_sky.py: 0.46 -> 0.33 ms per 5-arcsec cone).
+SESSION_OPTIONS = f"-c search_path={SCHEMA},public -c jit=off -c plan_cache_mode=force_generic_plan"
 
 
 def resolve_url(settings: Settings) -> str:

@@ -64,3 +64,36 @@ def copy_columns(dbapi_conn, table: str, columns: Mapping[str, np.ndarray]) -> N
             step = 8 << 20
             for start in range(0, len(view), step):
                 copy.write(view[start:start + step])
+
+
+def read_columns(dbapi_conn, query: str, columns: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """Run ``query`` through binary COPY and return its columns as numpy arrays.
+
+    Parameters
+    ----------
+    dbapi_conn : psycopg.Connection
+    query : str
+        A SELECT whose columns are, in order, those of ``columns``; no NULLs.
+    columns : mapping of str to str
+        Column name to numpy dtype (``"int64"``, ``"float64"``, ``"int32"``).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+    """
+    fields = [("nfields", ">i2")]
+    for i, dt in enumerate(columns.values()):
+        fields += [(f"len{i}", ">i4"), (f"val{i}", _PG_TYPES[np.dtype(dt)][0])]
+    row_dtype = np.dtype(fields)
+    buf = bytearray()
+    with dbapi_conn.cursor() as cur:
+        with cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT binary)") as copy:
+            for chunk in copy:
+                buf += chunk
+    ext = int.from_bytes(buf[15:19], "big")
+    body = memoryview(buf)[19 + ext:len(buf) - len(_TRAILER)]
+    rows = np.frombuffer(body, dtype=row_dtype)
+    for i, dt in enumerate(columns.values()):
+        if np.any(rows[f"len{i}"] != np.dtype(_PG_TYPES[np.dtype(dt)][0]).itemsize):
+            raise ValueError(f"column {list(columns)[i]!r} holds NULLs or an unexpected type")
+    return {name: rows[f"val{i}"].astype(dt) for i, (name, dt) in enumerate(columns.items())}

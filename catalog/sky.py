@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .errors import InputError
 from .healpix import ARCSEC, MAX_ORDER, MAX_PIXRAD, cone_ranges
-from .pgcopy import copy_columns
+from .pgcopy import copy_columns, read_columns
 from .settings import SCHEMA
 
 MAX_RADIUS_ARCSEC = 648000.0
@@ -43,8 +43,20 @@ def positional_tables(conn: Connection) -> list[str]:
     return [r[0] for r in rows]
 
 
+_KNOWN_TABLES: dict[str, frozenset[str]] = {}
+
+
 def _check_table(conn: Connection, table: str) -> str:
+    """Qualified name of a positional table; InputError naming the known ones otherwise.
+
+    The list is cached per database URL and re-read on a miss, so a cone search costs no
+    catalog query once the table has been seen.
+    """
+    key = conn.engine.url.render_as_string(hide_password=True)
+    if table in _KNOWN_TABLES.get(key, ()):
+        return f'{SCHEMA}."{table}"'
     known = positional_tables(conn)
+    _KNOWN_TABLES[key] = frozenset(known)
     if table not in known:
         raise InputError(f"unknown table {table!r}: positional tables are "
                          f"{', '.join(known) or '(none: run `livecat db upgrade`)'}")
@@ -70,13 +82,17 @@ def cone_search_sql(table_sql: str, columns: str = "t.*") -> str:
     """The cone-search statement for a qualified table name (parameters :ra :dec :r :lo :hi).
 
     The text is constant for a table, so the driver prepares it once and reuses the plan.
+    ``OFFSET 0`` fences each range probe: PostgreSQL cannot flatten the subquery, so every
+    range is its own parameterised btree scan. Without the fence the planner, which assumes
+    a default 0.5% of the table per ``BETWEEN`` of unknown bounds, flattens the join and
+    prefers a (parallel) sequential scan of the whole table, 1000 times slower.
     """
     return (
         f"SELECT {columns}, {SCHEMA}.ang_sep_deg(:ra, :dec, t.ra, t.dec) * 3600.0 "
         f"AS separation_arcsec "
         f"FROM unnest(CAST(:lo AS bigint[]), CAST(:hi AS bigint[])) AS r(lo, hi) "
         f"CROSS JOIN LATERAL (SELECT * FROM {table_sql} s "
-        f"WHERE s.hpx BETWEEN r.lo AND r.hi) AS t "
+        f"WHERE s.hpx BETWEEN r.lo AND r.hi OFFSET 0) AS t "
         f"WHERE {SCHEMA}.ang_sep_deg(:ra, :dec, t.ra, t.dec) <= :r / 3600.0 "
         f"ORDER BY separation_arcsec, t.id")
 
@@ -165,8 +181,13 @@ def disc_pixels(ra_deg: np.ndarray, dec_deg: np.ndarray, radius_arcsec: float,
 
 def _load_left(conn: Connection, ids: np.ndarray, ra: np.ndarray, dec: np.ndarray,
                radius_arcsec: float, order: int) -> int:
-    """Fill the temp table xm_left(cp, id, ra, dec); return its row count."""
+    """Fill the temp table xm_left(cp, id, ra, dec), sorted by pixel; return its row count.
+
+    Sorted by pixel, the probes walk the right table's btree in order.
+    """
     rows, pixels = disc_pixels(ra, dec, radius_arcsec, order)
+    by_pixel = np.argsort(pixels, kind="stable")
+    rows, pixels = rows[by_pixel], pixels[by_pixel]
     conn.execute(sa.text("CREATE TEMP TABLE IF NOT EXISTS xm_left "
                          "(cp bigint, id bigint, ra float8, dec float8) ON COMMIT DROP"))
     conn.execute(sa.text("TRUNCATE xm_left"))
@@ -215,9 +236,10 @@ def crossmatch(conn: Connection | Engine, left: str | pd.DataFrame, right: str,
     right_sql = _check_table(conn, right)
     if isinstance(left, str):
         left_sql = _check_table(conn, left)
-        res = conn.execute(sa.text(f"SELECT id, ra, dec FROM {left_sql}"))
-        arr = np.array(res.fetchall(), dtype=np.float64).reshape(-1, 3)
-        ids, ra, dec = arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2]
+        cols = read_columns(conn.connection.dbapi_connection,
+                            f"SELECT id::bigint, ra, dec FROM {left_sql}",
+                            {"id": "int64", "ra": "float64", "dec": "float64"})
+        ids, ra, dec = cols["id"], cols["ra"], cols["dec"]
     else:
         missing = {"ra", "dec"} - set(left.columns)
         if missing:
@@ -233,24 +255,32 @@ def crossmatch(conn: Connection | Engine, left: str | pd.DataFrame, right: str,
                else np.arange(len(left), dtype=np.int64))
     order = crossmatch_order(radius_arcsec)
     shift = 2 * (MAX_ORDER - order)
+    radius_deg = float(radius_arcsec) / 3600.0  # a literal: the pairs are read with COPY
+    bitmap = conn.execute(sa.text("SHOW enable_bitmapscan")).scalar_one()
     n_left = _load_left(conn, ids, ra, dec, radius_arcsec, order)
     if strategy == "auto":
-        strategy = "hash" if n_left > 0.02 * _estimated_rows(conn, right_sql) else "probe"
+        strategy = "hash" if n_left > _estimated_rows(conn, right_sql) else "probe"
     if strategy == "hash":
         join = f"JOIN {right_sql} r ON (r.hpx >> {shift}) = l.cp"
     else:
+        # Each probe returns a handful of rows: a plain index scan is 4x cheaper than a
+        # bitmap scan here (scripts/bench_sky.py), and the planner cannot know the counts.
+        conn.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
         join = (f"CROSS JOIN LATERAL (SELECT s.id, s.ra, s.dec FROM {right_sql} s "
-                f"WHERE s.hpx BETWEEN (l.cp << {shift}) AND ((l.cp + 1) << {shift}) - 1) r")
-    pairs = (f"SELECT l.id AS left_id, r.id AS right_id, "
+                f"WHERE s.hpx BETWEEN (l.cp << {shift}) AND ((l.cp + 1) << {shift}) - 1 "
+                f"OFFSET 0) r")  # the fence of cone_search_sql: one btree probe per pixel
+    pairs = (f"SELECT l.id::bigint AS left_id, r.id::bigint AS right_id, "
              f"{SCHEMA}.ang_sep_deg(l.ra, l.dec, r.ra, r.dec) * 3600.0 AS separation_arcsec "
              f"FROM xm_left l {join} "
-             f"WHERE {SCHEMA}.ang_sep_deg(l.ra, l.dec, r.ra, r.dec) <= :r / 3600.0")
+             f"WHERE {SCHEMA}.ang_sep_deg(l.ra, l.dec, r.ra, r.dec) <= {radius_deg!r}")
     if nearest:
         sql = (f"SELECT DISTINCT ON (left_id) * FROM ({pairs}) p "
                f"ORDER BY left_id, separation_arcsec, right_id")
     else:
         sql = f"{pairs} ORDER BY left_id, separation_arcsec, right_id"
-    res = conn.execute(sa.text(sql), {"r": float(radius_arcsec)})
-    out = pd.DataFrame(res.fetchall(), columns=["left_id", "right_id", "separation_arcsec"])
+    out = pd.DataFrame(read_columns(conn.connection.dbapi_connection, sql,
+                                    {"left_id": "int64", "right_id": "int64",
+                                     "separation_arcsec": "float64"}))
     conn.execute(sa.text("DROP TABLE IF EXISTS xm_left"))
-    return out.astype({"left_id": "int64", "right_id": "int64", "separation_arcsec": "float64"})
+    conn.execute(sa.text("SELECT set_config('enable_bitmapscan', :v, true)"), {"v": bitmap})
+    return out

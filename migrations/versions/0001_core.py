@@ -168,7 +168,7 @@ $$;
 -- pixel while its centre is within radius + max_pixrad(order) of the cone centre, down to
 -- the finest order whose pixels are still larger than the cone (as catalog.healpix).
 CREATE FUNCTION {S}.cone_ranges(ra_deg float8, dec_deg float8, radius_arcsec float8)
-RETURNS TABLE(lo bigint, hi bigint) LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+RETURNS TABLE(lo bigint, hi bigint) LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE ROWS 8 AS $$
   WITH RECURSIVE
   params AS (
     SELECT cos(radians(dec_deg)) * cos(radians(ra_deg)) AS cx,
@@ -224,7 +224,7 @@ BEGIN
     'SELECT t.id::bigint, t.ra, t.dec, {S}.ang_sep_deg($1, $2, t.ra, t.dec) * 3600.0
        FROM {S}.cone_ranges($1, $2, $3) r
        CROSS JOIN LATERAL (SELECT s.id, s.ra, s.dec FROM %s s
-                            WHERE s.hpx BETWEEN r.lo AND r.hi) t
+                            WHERE s.hpx BETWEEN r.lo AND r.hi OFFSET 0) t
       WHERE {S}.ang_sep_deg($1, $2, t.ra, t.dec) <= $3 / 3600.0
       ORDER BY 4, 1', rel)
     USING ra_deg, dec_deg, radius_arcsec;
