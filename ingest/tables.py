@@ -1,0 +1,1022 @@
+"""Shared, database-free helpers for the X-ray catalog parse and normalize stages.
+
+Every X-ray catalog module (:mod:`ingest.csc`, :mod:`ingest.xmm`, :mod:`ingest.erass`,
+:mod:`ingest.sxps`) reads its native formats and splits bad rows with these functions, so
+that format sniffing, null handling, error messages and the reject contract
+(:mod:`ingest.normalized`) are the same for all of them.
+
+Readers
+    :func:`read_input` (format sniffing + dispatch), :func:`read_fits_table`,
+    :func:`read_votable`, :func:`read_tapvizier_json`, :func:`read_csv_text`.
+    Every reader raises :class:`catalog.errors.SourceError` naming the file and the
+    problem when the input cannot be read at all (truncated FITS, wrong format, ...).
+Value coercion (vectorised; each returns the values *and* a mask of unparseable cells)
+    :func:`to_float`, :func:`to_bool`, :func:`sexagesimal_to_deg`.
+Reject splitting
+    :class:`RejectCollector` gathers per-row reasons; :func:`check_position`,
+    :func:`check_nonnegative`, :func:`check_ids` add the checks every catalog shares.
+Output assembly
+    :func:`long_fluxes` builds the long-format flux frame with numpy;
+    :func:`records` turns columns into JSON-safe per-row dicts (``flags``/``extra``);
+    :func:`finish_sources` orders/types the contract columns;
+    :func:`bounds_from_errors`, :func:`symmetric_bounds` turn errors into interval bounds;
+    :func:`sigma_from_radius` converts a confidence radius to a per-axis 1-sigma.
+Large inputs
+    :func:`iter_normalize` runs a catalog's ``normalize`` chunk by chunk with global row
+    numbers and cross-chunk duplicate detection (bounded memory for 1e6-row catalogues).
+TAPVizieR
+    :func:`rename_vizier_to_original` renames VizieR labels to the original (FITS) names
+    quoted at the end of each column description.
+
+Row numbers in rejects are 1-based positions in the parsed table (the first data row of a
+CSV, the first row of a FITS/VOTable table or of a TAPVizieR ``data`` array is row 1).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from catalog.errors import SourceError
+
+#: Text tokens that mean "no value" in the catalogs' text outputs (besides blank cells).
+NULL_TOKENS = frozenset({"", "nan", "null", "none", "--", "n/a", "na"})
+#: Text tokens accepted as booleans (CSC/HEASARC/FITS-ASCII spellings), compared lower-case.
+TRUE_TOKENS = frozenset({"true", "t", "1", "yes", "y"})
+FALSE_TOKENS = frozenset({"false", "f", "0", "no", "n"})
+
+_FITS_MAGIC = b"SIMPLE  ="
+
+
+# --------------------------------------------------------------------------- input
+
+def describe_source(path_or_bytes) -> str:
+    """Return a short human name for an input (the file path, or ``<bytes>``)."""
+    if isinstance(path_or_bytes, (str, os.PathLike)):
+        return str(path_or_bytes)
+    return "<bytes>"
+
+
+def load_bytes(path_or_bytes) -> bytes:
+    """Read a path (str or PathLike) or pass bytes through; gzip content is decompressed.
+
+    Raises
+    ------
+    SourceError
+        If the path does not exist or cannot be read.
+    """
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        data = bytes(path_or_bytes)
+    else:
+        path = Path(path_or_bytes)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot read file ({exc.strerror or exc}); "
+                              "check the path and permissions") from exc
+    return maybe_gunzip(data, describe_source(path_or_bytes))
+
+
+def maybe_gunzip(data: bytes, where: str = "<bytes>") -> bytes:
+    """Decompress gzip data (catalogues are often distributed as ``.fits.gz``).
+
+    Raises
+    ------
+    SourceError
+        A gzip stream that is truncated or corrupt.
+    """
+    if not data.startswith(b"\x1f\x8b"):
+        return data
+    import gzip
+    import zlib
+
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise SourceError(f"{where}: gzip stream is truncated or corrupt ({exc}); "
+                          "download it again") from exc
+
+
+def sniff_format(data: bytes) -> str:
+    """Guess the serialisation of catalog bytes.
+
+    Returns one of ``"fits"``, ``"votable"``, ``"json"``, ``"csv"``.
+    """
+    if data.startswith(_FITS_MAGIC):
+        return "fits"
+    head = data[:4096].lstrip()
+    if head.startswith(b"{") or head.startswith(b"["):
+        return "json"
+    if b"<VOTABLE" in head or (head.startswith(b"<?xml") and b"VOTABLE" in data[:65536]):
+        return "votable"
+    return "csv"
+
+
+def read_input(path_or_bytes, fmt: str | None = None, *,
+               csv_kwargs: Mapping | None = None) -> pd.DataFrame:
+    """Read a catalog table from a path or bytes in any supported format.
+
+    Parameters
+    ----------
+    path_or_bytes : str, os.PathLike or bytes
+        The input.
+    fmt : {"fits", "votable", "json", "csv"}, optional
+        Force a format; sniffed from the content when omitted.
+    csv_kwargs : mapping, optional
+        Extra keyword arguments for :func:`read_csv_text`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Native columns. ``df.attrs`` holds ``source`` (file name), ``format``, ``units``
+        (column -> unit string) and, for JSON/VOTable, ``descriptions``.
+
+    Raises
+    ------
+    SourceError
+        Unreadable input, unknown format or an empty byte string.
+    """
+    where = describe_source(path_or_bytes)
+    if fmt in (None, "fits") and _is_plain_fits_file(path_or_bytes):
+        df = read_fits_table(Path(path_or_bytes), where)  # memory-mapped, no copy
+        df.attrs["source"] = where
+        df.attrs["format"] = "fits"
+        return df
+    data = load_bytes(path_or_bytes)
+    if not data.strip():
+        raise SourceError(f"{where}: the input is empty; expected a FITS, VOTable, "
+                          "TAPVizieR JSON or CSV catalog table")
+    fmt = (fmt or sniff_format(data)).lower()
+    readers = {"fits": read_fits_table, "votable": read_votable,
+               "json": read_tapvizier_json}
+    if fmt == "csv":
+        df = read_csv_text(data, where, **dict(csv_kwargs or {}))
+    elif fmt in readers:
+        df = readers[fmt](data, where)
+    else:
+        raise SourceError(f"{where}: unknown format {fmt!r}; expected one of "
+                          "fits, votable, json, csv")
+    df.attrs.setdefault("units", {})
+    df.attrs["source"] = where
+    df.attrs["format"] = fmt
+    return df
+
+
+def _decode_bytes_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Decode ``bytes`` cells (FITS character columns) to stripped ``str``."""
+    for col in df.columns:
+        s = df[col]
+        if s.dtype == object and len(s) and isinstance(s.iloc[0], bytes):
+            df[col] = s.str.decode("ascii", errors="replace").str.strip()
+    return df
+
+
+def _is_plain_fits_file(path_or_bytes) -> bool:
+    """True for a path to an uncompressed FITS file (read memory-mapped)."""
+    if not isinstance(path_or_bytes, (str, os.PathLike)):
+        return False
+    try:
+        with open(path_or_bytes, "rb") as fh:
+            return fh.read(len(_FITS_MAGIC)) == _FITS_MAGIC
+    except OSError:
+        return False  # load_bytes reports the problem
+
+
+def read_fits_table(data, where: str = "<bytes>", hdu: int | str = 1) -> pd.DataFrame:
+    """Read a FITS binary table (TNULL/NaN nulls become NA/NaN).
+
+    Parameters
+    ----------
+    data : bytes or pathlib.Path
+        Whole FITS file, or its path (opened memory-mapped: a 1e6-row catalogue is not
+        held twice in memory).
+    where : str
+        File name used in error messages.
+    hdu : int or str
+        Extension holding the catalog (default: the first extension).
+
+    Raises
+    ------
+    SourceError
+        Not FITS, truncated, or no binary table in ``hdu``.
+    """
+    from astropy.io import fits
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    if isinstance(data, Path):
+        size = data.stat().st_size
+        source, memmap = str(data), True
+    else:
+        if not data.startswith(_FITS_MAGIC):
+            raise SourceError(f"{where}: not a FITS file (no 'SIMPLE  =' card at byte 0)")
+        size, source, memmap = len(data), io.BytesIO(data), False
+    try:
+        with warnings.catch_warnings():
+            # astropy only warns about truncation; the size check below raises instead
+            warnings.simplefilter("ignore", AstropyUserWarning)
+            hdul = fits.open(source, memmap=memmap, lazy_load_hdus=True)
+        with hdul, warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyUserWarning)
+            try:
+                ext = hdul[hdu]
+            except (IndexError, KeyError) as exc:
+                raise SourceError(f"{where}: FITS file has no extension {hdu!r}; expected "
+                                  "the catalog binary table in extension 1") from exc
+            if not isinstance(ext, fits.BinTableHDU):
+                raise SourceError(f"{where}: FITS extension {hdu!r} is "
+                                  f"{type(ext).__name__}, expected a binary table")
+            info = hdul.fileinfo(hdul.index_of(hdu) if not isinstance(hdu, int) else hdu)
+            need = info["datLoc"] + ext.header["NAXIS1"] * ext.header["NAXIS2"] \
+                + ext.header.get("PCOUNT", 0)
+            if size < need:
+                raise SourceError(
+                    f"{where}: FITS file is truncated: table needs {need} bytes "
+                    f"({ext.header['NAXIS2']} rows), file has {size}; "
+                    "download it again")
+            df = _fits_to_frame(ext)
+            units = {c.name: (str(c.unit) if c.unit else "") for c in ext.columns}
+    except SourceError:
+        raise
+    except Exception as exc:  # astropy raises OSError/ValueError/TypeError variously
+        raise SourceError(f"{where}: cannot read FITS table ({exc}); the file may be "
+                          "truncated or not a catalog") from exc
+    df.attrs["units"] = units
+    return df
+
+
+def _fits_to_frame(ext) -> pd.DataFrame:
+    """Convert a FITS binary table HDU to pandas column by column.
+
+    One native-byte-order copy per column (no intermediate astropy Table). Integer
+    columns with a TNULL become nullable (``Int64``-style) with those cells NA; float
+    nulls are NaN already; character columns are stripped ``str``. Vector columns
+    (``TFORM`` with a repeat count > 1) are skipped: no catalog field used needs them.
+    """
+    data = ext.data
+    out = {}
+    for col in ext.columns:
+        arr = data[col.name]
+        if arr.ndim > 1:
+            continue
+        if arr.dtype.kind == "U" or arr.dtype.kind == "S":
+            values = np.char.strip(np.asarray(arr)).astype(str).astype(object)
+            out[col.name] = pd.Series(values, dtype=object)
+            continue
+        native = np.asarray(arr).astype(arr.dtype.newbyteorder("="), copy=True)
+        if native.dtype.kind in "iu" and col.null is not None:
+            mask = native == col.null
+            out[col.name] = pd.arrays.IntegerArray(native, mask) if mask.any() \
+                else native
+        else:
+            out[col.name] = native
+    return pd.DataFrame(out, copy=False)
+
+
+def _table_to_frame(table) -> pd.DataFrame:
+    """Convert an astropy Table to pandas, keeping masked ints as nullable ints."""
+    # Multidimensional columns cannot go to pandas; none of the catalog tables need them.
+    keep = [n for n in table.colnames if len(table[n].shape) <= 1]
+    df = table[keep].to_pandas()
+    return _decode_bytes_columns(df)
+
+
+def read_votable(data: bytes, where: str = "<bytes>") -> pd.DataFrame:
+    """Read the first table of a VOTable (TABLEDATA or BINARY/BINARY2).
+
+    Raises
+    ------
+    SourceError
+        Not XML/VOTable, a TAP error document, or a table that fails to decode.
+    """
+    from astropy.io.votable import parse
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vot = parse(io.BytesIO(data), verify="ignore")
+            resource_tables = list(vot.iter_tables())
+    except Exception as exc:
+        raise SourceError(f"{where}: cannot read VOTable ({exc}); expected a complete "
+                          "VOTable document") from exc
+    for info in vot.iter_info() if hasattr(vot, "iter_info") else []:
+        if info.name == "QUERY_STATUS" and str(info.value).upper() == "ERROR":
+            raise SourceError(f"{where}: the service returned an error VOTable: "
+                              f"{(info.content or '').strip()}")
+    if not resource_tables:
+        raise SourceError(f"{where}: VOTable has no TABLE element")
+    vt = resource_tables[0]
+    try:
+        table = vt.to_table()
+    except Exception as exc:
+        raise SourceError(f"{where}: cannot decode VOTable data ({exc})") from exc
+    df = _table_to_frame(table)
+    df.attrs["units"] = {f.name: (str(f.unit) if f.unit is not None else "")
+                         for f in vt.fields}
+    df.attrs["descriptions"] = {f.name: (f.description or "") for f in vt.fields}
+    return df
+
+
+#: The original column name VizieR appends to a description: "... (ML_FLUX_1)".
+_ORIG_NAME = re.compile(r"\(([A-Za-z0-9_]*[A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def original_name(description: str | None) -> str | None:
+    """Return the original (FITS) column name VizieR quotes in a description.
+
+    VizieR descriptions end with the original name in parentheses, possibly followed by
+    a note number or a format, e.g. ``"... flag (DetFlag) (3)"`` or
+    ``"... IAU name of the source (IAUNAME) (1eRASS JHHMMSS.s+DDMMSS)"``. The last
+    parenthesised single identifier (letters, digits, ``_``; not only digits, so
+    ``(2SXPS_ID)`` counts and ``(3)`` does not) is taken.
+    """
+    if not description:
+        return None
+    found = _ORIG_NAME.findall(description)
+    return found[-1] if found else None
+
+
+def read_tapvizier_json(data: bytes, where: str = "<bytes>") -> pd.DataFrame:
+    """Read a TAPVizieR ``FORMAT=json`` answer (``{"metadata": [...], "data": [...]}``).
+
+    Columns keep their VizieR labels; ``df.attrs["original_names"]`` maps each label to
+    the original catalog column name found in its description (see
+    :func:`original_name`), so callers can rename to the FITS names.
+
+    Raises
+    ------
+    SourceError
+        Invalid JSON, or JSON without ``metadata``/``data`` of matching widths.
+    """
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SourceError(f"{where}: not valid JSON ({exc}); expected a TAPVizieR "
+                          "FORMAT=json answer") from exc
+    if not isinstance(doc, dict) or "metadata" not in doc or "data" not in doc:
+        raise SourceError(f"{where}: JSON has no 'metadata'/'data' members; expected a "
+                          "TAPVizieR FORMAT=json answer")
+    meta = doc["metadata"]
+    names = [m.get("name") for m in meta]
+    rows = doc["data"]
+    bad = [i for i, r in enumerate(rows, 1) if not isinstance(r, list) or len(r) != len(names)]
+    if bad:
+        raise SourceError(f"{where}: data row {bad[0]} has a different number of values "
+                          f"than the {len(names)} metadata columns")
+    df = pd.DataFrame(rows, columns=names)
+    df.attrs["units"] = {m["name"]: m.get("unit", "") for m in meta}
+    df.attrs["descriptions"] = {m["name"]: m.get("description", "") for m in meta}
+    df.attrs["original_names"] = {m["name"]: original_name(m.get("description"))
+                                  for m in meta}
+    return df
+
+
+def read_csv_text(data: bytes, where: str = "<bytes>", **kwargs) -> pd.DataFrame:
+    """Read CSV text with every cell as a stripped string (nulls = empty string).
+
+    Keeping text lets :func:`to_float` tell "blank" from "unparseable".
+
+    Raises
+    ------
+    SourceError
+        Text that is not delimited tabular data (e.g. binary or ragged rows).
+    """
+    if b"\x00" in data[:65536]:
+        raise SourceError(f"{where}: binary content where CSV text was expected")
+    try:
+        df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False,
+                         skipinitialspace=False, comment=kwargs.pop("comment", None),
+                         **kwargs)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise SourceError(f"{where}: cannot parse CSV ({exc})") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    for col in df.columns:
+        df[col] = df[col].astype(object).str.strip()
+    return df
+
+
+def require_columns(df: pd.DataFrame, required: Iterable[str], what: str) -> None:
+    """Raise :class:`SourceError` unless every required column is present.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Parsed table (``df.attrs["source"]`` names the file in the message).
+    required : iterable of str
+        Column names (native, after any renaming).
+    what : str
+        Description of the expected table, e.g. ``"a CSC master-source table"``.
+    """
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        where = df.attrs.get("source", "<table>")
+        shown = ", ".join(list(map(str, df.columns))[:12])
+        raise SourceError(f"{where}: missing required column(s) {', '.join(missing)}; "
+                          f"expected {what} (columns found: {shown}"
+                          f"{', ...' if len(df.columns) > 12 else ''})")
+
+
+# --------------------------------------------------------------------------- coercion
+
+def _text(series: pd.Series) -> pd.Series:
+    """Return an object Series of stripped strings (None for missing)."""
+    s = series.astype(object)
+    return s.where(s.notna(), None).map(lambda v: v.strip() if isinstance(v, str) else v)
+
+
+def to_float(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Coerce a column to float64.
+
+    Returns
+    -------
+    values : pandas.Series of float64
+        NaN where the cell is missing or unparseable.
+    bad : pandas.Series of bool
+        True where a non-null cell could not be read as a number.
+    """
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype("float64"), pd.Series(False, index=series.index)
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return (pd.to_numeric(series, errors="coerce").astype("float64"),
+                pd.Series(False, index=series.index))
+    text = series.astype(object).map(
+        lambda v: (v.decode("ascii", "replace") if isinstance(v, bytes) else v))
+    text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
+    null = text.map(_is_null_token)
+    values = pd.to_numeric(text.where(~null, np.nan), errors="coerce").astype("float64")
+    bad = values.isna() & ~null
+    return values, bad
+
+
+def _is_null_token(v) -> bool:
+    """True for None/NaN and the text null spellings in :data:`NULL_TOKENS`."""
+    if v is None:
+        return True
+    if isinstance(v, float):
+        return np.isnan(v)
+    if isinstance(v, (str, bytes)):
+        s = v.decode() if isinstance(v, bytes) else v
+        return s.strip().lower() in NULL_TOKENS
+    return bool(pd.isna(v)) if np.ndim(v) == 0 else False
+
+
+def to_bool(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Coerce a flag column (bool, 0/1, ``T``/``F``, ``TRUE``/``False``...) to boolean.
+
+    Returns
+    -------
+    values : pandas.Series of dtype "boolean"
+        NA where missing or unparseable.
+    bad : pandas.Series of bool
+        True where a non-null cell is not a recognised boolean spelling.
+    """
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype("boolean"), pd.Series(False, index=series.index)
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        num = pd.to_numeric(series, errors="coerce")
+        bad = num.notna() & ~num.isin([0, 1])
+        return num.where(~bad).astype("Float64").astype("boolean"), bad
+    text = series.astype(object).map(_bool_text)
+    low = text.map(lambda v: v.strip().lower() if isinstance(v, str) else v)
+    true = low.isin(TRUE_TOKENS)
+    false = low.isin(FALSE_TOKENS)
+    null = text.map(_is_null_token)
+    out = pd.Series(pd.NA, index=series.index, dtype="boolean")
+    out[true] = True
+    out[false] = False
+    return out, ~(true | false | null)
+
+
+def _bool_text(v):
+    """Render a flag cell as text: bools/0-1 numbers to 'true'/'false', bytes decoded."""
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)) and v in (0, 1):
+        return "true" if v else "false"
+    if isinstance(v, bytes):
+        return v.decode("ascii", "replace")
+    return v
+
+
+def sexagesimal_to_deg(series: pd.Series, hours: bool) -> tuple[pd.Series, pd.Series]:
+    """Convert ``"hh mm ss.s"`` / ``"±dd mm ss.s"`` text (space or colon separated) to degrees.
+
+    Cells that already hold a decimal number are passed through (treated as degrees).
+
+    Parameters
+    ----------
+    series : pandas.Series
+        Text column.
+    hours : bool
+        True for right ascension (value in hours, times 15).
+
+    Returns
+    -------
+    values : pandas.Series of float64
+    bad : pandas.Series of bool
+        True where a non-null cell is neither sexagesimal nor a number, or has minutes or
+        seconds outside [0, 60).
+    """
+    if pd.api.types.is_numeric_dtype(series.dtype) or len(series) == 0:
+        return to_float(series.astype("float64") if len(series) == 0 else series)
+    text = series.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
+    null = text.map(_is_null_token)
+    parts = text.where(~null, "").astype(str).str.replace(":", " ", regex=False)\
+        .str.split(expand=True)
+    n = len(text)
+    if parts.shape[1] < 3:
+        parts = parts.reindex(columns=range(3))
+    first = parts[0].astype(object).where(parts[0].notna(), "").astype(str)
+    a, bad_a = to_float(parts[0])
+    m, bad_m = to_float(parts[1])
+    s, bad_s = to_float(parts[2])
+    three = parts[1].notna() & parts[2].notna()
+    if parts.shape[1] > 3:
+        three &= parts.loc[:, 3:].isna().all(axis=1)
+    negative = first.str.startswith("-")
+    mag = a.abs() + m / 60.0 + s / 3600.0
+    deg = mag.where(~negative, -mag) * (15.0 if hours else 1.0)
+    single = parts[1].isna() & ~null
+    plain, bad_plain = to_float(text.where(single, None))
+    values = deg.where(three, plain.where(single, np.nan)).astype("float64")
+    out_of_range = three & ((m < 0) | (m >= 60) | (s < 0) | (s >= 60))
+    bad = ~null & ((three & (bad_a | bad_m | bad_s | out_of_range))
+                   | (single & bad_plain)
+                   | (~three & ~single))
+    values[bad] = np.nan
+    assert len(values) == n
+    return values, bad
+
+
+# --------------------------------------------------------------------------- rejects
+
+class RejectCollector:
+    """Collect human-readable reasons for bad rows of one parsed table.
+
+    Reasons are kept per row (several problems of one row are joined with ``"; "``);
+    only the bad rows are formatted, so the cost is proportional to the number of
+    problems, not the table size.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows in the parsed input.
+    native_id : pandas.Series
+        Identifier of each row as text (None where missing), used in the rejects frame.
+    """
+
+    def __init__(self, n_rows: int, native_id: pd.Series):
+        self.n_rows = n_rows
+        self.native_id = native_id.reset_index(drop=True)
+        self._reasons: dict[int, list[str]] = {}
+
+    def add(self, mask, message) -> None:
+        """Record ``message`` for every row where ``mask`` is true.
+
+        Parameters
+        ----------
+        mask : array-like of bool
+            Rows with the problem (positional, length ``n_rows``).
+        message : str or callable
+            Fixed text, or ``f(i) -> str`` formatting the reason of positional row ``i``
+            (so the reason can quote the offending value).
+        """
+        idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+        for i in idx:
+            text = message(int(i)) if callable(message) else message
+            self._reasons.setdefault(int(i), []).append(text)
+
+    @property
+    def bad(self) -> np.ndarray:
+        """Boolean mask (length ``n_rows``) of rows with at least one reason."""
+        mask = np.zeros(self.n_rows, dtype=bool)
+        if self._reasons:
+            mask[list(self._reasons)] = True
+        return mask
+
+    def frame(self) -> pd.DataFrame:
+        """Return the rejects frame (contract columns), ordered by row number."""
+        rows = sorted(self._reasons)
+        ids = [self.native_id.iloc[i] if rows else None for i in rows]
+        return pd.DataFrame({
+            "row_number": pd.array([i + 1 for i in rows], dtype="Int64"),
+            "native_id": pd.Series([None if _is_null_token(v) else str(v) for v in ids],
+                                   dtype=object),
+            "reason": pd.Series(["; ".join(self._reasons[i]) for i in rows], dtype=object),
+        })
+
+
+def id_text(series: pd.Series) -> pd.Series:
+    """Render an identifier column as stripped text (None where missing).
+
+    Vectorised for integer and string columns; integer-valued floats (an id read through
+    a float column) lose their ``.0``.
+    """
+    dtype = series.dtype
+    index = series.index
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return pd.Series(series.to_numpy().astype(str).astype(object), index=index)
+    if pd.api.types.is_integer_dtype(dtype):  # nullable Int64 etc.
+        mask = series.isna().to_numpy()
+        text = series.fillna(0).to_numpy(dtype=np.int64).astype(str).astype(object)
+        text[mask] = None
+        return pd.Series(text, index=index)
+    if pd.api.types.is_float_dtype(dtype):
+        arr = series.to_numpy(dtype=float)
+        out = np.full(len(arr), None, dtype=object)
+        fin = np.isfinite(arr)
+        whole = fin & (arr == np.round(arr))
+        out[whole] = arr[whole].astype(np.int64).astype(str)
+        other = fin & ~whole
+        out[other] = arr[other].astype(str)
+        return pd.Series(out, index=index)
+    obj = series.astype(object)
+    obj = obj.map(lambda v: v.decode("ascii", "replace") if isinstance(v, bytes) else v) \
+        if len(obj) and isinstance(obj.iloc[0], bytes) else obj
+    text = obj.where(obj.notna(), None)
+    stripped = text.map(lambda v: v if v is None else str(v).strip())
+    return stripped.where(~stripped.isin(["", "nan", "NaN", "None", "null"]), None) \
+        .astype(object)
+
+
+def check_ids(rc: RejectCollector, ids: pd.Series, column: str) -> None:
+    """Reject rows with a missing id and repeated ids (every occurrence after the first).
+
+    Parameters
+    ----------
+    rc : RejectCollector
+    ids : pandas.Series
+        Identifier text (output of :func:`id_text`).
+    column : str
+        Native column name quoted in reasons.
+    """
+    ids = ids.reset_index(drop=True)
+    missing = ids.isna().to_numpy()
+    rc.add(missing, f"missing id: column {column} is empty; expected a source identifier")
+    dup = ids.duplicated(keep="first").to_numpy() & ~missing
+    if dup.any():
+        first = {}
+        for i, v in zip(np.flatnonzero(~missing), ids[~missing]):
+            first.setdefault(v, i)
+        rc.add(dup, lambda i: (f"duplicate id: {column}={ids.iloc[i]!s} already appears "
+                               f"in row {first[ids.iloc[i]] + 1}; expected each source once"))
+
+
+def check_position(rc: RejectCollector, ra: pd.Series, dec: pd.Series,
+                   ra_raw: pd.Series, dec_raw: pd.Series, ra_col: str, dec_col: str,
+                   ra_bad: pd.Series | None = None, dec_bad: pd.Series | None = None) -> None:
+    """Reject rows whose position is missing, unparseable or outside the sky.
+
+    Expected: ``0 <= ra < 360`` and ``-90 <= dec <= 90`` degrees.
+    """
+    ra = ra.reset_index(drop=True)
+    dec = dec.reset_index(drop=True)
+    ra_raw = ra_raw.reset_index(drop=True)
+    dec_raw = dec_raw.reset_index(drop=True)
+    for vals, raw, col, badm, lo, hi, hi_open in (
+            (ra, ra_raw, ra_col, ra_bad, 0.0, 360.0, True),
+            (dec, dec_raw, dec_col, dec_bad, -90.0, 90.0, False)):
+        unparse = (np.zeros(len(vals), bool) if badm is None
+                   else np.asarray(badm.reset_index(drop=True), dtype=bool))
+        rc.add(unparse, lambda i, raw=raw, col=col: (
+            f"unparseable position: {col}={raw.iloc[i]!r}; expected decimal degrees"
+            " or sexagesimal text"))
+        nan = vals.isna().to_numpy() & ~unparse
+        rc.add(nan, lambda i, raw=raw, col=col: (
+            f"missing position: {col}={raw.iloc[i]!r}; expected a number in degrees"))
+        v = vals.to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            out = ~np.isnan(v) & ((v < lo) | ((v >= hi) if hi_open else (v > hi)))
+        rc.add(out, lambda i, v=v, col=col, lo=lo, hi=hi, hi_open=hi_open: (
+            f"position out of range: {col}={float(v[i])!r}; expected {lo:g} <= {col} "
+            f"{'<' if hi_open else '<='} {hi:g} deg"))
+
+
+def check_nonnegative(rc: RejectCollector, values: pd.Series, column: str) -> None:
+    """Reject rows where an error column is negative."""
+    v = values.reset_index(drop=True).to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        neg = v < 0
+    rc.add(neg, lambda i: (f"negative error: {column}={float(v[i])!r}; expected an "
+                           "uncertainty >= 0"))
+
+
+def coerce_numeric(rc: RejectCollector, df: pd.DataFrame,
+                   columns: Iterable[str]) -> dict[str, pd.Series]:
+    """Coerce the present ``columns`` of ``df`` to float64, rejecting unparseable cells.
+
+    Returns
+    -------
+    dict
+        Column name -> float64 Series (positional index) for every column present.
+    """
+    out = {}
+    for col in columns:
+        if col in df.columns:
+            raw = df[col].reset_index(drop=True)
+            values, bad = to_float(raw)
+            check_unparseable(rc, bad, raw, col)
+            out[col] = values
+    return out
+
+
+def coerce_bool(rc: RejectCollector, df: pd.DataFrame,
+                columns: Iterable[str]) -> dict[str, pd.Series]:
+    """Coerce the present flag ``columns`` to nullable boolean, rejecting bad spellings."""
+    out = {}
+    for col in columns:
+        if col in df.columns:
+            raw = df[col].reset_index(drop=True)
+            values, bad = to_bool(raw)
+            check_unparseable(rc, bad, raw, col, "a boolean (T/F, TRUE/FALSE, 1/0)")
+            out[col] = values
+    return out
+
+
+def check_unparseable(rc: RejectCollector, bad: pd.Series, raw: pd.Series, column: str,
+                      expected: str = "a number") -> None:
+    """Reject rows where ``column`` held text that could not be coerced."""
+    raw = raw.reset_index(drop=True)
+    rc.add(np.asarray(bad, dtype=bool), lambda i: (
+        f"unparseable value: {column}={raw.iloc[i]!r}; expected {expected}"))
+
+
+# --------------------------------------------------------------------------- output
+
+def records(frame: pd.DataFrame, drop_missing: bool = False) -> list[dict]:
+    """Return one JSON-safe dict per row (NaN/NA -> None, numpy scalars -> Python).
+
+    Column-wise conversion (``tolist`` per column, then one ``zip`` per row), which is an
+    order of magnitude faster than ``DataFrame.to_dict("records")`` on 1e6 rows.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Columns to pack (e.g. the ``extra`` or ``flags`` columns of a catalog).
+    drop_missing : bool
+        Leave out keys whose value is missing (smaller dicts for sparse columns).
+    """
+    keys = list(frame.columns)
+    if not keys:
+        return [{} for _ in range(len(frame))]
+    columns = [_py_list(frame[k]) for k in keys]
+    if drop_missing:
+        return [{k: v for k, v in zip(keys, row) if v is not None}
+                for row in zip(*columns)]
+    return list(map(dict, map(zip, itertools.repeat(keys), zip(*columns))))
+
+
+def _py_list(series: pd.Series) -> list:
+    """Column values as a Python list with None for every missing value."""
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        arr = series.to_numpy()
+        nan = np.isnan(arr)
+        if not nan.any():
+            return arr.tolist()
+        obj = arr.astype(object)
+        obj[nan] = None
+        return obj.tolist()
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return series.to_numpy().tolist()
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iufb":
+        mask = series.isna().to_numpy()
+        numpy_type = {"i": np.int64, "u": np.uint64, "f": np.float64, "b": np.bool_}
+        filled = series.to_numpy(dtype=numpy_type[dtype.kind],
+                                 na_value=False if dtype.kind == "b" else 0)
+        obj = filled.astype(object)  # numpy boxes to Python int/float/bool
+        obj[mask] = None
+        return obj.tolist()
+    obj = series.astype(object)
+    return obj.where(series.notna(), None).tolist()
+
+
+def long_fluxes(native_id: np.ndarray, bands: list[dict]) -> pd.DataFrame:
+    """Build the long-format flux frame (contract ``XRAY_FLUX_COLUMNS``) with numpy.
+
+    Parameters
+    ----------
+    native_id : numpy.ndarray of object
+        Identifier of each (good) source row.
+    bands : list of dict
+        One dict per native band and kind: ``band``, ``lo``, ``hi`` (keV), ``kind``,
+        ``value``, ``value_lo``, ``value_hi`` (arrays aligned with ``native_id``; NaN
+        when unknown).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per source and band where at least one of value/value_lo/value_hi is
+        known (all-NaN measurements are dropped: no row means "not measured"). Rows are
+        grouped by band, in the order of ``bands``.
+    """
+    ids = np.asarray(native_id, dtype=object)
+    keeps, counts = [], []
+    for b in bands:
+        v, lo, hi = (np.asarray(b[k], dtype="float64") for k in
+                     ("value", "value_lo", "value_hi"))
+        keep = ~(np.isnan(v) & np.isnan(lo) & np.isnan(hi))
+        keeps.append((keep, v, lo, hi))
+        counts.append(int(keep.sum()))
+    counts_arr = np.asarray(counts, dtype=np.int64)
+
+    def cat(arrays, dtype):
+        return (np.concatenate(arrays) if arrays else np.empty(0, dtype=dtype))
+
+    def rep(key, dtype):
+        return np.repeat(np.asarray([b[key] for b in bands], dtype=dtype), counts_arr) \
+            if bands else np.empty(0, dtype=dtype)
+
+    return pd.DataFrame({
+        "native_id": pd.Series(cat([ids[k] for k, *_ in keeps], object), dtype=object),
+        "band": pd.Series(rep("band", object), dtype=object),
+        "band_lo_kev": rep("lo", "float64"),
+        "band_hi_kev": rep("hi", "float64"),
+        "kind": pd.Series(rep("kind", object), dtype=object),
+        "value": cat([v[k] for k, v, _, _ in keeps], "float64"),
+        "value_lo": cat([lo[k] for k, _, lo, _ in keeps], "float64"),
+        "value_hi": cat([hi[k] for k, _, _, hi in keeps], "float64"),
+    })
+
+
+def symmetric_bounds(value: pd.Series, err: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``value - err, value + err`` as float arrays (NaN where either is NaN)."""
+    v = np.asarray(value, dtype="float64")
+    e = np.asarray(err, dtype="float64")
+    return v - e, v + e
+
+
+def nan_series(n: int, index=None) -> pd.Series:
+    """Float64 NaN series of length ``n``."""
+    return pd.Series(np.full(n, np.nan), index=index)
+
+
+def finish_sources(columns: dict, n: int) -> pd.DataFrame:
+    """Assemble a sources frame with the contract's column order and dtypes.
+
+    Parameters
+    ----------
+    columns : dict
+        Contract column -> array-like (length ``n``); missing ones become NaN/None.
+    n : int
+        Number of rows.
+    """
+    from ingest.normalized import XRAY_SOURCE_COLUMNS
+
+    float_cols = {"ra", "dec", "pos_err_arcsec", "err_maj_arcsec", "err_min_arcsec",
+                  "err_pa_deg", "significance", "var_intra_prob", "var_inter_prob",
+                  "nh_gal_cm2"}
+    out = {}
+    for col in XRAY_SOURCE_COLUMNS:
+        val = columns.get(col)
+        if col in float_cols:
+            out[col] = (np.full(n, np.nan) if val is None
+                        else np.asarray(val, dtype="float64"))
+        elif col == "n_obs":
+            out[col] = (pd.array([pd.NA] * n, dtype="Int64") if val is None
+                        else pd.array(pd.Series(val).astype("Float64").round()
+                                      .astype("Int64")))
+        elif col == "extended":
+            out[col] = (pd.Series([None] * n, dtype=object) if val is None
+                        else pd.Series(pd.array(val, dtype="boolean")).astype(object)
+                        .where(lambda s: s.notna(), None))
+        elif col in ("flags", "extra"):
+            out[col] = pd.Series(val if val is not None else [{} for _ in range(n)],
+                                 dtype=object)
+        else:
+            out[col] = pd.Series(val if val is not None else [None] * n, dtype=object)
+    frame = pd.DataFrame({k: (v.reset_index(drop=True) if isinstance(v, pd.Series) else v)
+                          for k, v in out.items()})
+    return frame[XRAY_SOURCE_COLUMNS]
+
+
+def sigma_from_radius(radius, confidence: float):
+    """Per-axis 1-sigma of a circular 2-D Gaussian from a radius at ``confidence``.
+
+    For a circular 2-D Gaussian with per-axis sigma ``s`` the radial offset follows a
+    Rayleigh distribution: ``P(r < R) = 1 - exp(-R**2 / (2 s**2))``, hence
+    ``s = R / sqrt(-2 ln(1 - confidence))`` (95 %: R/2.4477; 90 %: R/2.1460;
+    63.2 %: R/1.4142).
+    """
+    return np.asarray(radius, dtype="float64") / np.sqrt(-2.0 * np.log(1.0 - confidence))
+
+
+def rename_vizier_to_original(df: pd.DataFrame) -> pd.DataFrame:
+    """Rename TAPVizieR labels to the original catalog names quoted in the descriptions.
+
+    Uses ``df.attrs["original_names"]`` (set by :func:`read_tapvizier_json`); labels
+    without an original name (e.g. a computed ``match_dist``) and names that would
+    collide are kept. ``df.attrs["vizier_labels"]`` maps new name -> VizieR label.
+    """
+    originals = df.attrs.get("original_names") or {}
+    mapping, taken = {}, set(df.columns)
+    for label, orig in originals.items():
+        if orig and orig != label and orig not in taken and label in df.columns:
+            mapping[label] = orig
+            taken.add(orig)
+    attrs = dict(df.attrs)
+    out = df.rename(columns=mapping)
+    out.attrs = attrs
+    out.attrs["units"] = {mapping.get(k, k): v for k, v in attrs.get("units", {}).items()}
+    out.attrs["vizier_labels"] = {v: k for k, v in mapping.items()}
+    return out
+
+
+def bounds_from_errors(value, lower_err=None, upper_err=None, sym_err=None):
+    """Interval bounds from asymmetric or symmetric errors (magnitudes, sign ignored).
+
+    Asymmetric errors are used where given, the symmetric one fills the gaps; catalogs
+    that quote the negative error as a negative number (2SXPS ``_neg``) are handled by
+    taking absolute values.
+
+    Returns
+    -------
+    lo, hi : numpy.ndarray
+    """
+    v = np.asarray(value, dtype="float64")
+    nan = np.full(v.shape, np.nan)
+    s = np.abs(np.asarray(sym_err, dtype="float64")) if sym_err is not None else nan
+    lo_e = np.abs(np.asarray(lower_err, dtype="float64")) if lower_err is not None else nan
+    hi_e = np.abs(np.asarray(upper_err, dtype="float64")) if upper_err is not None else nan
+    lo_e = np.where(np.isnan(lo_e), s, lo_e)
+    hi_e = np.where(np.isnan(hi_e), s, hi_e)
+    return v - lo_e, v + hi_e
+
+
+def iter_normalize(normalize, df: pd.DataFrame, id_column: str, release=None,
+                   chunk_rows: int = 200_000):
+    """Normalize a large parsed table in chunks, with the results of one big call.
+
+    Peak memory is bounded by the chunk (per-row ``flags``/``extra`` dicts cost ~1 kB a
+    row), so a loader can COPY chunk by chunk inside one transaction. Row numbers in the
+    rejects are those of the whole table, and a duplicate id is rejected even when its
+    first occurrence lies in an earlier chunk (duplicates are split off before chunking,
+    with the same reason text as :func:`check_ids`).
+
+    Parameters
+    ----------
+    normalize : callable
+        The catalog's ``normalize(df, release=None)``.
+    df : pandas.DataFrame
+        Output of the catalog's ``parse``.
+    id_column : str
+        The native id column (the module's ``id_column(df)``).
+    release : str, optional
+    chunk_rows : int
+        Input rows per chunk.
+
+    Yields
+    ------
+    NormalizedCatalog
+        One per chunk; ``n_read`` counts the chunk's input rows (they add up to
+        ``len(df)``).
+    """
+    from ingest.normalized import NormalizedCatalog
+
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows must be >= 1")
+    df = df.reset_index(drop=True)
+    ids = id_text(df[id_column]) if id_column in df.columns else pd.Series(
+        [None] * len(df), dtype=object)
+    present = ids.notna().to_numpy()
+    dup = ids.duplicated(keep="first").to_numpy() & present
+    first_row = {}
+    if dup.any():
+        dup_ids = set(ids[dup])
+        for i in np.flatnonzero(present):
+            v = ids.iloc[i]
+            if v in dup_ids and v not in first_row:
+                first_row[v] = i
+    for start in range(0, max(len(df), 1), chunk_rows):
+        stop = min(start + chunk_rows, len(df))
+        pos = np.arange(start, stop)
+        keep = pos[~dup[start:stop]]
+        part = normalize(df.iloc[keep], release)
+        rejects = part.rejects.copy()
+        rejects["row_number"] = pd.array(keep[rejects["row_number"].to_numpy(dtype=int) - 1]
+                                         + 1, dtype="Int64")
+        dpos = pos[dup[start:stop]]
+        if len(dpos):
+            extra = pd.DataFrame({
+                "row_number": pd.array(dpos + 1, dtype="Int64"),
+                "native_id": pd.Series([ids.iloc[i] for i in dpos], dtype=object),
+                "reason": pd.Series([
+                    f"duplicate id: {id_column}={ids.iloc[i]!s} already appears in row "
+                    f"{first_row[ids.iloc[i]] + 1}; expected each source once"
+                    for i in dpos], dtype=object)})
+            rejects = pd.concat([rejects, extra], ignore_index=True)
+            rejects = rejects.sort_values("row_number", ignore_index=True)
+        out = NormalizedCatalog(kind=part.kind, sources=part.sources, fluxes=part.fluxes,
+                                rejects=rejects, n_read=stop - start)
+        out.check_counts()
+        yield out
+        if stop >= len(df):
+            break
