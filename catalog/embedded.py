@@ -79,9 +79,12 @@ def stop_embedded(home: Path) -> bool:
     """
     import os
     import pwd
+    import warnings
 
-    from pgserver._commands import pg_ctl
-    from pgserver.utils import PostmasterInfo
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        from pgserver._commands import pg_ctl
+        from pgserver.utils import PostmasterInfo
 
     pgdata = home / "pgdata"
     with _home_lock(home):
