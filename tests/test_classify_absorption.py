@@ -1,0 +1,87 @@
+"""Tests of classify.absorption (vs the reference's tbabs table) and classify.reddening."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from classify.absorption import (
+    CSC_BANDS_KEV,
+    TabulatedCrossSection,
+    band_transmission,
+    csc_band_transmissions,
+    sigma_mm83,
+)
+from classify.reddening import band_extinction, nh_from_ebv, redden_agn
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+TBABS = SAMPLES / "muwclass" / "tbabs.data"
+
+
+@pytest.fixture(scope="module")
+def tbabs():
+    return TabulatedCrossSection.from_file(TBABS)
+
+
+def test_mm83_known_value_at_1kev():
+    # (120.6 + 169.3 - 47.7) / 1^3 x 1e-24 cm^2
+    assert sigma_mm83(1.0) == pytest.approx(2.422e-22, rel=1e-3)
+
+
+def test_mm83_matches_tbabs_table_away_from_edges(tbabs):
+    e = np.geomspace(0.6, 6.5, 200)
+    ratio = sigma_mm83(e) / tbabs(e)
+    assert np.median(ratio) == pytest.approx(1.0, abs=0.1)
+    assert np.all((ratio > 0.7) & (ratio < 1.4))
+
+
+@pytest.mark.parametrize("nh", [1e21, 1e22, 5e22])
+def test_band_optical_depth_matches_tbabs(tbabs, nh):
+    ours = csc_band_transmissions(nh)
+    ref = csc_band_transmissions(nh, sigma=tbabs)
+    for band in ("s", "m", "h", "b"):
+        if ref[band] < 1e-6:
+            continue
+        assert np.log(ours[band]) / np.log(ref[band]) == pytest.approx(1.0, abs=0.08), band
+
+
+def test_band_transmission_limits_and_order():
+    assert band_transmission(0.0, (0.5, 7.0)) == pytest.approx(1.0)
+    t = csc_band_transmissions(1e22)
+    assert 0 < t["s"] < t["m"] < t["h"] < 1  # soft X-rays are absorbed most
+    many = band_transmission(np.array([1e20, 1e21, 1e22]), CSC_BANDS_KEV["s"])
+    assert many.shape == (3,) and np.all(np.diff(many) < 0)
+
+
+def test_band_transmission_depends_on_spectrum():
+    flat = band_transmission(1e22, CSC_BANDS_KEV["b"], gamma=1.0)
+    steep = band_transmission(1e22, CSC_BANDS_KEV["b"], gamma=3.0)
+    assert flat > steep
+
+
+def test_reddening_relations():
+    assert nh_from_ebv(1.0) == pytest.approx(6.851e21)
+    a = band_extinction(1.0)
+    assert a["Gmag"] > a["Jmag"] > a["Kmag"] > a["W1mag"] > 0
+    assert a["Kmag"] / (3.1 * 1.0) == pytest.approx(0.12, abs=0.03)  # A_K/A_V ~ 0.1
+
+
+def test_redden_agn_only_touches_agn():
+    t = pd.DataFrame({
+        "Fs": [1e-14, 1e-14], "e_Fs": [1e-15, 1e-15], "Fm": [1e-14, 1e-14], "e_Fm": [1e-15, 1e-15],
+        "Fh": [1e-14, 1e-14], "e_Fh": [1e-15, 1e-15], "Gmag": [18.0, 18.0], "Jmag": [np.nan, 15.0],
+    })
+    out = redden_agn(t, np.array(["AGN", "YSO"]), ebv=0.5)
+    assert out.loc[1].equals(t.loc[1])
+    assert out.loc[0, "Fs"] < out.loc[0, "Fm"] < out.loc[0, "Fh"] < 1e-14
+    assert out.loc[0, "e_Fs"] / out.loc[0, "Fs"] == pytest.approx(0.1)
+    assert out.loc[0, "Gmag"] > 18.0 and np.isnan(out.loc[0, "Jmag"])
+    assert t.loc[0, "Fs"] == 1e-14
+
+
+def test_sfd_from_packaged_map():
+    from classify.reddening import ebv_sfd
+
+    ebv = ebv_sfd(np.array([266.4, 192.86]), np.array([-28.9, 27.13]))  # Galactic centre, NGP
+    assert ebv[0] > 10 * ebv[1] and ebv[1] < 0.05
