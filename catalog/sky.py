@@ -6,11 +6,12 @@ A positional table is any table in the ``livecat`` schema with columns ``id``, `
 exact angular distance (the SQL function ``livecat.ang_sep_deg``, shared with
 ``livecat.cone_search``) keeps the rows inside the radius.
 
-Cross-match: every left position is assigned the coarse pixels (at an order whose pixels
-are at least 8 times the radius) that its disc can touch — its own pixel and those of its
-8 neighbours whose centres lie within radius + max_pixrad — and the right table is joined
-on that coarse pixel, either by btree range probes (few left rows) or by one hash join on
-``hpx >> shift`` (many left rows); the exact distance filters the pairs.
+Cross-match: every left position is assigned the pixels its disc can touch — at an order
+whose pixels are at least 8 radii wide, its own pixel and those of its 8 neighbours whose
+centres lie within radius + max_pixrad — mapped to their parents 3 orders coarser (nearly
+always a single pixel). The right table is joined on those pixels by one btree range probe
+each, or, when the probes would outnumber the right table's rows, by one hash join on
+``hpx >> shift``; the exact distance filters the pairs.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def cone_search(conn: Connection | Engine, table: str, ra_deg: float, dec_deg: f
 
 
 def crossmatch_order(radius_arcsec: float) -> int:
-    """Order of the coarse pixels used to cross-match at ``radius_arcsec``.
+    """Order of the pixels whose neighbourhoods cover the discs at ``radius_arcsec``.
 
     The finest order whose max_pixrad is at least 8 radii: the disc then lies well inside
     its pixel and the 8 neighbours (HEALPix pixels are never narrower than an eighth of
@@ -147,9 +148,15 @@ def crossmatch_order(radius_arcsec: float) -> int:
     return int(ok[-1]) if len(ok) else 0
 
 
+PROBE_COARSENING = 3
+"""Orders between the covering pixels and the probed ones: the candidate pixels of a disc
+(about 4 at the covering order) nearly always share one parent 3 orders up, so each left
+row costs about one btree probe, over a pixel only ~64 radii wide."""
+
+
 def disc_pixels(ra_deg: np.ndarray, dec_deg: np.ndarray, radius_arcsec: float,
-                order: int) -> tuple[np.ndarray, np.ndarray]:
-    """Coarse pixels that each disc can touch, as (row index, pixel) pairs.
+                order: int, parent_order: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels that each disc can touch, as (row index, pixel) pairs.
 
     Parameters
     ----------
@@ -157,40 +164,48 @@ def disc_pixels(ra_deg: np.ndarray, dec_deg: np.ndarray, radius_arcsec: float,
         Disc centres.
     radius_arcsec : float
     order : int
-        Pixel order, from :func:`crossmatch_order`.
+        Covering order, from :func:`crossmatch_order`.
+    parent_order : int, optional
+        Report the distinct parents at this coarser order instead.
 
     Returns
     -------
     rows, pixels : numpy.ndarray of int64
         For every disc, its own pixel and each neighbour whose centre lies within
-        radius + max_pixrad(order) of the disc centre (a pixel farther away cannot touch it).
+        radius + max_pixrad(order) of the disc centre (a pixel farther away cannot touch
+        it); each (row, pixel) pair once.
     """
     nside = 2 ** order
     ra = np.asarray(ra_deg, dtype=np.float64)
     dec = np.asarray(dec_deg, dtype=np.float64)
-    n = len(ra)
-    own = hp.ang2pix(nside, ra, dec, nest=True, lonlat=True)
-    neigh = hp.get_all_neighbours(nside, ra, dec, nest=True, lonlat=True)  # (8, n), -1 = none
-    cand = np.vstack([own[None, :], neigh]).astype(np.int64)  # (9, n)
-    rows = np.broadcast_to(np.arange(n, dtype=np.int64), cand.shape)
-    valid = cand >= 0
-    cand, rows = cand[valid], rows[valid]
-    centres = np.array(hp.pix2vec(nside, cand, nest=True))
+    own = hp.ang2pix(nside, ra, dec, nest=True, lonlat=True).astype(np.int64)
+    cand = np.vstack([own[None, :], hp.get_all_neighbours(nside, own, nest=True)])  # (9, n)
+    valid = cand >= 0  # -1: a corner with only 7 neighbours
+    centres = np.array(hp.pix2vec(nside, np.where(valid, cand, own).ravel(), nest=True))
+    centres = centres.reshape(3, *cand.shape)
     points = np.array(hp.ang2vec(ra, dec, lonlat=True)).T  # (3, n)
-    chord2 = np.sum((centres - points[:, rows]) ** 2, axis=0)
+    chord2 = np.sum((centres - points[:, None, :]) ** 2, axis=0)
     limit = min(math.pi, radius_arcsec * ARCSEC + MAX_PIXRAD[order] + 1e-9)
-    keep = chord2 <= (2.0 * math.sin(limit / 2.0)) ** 2
-    keep |= cand == own[rows]  # always keep the own pixel
-    return rows[keep], cand[keep]
+    keep = valid & (chord2 <= (2.0 * math.sin(limit / 2.0)) ** 2)
+    keep[0] = True  # the own pixel
+    if parent_order is not None:
+        cand = cand >> (2 * (order - parent_order))
+    cand = np.sort(np.where(keep, cand, -1), axis=0)
+    first = np.ones_like(keep)
+    first[1:] = cand[1:] != cand[:-1]  # each pixel once per row
+    which, rows = np.nonzero((cand >= 0) & first)
+    return rows.astype(np.int64), cand[which, rows]
 
 
 def _load_left(conn: Connection, ids: np.ndarray, ra: np.ndarray, dec: np.ndarray,
-               radius_arcsec: float, order: int) -> int:
+               radius_arcsec: float, order: int, probe_order: int) -> int:
     """Fill the temp table xm_left(cp, id, ra, dec), sorted by pixel; return its row count.
 
-    Sorted by pixel, the probes walk the right table's btree in order.
+    ``cp`` are the pixels at ``probe_order`` (<= ``order``) that hold a candidate pixel of
+    the row's disc, one row per distinct (left row, pixel). Sorted by pixel, the probes
+    walk the right table's btree in order.
     """
-    rows, pixels = disc_pixels(ra, dec, radius_arcsec, order)
+    rows, pixels = disc_pixels(ra, dec, radius_arcsec, order, parent_order=probe_order)
     by_pixel = np.argsort(pixels, kind="stable")
     rows, pixels = rows[by_pixel], pixels[by_pixel]
     conn.execute(sa.text("CREATE TEMP TABLE IF NOT EXISTS xm_left "
@@ -259,10 +274,11 @@ def crossmatch(conn: Connection | Engine, left: str | pd.DataFrame, right: str,
         ids = (left["id"].to_numpy(dtype=np.int64) if "id" in left.columns
                else np.arange(len(left), dtype=np.int64))
     order = crossmatch_order(radius_arcsec)
-    shift = 2 * (MAX_ORDER - order)
+    probe_order = max(order - PROBE_COARSENING, 0)
+    shift = 2 * (MAX_ORDER - probe_order)
     radius_deg = float(radius_arcsec) / 3600.0  # a literal: the pairs are read with COPY
     bitmap = conn.execute(sa.text("SHOW enable_bitmapscan")).scalar_one()
-    n_left = _load_left(conn, ids, ra, dec, radius_arcsec, order)
+    n_left = _load_left(conn, ids, ra, dec, radius_arcsec, order, probe_order)
     if strategy == "auto":
         strategy = "hash" if n_left > _estimated_rows(conn, right_sql) else "probe"
     if strategy == "hash":
