@@ -298,10 +298,11 @@ def crossmatch(conn: Connection | Engine, left: str | pd.DataFrame, right: str,
         sql = (f"SELECT DISTINCT ON (left_id) * FROM ({pairs}) p "
                f"ORDER BY left_id, separation_arcsec, right_id")
     else:
-        sql = f"{pairs} ORDER BY left_id, separation_arcsec, right_id"
-    out = pd.DataFrame(read_columns(conn.connection.dbapi_connection, sql,
-                                    {"left_id": "int64", "right_id": "int64",
-                                     "separation_arcsec": "float64"}))
+        sql = pairs
+    cols = read_columns(conn.connection.dbapi_connection, sql,
+                        {"left_id": "int64", "right_id": "int64", "separation_arcsec": "float64"})
+    order = np.lexsort((cols["right_id"], cols["separation_arcsec"], cols["left_id"]))
+    out = pd.DataFrame({k: v[order] for k, v in cols.items()})
     conn.execute(sa.text("DROP TABLE IF EXISTS xm_left"))
     conn.execute(sa.text("SELECT set_config('enable_bitmapscan', :v, true)"), {"v": bitmap})
     return out
