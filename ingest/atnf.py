@@ -51,7 +51,8 @@ from astropy.coordinates import BarycentricMeanEcliptic, SkyCoord
 
 from catalog.errors import InputError, SourceError
 from ingest import taxonomy
-from ingest.normalized import LITERATURE_COLUMNS, NormalizedCatalog
+from ingest.normalized import (LITERATURE_COLUMNS, NormalizedCatalog, rejects_frame,
+                               text_columns_as_object)
 
 CATALOG = "atnf"
 #: The ATNF distribution package holding ``psrcat_tar/psrcat.db`` (the URL psrqpy uses).
@@ -756,25 +757,14 @@ def normalize_psrcat(df: pd.DataFrame) -> NormalizedCatalog:
         sources.loc[ecl_rows, "ra"] = ra
         sources.loc[ecl_rows, "dec"] = dec
     sources = sources.drop(columns="_ecl")
-    sources = _text_columns_as_object(
+    sources = text_columns_as_object(
         sources, ["native_id", "name", "livecat_class", "subclass", "native_type",
                   "reference", "params"])
     sources["ra"] = sources["ra"].astype(float)
     sources["dec"] = sources["dec"].astype(float)
     sources["pos_err_arcsec"] = sources["pos_err_arcsec"].astype(float)
-    rejects_df = pd.DataFrame({
-        "row_number": pd.Series([r[0] for r in rejects], dtype="Int64"),
-        "native_id": pd.Series([r[1] for r in rejects], dtype=object),
-        "reason": pd.Series([r[2] for r in rejects], dtype=object)})
     result = NormalizedCatalog(kind="literature", sources=sources, n_read=len(df),
-                               rejects=rejects_df)
+                               rejects=rejects_frame(rejects))
     result.check_counts()
     return result
 
-
-def _text_columns_as_object(frame: pd.DataFrame, columns) -> pd.DataFrame:
-    """Give text columns object dtype with None (not NaN) for missing values."""
-    for col in columns:
-        frame[col] = pd.Series([None if v is None or (isinstance(v, float) and math.isnan(v))
-                                else v for v in frame[col]], index=frame.index, dtype=object)
-    return frame

@@ -36,7 +36,8 @@ import pandas as pd
 
 from catalog.errors import InputError, SourceError
 from ingest import taxonomy
-from ingest.normalized import LITERATURE_COLUMNS, NormalizedCatalog
+from ingest.normalized import (LITERATURE_COLUMNS, NormalizedCatalog, rejects_frame,
+                               text_columns_as_object)
 
 CATALOG = "ipcat"
 SOURCE_URL = "https://asd.gsfc.nasa.gov/Koji.Mukai/iphome/catalog/alpha.html"
@@ -387,22 +388,11 @@ def normalize_ipcat(df: pd.DataFrame) -> NormalizedCatalog:
     sources = pd.DataFrame(kept, columns=LITERATURE_COLUMNS)
     for col in ("ra", "dec", "pos_err_arcsec", "confidence"):
         sources[col] = sources[col].astype(float)
-    sources = _text_columns_as_object(
+    sources = text_columns_as_object(
         sources, ["native_id", "name", "livecat_class", "subclass", "native_type",
                   "reference", "params"])
-    rejects_df = pd.DataFrame({
-        "row_number": pd.Series([r[0] for r in rejects], dtype="Int64"),
-        "native_id": pd.Series([r[1] for r in rejects], dtype=object),
-        "reason": pd.Series([r[2] for r in rejects], dtype=object)})
     result = NormalizedCatalog(kind="literature", sources=sources, n_read=len(df),
-                               rejects=rejects_df)
+                               rejects=rejects_frame(rejects))
     result.check_counts()
     return result
 
-
-def _text_columns_as_object(frame: pd.DataFrame, columns) -> pd.DataFrame:
-    """Give text columns object dtype with None (not NaN) for missing values."""
-    for col in columns:
-        frame[col] = pd.Series([None if v is None or (isinstance(v, float) and math.isnan(v))
-                                else v for v in frame[col]], index=frame.index, dtype=object)
-    return frame

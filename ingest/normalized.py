@@ -48,7 +48,9 @@ Rejects (``rejects``), one row per bad input row:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import pandas as pd
 
@@ -73,6 +75,23 @@ def empty_rejects() -> pd.DataFrame:
     return pd.DataFrame({"row_number": pd.Series(dtype="Int64"),
                          "native_id": pd.Series(dtype=object),
                          "reason": pd.Series(dtype=object)})
+
+
+def rejects_frame(rejects: Iterable[tuple]) -> pd.DataFrame:
+    """Rejects frame from ``(row_number, native_id, reason)`` tuples."""
+    rows = list(rejects)
+    return pd.DataFrame({
+        "row_number": pd.Series([r[0] for r in rows], dtype="Int64"),
+        "native_id": pd.Series([r[1] for r in rows], dtype=object),
+        "reason": pd.Series([r[2] for r in rows], dtype=object)})
+
+
+def text_columns_as_object(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """Give text columns object dtype with None (not NaN) for missing values (in place)."""
+    for col in columns:
+        frame[col] = pd.Series([None if v is None or (isinstance(v, float) and math.isnan(v))
+                                else v for v in frame[col]], index=frame.index, dtype=object)
+    return frame
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import uuid
 import warnings
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,16 +20,7 @@ from catalog import migrate
 from catalog.engine import create_engine
 from catalog.settings import normalize_url
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
-
-
-def sample_path(*parts: str) -> Path:
-    """Path of a real sample under ../shared/samples; a missing sample fails the test."""
-    path = SAMPLES.joinpath(*parts)
-    if not path.exists():
-        pytest.fail(f"sample {path} is missing: tests read real catalog samples from "
-                    f"../shared/samples beside the checkout")
-    return path
+from helpers import SAMPLES, sample_path  # noqa: F401  (re-exported for older imports)
 
 
 @pytest.fixture(scope="session")

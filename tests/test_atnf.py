@@ -24,7 +24,7 @@ from catalog.errors import InputError, SourceError
 from ingest import atnf
 from ingest.taxonomy import validate_class
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+from helpers import SAMPLES
 RELEASES = {"1.58": 2636, "1.59": 2659, "1.67": 3320}
 
 

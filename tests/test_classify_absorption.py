@@ -1,6 +1,5 @@
 """Tests of classify.absorption (vs the reference's tbabs table) and classify.reddening."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +14,7 @@ from classify.absorption import (
 )
 from classify.reddening import band_extinction, nh_from_ebv, redden_agn
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+from helpers import SAMPLES
 TBABS = SAMPLES / "muwclass" / "tbabs.data"
 
 

@@ -1,6 +1,5 @@
 """Tests of classify.features: hardness ratios, survey limits, colours, fluxes, missing."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,7 @@ from classify.features import (
     mask_survey_limits,
 )
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+from helpers import SAMPLES
 TD = SAMPLES / "muwclass" / "TD_train.csv"
 
 

@@ -1,6 +1,5 @@
 """Tests of classify.model (pipeline, SMOTE, determinism) and classify.evaluate."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +24,7 @@ from classify.model import (
 )
 from classify.montecarlo import classify_mc
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+from helpers import SAMPLES
 TD = SAMPLES / "muwclass" / "TD_train.csv"
 SMALL = {"n_estimators": 20, "max_features": "sqrt"}
 

@@ -19,7 +19,9 @@ from catalog.errors import SourceError
 from ingest import csc
 from ingest.normalized import XRAY_FLUX_COLUMNS, XRAY_SOURCE_COLUMNS
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "csc"
+from helpers import SAMPLES as ALL_SAMPLES
+
+SAMPLES = ALL_SAMPLES / "csc"
 DATA = Path(__file__).resolve().parent / "data" / "csc"
 CONE = SAMPLES / "NGC3532_conesearch.csv"
 AVE = SAMPLES / "NGC3532_ave.csv"

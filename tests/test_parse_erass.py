@@ -16,7 +16,7 @@ import pytest
 
 from catalog.errors import SourceError
 from ingest import erass
-from ingest.normalized import XRAY_FLUX_COLUMNS, XRAY_SOURCE_COLUMNS
+from helpers import assert_xray_contract
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "samples" / "erass1"
           / "tapvizier_erass1m_proxima.json")
@@ -25,15 +25,6 @@ SAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "samples" / "erass1"
 def _sample_doc() -> dict:
     assert SAMPLE.exists(), f"real sample missing: {SAMPLE}"
     return json.loads(SAMPLE.read_text())
-
-
-def _contract(out) -> None:
-    assert list(out.sources.columns) == XRAY_SOURCE_COLUMNS
-    assert list(out.fluxes.columns) == XRAY_FLUX_COLUMNS
-    out.check_counts()
-    assert out.sources["native_id"].is_unique
-    json.dumps(list(out.sources["extra"]), allow_nan=False)
-    json.dumps(list(out.sources["flags"]), allow_nan=False)
 
 
 def _main_rows() -> list[dict]:
@@ -63,7 +54,7 @@ def test_tapvizier_sample_proxima_cen():
     assert {"IAUNAME", "RA", "DEC", "POS_ERR", "MJD_MIN", "ML_FLUX_1", "ML_FLUX_P3"} \
         <= set(df.columns)
     out = erass.normalize(df)
-    _contract(out)
+    assert_xray_contract(out)
     s = out.sources.iloc[0]
     # no UID column in the VizieR table: the IAU name is the id, and extra says so
     assert s.native_id == "1eRASS J142932.3-624030" == row["IAUName"]
@@ -122,7 +113,7 @@ def test_json_without_tap_members_raises(tmp_path):
 def test_main_fits_fixture(tmp_path):
     rows = _main_rows()
     out = erass.normalize(erass.parse(erass.write_fits_fixture(tmp_path / "m.fits", rows)))
-    _contract(out)
+    assert_xray_contract(out)
     assert out.sources.native_id.tolist() == [str(r["UID"]) for r in rows]
     s = out.sources.set_index("native_id").loc[str(rows[1]["UID"])]
     assert s.extended is True and s["flags"]["sp_bps"] is True and s["flags"]["opt"] is True

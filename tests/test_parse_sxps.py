@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 
 from catalog.errors import SourceError
 from ingest import sxps
-from ingest.normalized import XRAY_FLUX_COLUMNS, XRAY_SOURCE_COLUMNS
+from helpers import assert_xray_contract
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "samples" / "sxps"
           / "tapvizier_2sxps_3c273.json")
@@ -24,15 +23,6 @@ DATA = Path(__file__).resolve().parent / "data" / "sxps"
 TWO = DATA / "2SXPS_Sources_excerpt.csv"
 LIVE = DATA / "LSXPS_Sources_excerpt.csv"
 R90 = np.sqrt(-2 * np.log(0.1))  # 90 % radius / sigma, Rayleigh
-
-
-def _contract(out) -> None:
-    assert list(out.sources.columns) == XRAY_SOURCE_COLUMNS
-    assert list(out.fluxes.columns) == XRAY_FLUX_COLUMNS
-    out.check_counts()
-    assert out.sources["native_id"].is_unique
-    json.dumps(list(out.sources["extra"]), allow_nan=False)
-    json.dumps(list(out.sources["flags"]), allow_nan=False)
 
 
 def _rows(path: Path):
@@ -58,7 +48,7 @@ def test_tapvizier_sample_3c273():
     assert {"2SXPS_ID", "RA", "Decl", "Err90", "DetFlag", "Rate_band0_neg",
             "PvarPchiSnapshot_band0", "PowFlux", "PowUnabsFlux"} <= set(df.columns)
     out = sxps.normalize(df)
-    _contract(out)
+    assert_xray_contract(out)
     s = out.sources.iloc[0]
     assert s.native_id == "13814" and s["name"] == "2SXPS J122906.6+020308"
     assert np.hypot((s.ra - 187.2779154) * np.cos(np.radians(2.05)),
@@ -80,7 +70,7 @@ def test_tapvizier_sample_3c273():
 def test_2sxps_csv_fixture():
     header, rows = _rows(TWO)
     out = sxps.normalize(sxps.parse(TWO))
-    _contract(out)
+    assert_xray_contract(out)
     assert out.sources.native_id.tolist() == [r[0] for r in rows]
     src = out.sources.set_index("native_id")
     a = src.loc["101"]
@@ -107,7 +97,7 @@ def test_2sxps_csv_fixture():
 
 def test_lsxps_csv_fixture():
     out = sxps.normalize(sxps.parse(LIVE))
-    _contract(out)
+    assert_xray_contract(out)
     s = out.sources.set_index("native_id").loc["5001"]
     assert s["extra"]["id_column"] == "LSXPS_ID" and s["extra"]["release"] == "LSXPS"
     assert s["extra"]["WhenModified"] == "2023-03-04 09:30:00"

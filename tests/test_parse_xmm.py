@@ -7,7 +7,6 @@ from ``../shared/samples/xmm/`` (a missing sample fails).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from astropy.io import fits
 
 from catalog.errors import SourceError
 from ingest import xmm
-from ingest.normalized import XRAY_FLUX_COLUMNS, XRAY_SOURCE_COLUMNS
+from helpers import assert_xray_contract
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "samples" / "xmm"
           / "heasarc_xmmssc_5xmm_3c273.vot")
@@ -27,15 +26,6 @@ SAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "samples" / "xmm"
 def slim(tmp_path_factory) -> Path:
     return xmm.write_slim_fits_fixture(tmp_path_factory.mktemp("xmm") / "slim.fits",
                                        n_rows=2000, seed=7)
-
-
-def _contract(out) -> None:
-    assert list(out.sources.columns) == XRAY_SOURCE_COLUMNS
-    assert list(out.fluxes.columns) == XRAY_FLUX_COLUMNS
-    out.check_counts()
-    assert out.sources["native_id"].is_unique
-    json.dumps(list(out.sources["extra"]), allow_nan=False)
-    json.dumps(list(out.sources["flags"]), allow_nan=False)
 
 
 def _rewrite(src: Path, dst: Path, edit) -> Path:
@@ -80,7 +70,7 @@ def test_slim_parse_normalize_values(slim):
     assert len(df) == 2000
     assert df["SC_SUM_FLAG"].isna().sum() > 0  # TNULL became NA
     out = xmm.normalize(df, release="4XMM-DR13")
-    _contract(out)
+    assert_xray_contract(out)
     assert len(out.sources) == 2000 and len(out.rejects) == 0
     assert len(out.fluxes) == 2000 * 7
     raw = fits.getdata(slim, 1)
@@ -135,7 +125,7 @@ def test_heasarc_5xmm_sample_3c273():
     df = xmm.parse(SAMPLE)
     assert "SC_POSERR: deg -> arcsec" in df.attrs["converted"]
     out = xmm.normalize(df)
-    _contract(out)
+    assert_xray_contract(out)
     s = out.sources.iloc[0]
     assert s.native_id == "3011277010100001"
     assert s["name"] == "5XMM J122906.6+020308"
@@ -170,7 +160,7 @@ def test_bad_rows_in_fits_become_rejects(slim, tmp_path):
 
     bad = _rewrite(slim, tmp_path / "bad.fits", edit)
     out = xmm.normalize(xmm.parse(bad))
-    _contract(out)
+    assert_xray_contract(out)
     rej = out.rejects.set_index("row_number")
     assert list(rej.index) == [4, 5, 7, 8, 9, 10]
     assert "missing position: SC_RA" in rej.loc[4, "reason"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +14,7 @@ from ingest.taxonomy import (
     minimum_companion_mass, parse_class, validate_class,
 )
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+from helpers import SAMPLES
 
 
 def test_classes_are_the_muwclass_training_set_classes():
