@@ -105,7 +105,7 @@ def db_status(fmt: str = typer.Option("table", "--format", help="table, csv or j
     from .output import render
 
     st = migrate.status(_engine())
-    fmt = _check_format(fmt)
+    fmt = check_format(fmt)
     if fmt == "json":
         import json
 
@@ -165,7 +165,8 @@ def db_stop() -> None:
 
 
 # --- cone ----------------------------------------------------------------------------
-def _check_format(fmt: str) -> str:
+def check_format(fmt: str) -> str:
+    """Return ``fmt`` if it is an output format of :mod:`catalog.output`, else InputError."""
     from .output import FORMATS
 
     if fmt not in FORMATS:
@@ -210,7 +211,7 @@ def cone(
     from .output import render
     from .sky import cone_search
 
-    fmt = _check_format(fmt)
+    fmt = check_format(fmt)
     ra_deg = parse_angle(ra, "RA", hours=":" in ra or "h" in ra)
     dec_deg = parse_angle(dec, "Dec")
     df = cone_search(_engine(), table, ra_deg, dec_deg, radius)

@@ -84,14 +84,19 @@ def engine(db_url):
     eng.dispose()
 
 
+REFERENCE_TABLES = ("alembic_version", "livecat_class", "livecat_subclass")
+"""Tables that hold what migrations put there (the taxonomy), not data: never emptied."""
+
+
 @pytest.fixture
 def clean_tables(engine):
-    """Empty every livecat table before the test (the schema stays)."""
+    """Empty every livecat data table before the test (the schema and taxonomy stay)."""
     with engine.begin() as conn:
         tables = conn.execute(sa.text(
             "SELECT string_agg(format('livecat.%I', table_name), ', ') "
             "FROM information_schema.tables WHERE table_schema = 'livecat' "
-            "AND table_type = 'BASE TABLE' AND table_name <> 'alembic_version'")).scalar()
+            "AND table_type = 'BASE TABLE' AND NOT (table_name = ANY(:keep))"),
+            {"keep": list(REFERENCE_TABLES)}).scalar()
         if tables:
             conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return engine

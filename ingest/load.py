@@ -1,0 +1,1012 @@
+"""The shared load path: one normalized catalog into PostgreSQL, in one transaction.
+
+Every catalog's normalize stage returns a :class:`ingest.normalized.NormalizedCatalog`;
+:func:`load_catalog` writes it into ``xray_source`` + ``xray_flux`` (kind ``"xray"``) or
+``literature_object`` (kind ``"literature"``). In one transaction it
+
+1. takes the per-catalog advisory lock
+   ``pg_try_advisory_xact_lock(hashtext('livecat:ingest:' || catalog))`` - a second ingest
+   of the same catalog fails with :class:`~catalog.errors.ConflictError`, or waits with
+   ``wait=True``;
+2. finds or creates the ``catalog_release`` row and inserts the ``ingest_run`` row;
+3. COPYs the rows into a temporary staging table, with ``hpx`` computed vectorised
+   by :func:`catalog.healpix.radec_to_hpx` and a ``row_hash`` per row: a 64-bit hash of
+   the row's normalized content and, for X-ray sources, of all its flux rows
+   (:func:`row_hashes`, vectorised), so an unchanged row is recognised by comparing one
+   value. Release-naming keys of the JSON columns (:data:`RELEASE_KEYS`) are dropped: a
+   row's releases are its ``first_release_id``/``last_release_id``;
+4. for a complete X-ray release, detects renames (see below);
+5. with set-based SQL: inserts the new ``(catalog, native_id)`` rows; copies each row
+   whose hash changed into ``source_history`` (the whole previous row as JSONB, its
+   fluxes too, with the run id) and updates it in place - the livecat id stays, so
+   nothing that points at it is orphaned; leaves unchanged rows alone except for
+   ``last_release_id`` (``updated_at`` is not touched); for a complete release marks the
+   catalog's rows absent from it ``is_current = false`` (history kept, nothing deleted);
+   for X-ray sources stages and replaces the flux rows of inserted and changed sources
+   only (a re-ingest of an unchanged release sends no flux rows at all);
+6. records the rejects (normalize's, plus rows the loader itself refuses: missing or
+   duplicate native id, position that is not finite or out of range) in
+   ``ingest_reject``, checks that rows read = kept + rejected and kept = inserted +
+   updated + unchanged (it refuses to commit otherwise), and records the counts on
+   the run.
+
+A failure anywhere rolls everything back; the run is then recorded as ``failed`` in a
+separate short transaction. A killed process leaves nothing behind (the server aborts
+the open transaction and releases the lock). Running the same ingest twice reports 0
+inserted and 0 updated the second time.
+
+Renames (X-ray catalogs, complete releases only): a source whose native id vanished from
+the new release and a new native id whose position agrees with it - mutual nearest
+neighbours, separation within :data:`RENAME_SIGMA` times the combined 1-sigma position
+errors - are taken to be the same object with a new designation. The existing row keeps
+its livecat id and takes the new native id (counted as updated, not as inserted plus
+retired); the old native id and name go to ``xray_source_alias``, and the previous row
+to ``source_history`` with change ``renamed``.
+
+Test hook: ``LIVECAT_TEST_PAUSE_BEFORE_COMMIT=<seconds>`` makes the loader print
+``livecat-load: paused before commit`` on stderr and sleep before it commits, so a test
+can kill it at a known point.
+"""
+
+from __future__ import annotations
+
+import gc
+import getpass
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from catalog.errors import ConflictError, InputError
+from catalog.healpix import radec_to_hpx
+from ingest.normalized import NormalizedCatalog
+
+#: Rows per COPY chunk (bounds the memory of the Python row tuples).
+CHUNK_ROWS = 100_000
+#: Rename rule: separation within this many combined 1-sigma position errors.
+RENAME_SIGMA = 3.0
+#: Bumped whenever the row hash recipe changes (every row then counts as changed once).
+HASH_VERSION = "v2"
+#: Top-level keys of the JSON columns that name the release a row came from. They are not
+#: stored: a row's releases are its first_release_id/last_release_id, and a key that
+#: changes with every release would make every row "updated" by every release.
+RELEASE_KEYS = frozenset(("release", "catalog_version"))
+PAUSE_ENV = "LIVECAT_TEST_PAUSE_BEFORE_COMMIT"
+PAUSE_MARKER = "livecat-load: paused before commit"
+
+#: Called with (stage, done, total) as the load advances.
+Progress = Callable[[str, int, "int | None"], None]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How one kind of normalized catalog maps onto its table.
+
+    Attributes
+    ----------
+    table : str
+        Target table in the ``livecat`` schema.
+    columns : tuple of (str, str)
+        Content columns and their PostgreSQL types, in staging order (``hpx`` included;
+        ``catalog``, ids, release and bookkeeping columns are not).
+    json_columns : tuple of str
+        Columns holding dicts (written as JSONB, ``{}`` when missing).
+    """
+
+    table: str
+    columns: tuple[tuple[str, str], ...]
+    json_columns: tuple[str, ...]
+
+    @property
+    def names(self) -> list[str]:
+        """Column names, in order."""
+        return [c for c, _ in self.columns]
+
+    @property
+    def hashed(self) -> list[str]:
+        """Columns that make up the row hash (all content but the derived ``hpx``)."""
+        return [c for c in self.names if c != "hpx"]
+
+
+XRAY_SPEC = TableSpec(
+    table="xray_source",
+    columns=(("native_id", "text"), ("name", "text"), ("ra", "float8"), ("dec", "float8"),
+             ("hpx", "bigint"), ("pos_err_arcsec", "float8"), ("err_maj_arcsec", "float8"),
+             ("err_min_arcsec", "float8"), ("err_pa_deg", "float8"),
+             ("significance", "float8"), ("extended", "boolean"),
+             ("var_intra_prob", "float8"), ("var_inter_prob", "float8"),
+             ("n_obs", "integer"), ("nh_gal_cm2", "float8"), ("flags", "jsonb"),
+             ("extra", "jsonb")),
+    json_columns=("flags", "extra"),
+)
+LITERATURE_SPEC = TableSpec(
+    table="literature_object",
+    columns=(("native_id", "text"), ("name", "text"), ("ra", "float8"), ("dec", "float8"),
+             ("hpx", "bigint"), ("pos_err_arcsec", "float8"), ("livecat_class", "text"),
+             ("subclass", "text"), ("native_type", "text"), ("reference", "text"),
+             ("confidence", "float8"), ("params", "jsonb")),
+    json_columns=("params",),
+)
+FLUX_COLUMNS = (("native_id", "text"), ("band", "text"), ("kind", "text"),
+                ("band_lo_kev", "float8"), ("band_hi_kev", "float8"), ("value", "float8"),
+                ("value_lo", "float8"), ("value_hi", "float8"))
+SPECS = {"xray": XRAY_SPEC, "literature": LITERATURE_SPEC}
+
+
+@dataclass
+class LoadResult:
+    """What one ingest did (the ``ingest_run`` counts).
+
+    Attributes
+    ----------
+    n_read : int
+        Rows read from the parsed input.
+    n_inserted, n_updated, n_unchanged : int
+        Kept rows by outcome (renamed and revived rows count as updated).
+    n_rejected : int
+        Rows refused (normalize's rejects plus the loader's own).
+    n_retired : int
+        Rows of the catalog absent from a complete release, now not current.
+    n_renamed : int
+        X-ray sources that took a new designation (included in ``n_updated``).
+    """
+
+    catalog: str
+    version: str
+    kind: str
+    run_id: int | None = None
+    release_id: int | None = None
+    status: str = "running"
+    n_read: int = 0
+    n_inserted: int = 0
+    n_updated: int = 0
+    n_unchanged: int = 0
+    n_rejected: int = 0
+    n_retired: int = 0
+    n_renamed: int = 0
+    seconds: float = 0.0
+    note: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        """Return the counts shown in the summary table."""
+        return {"read": self.n_read, "inserted": self.n_inserted, "updated": self.n_updated,
+                "unchanged": self.n_unchanged, "rejected": self.n_rejected,
+                "retired": self.n_retired}
+
+    def as_dict(self) -> dict:
+        """Return a JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass
+class _Split:
+    """Kept rows (with hpx) and the loader's own rejects."""
+
+    kept: pd.DataFrame
+    hpx: np.ndarray
+    rejects: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+# --------------------------------------------------------------------------------------
+# Pure helpers
+# --------------------------------------------------------------------------------------
+
+
+def lock_name(catalog: str) -> str:
+    """Text whose ``hashtext`` is the advisory lock key of a catalog's ingest."""
+    return f"livecat:ingest:{catalog}"
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=str)
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    return str(obj)
+
+
+# one encoder for every row: json.dumps with non-default options builds a new one per call
+_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def _finite(value):
+    """Replace NaN/inf floats by None and drop NUL characters, recursively (JSONB has
+    neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_finite(str(k)): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.generic):
+        return _finite(value.item())
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
+    return value
+
+
+def json_text(value) -> str:
+    """Serialise a JSON column value for JSONB (None -> ``{}``, NaN -> null).
+
+    Parameters
+    ----------
+    value : dict, list, None or scalar
+
+    Returns
+    -------
+    str
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "{}"
+    text = _ENCODER.encode(value)
+    if "NaN" in text or "Infinity" in text or "\\u0000" in text:
+        # JSONB has no NaN/Infinity and refuses \u0000
+        text = _ENCODER.encode(_finite(value))
+    return text
+
+
+def validate_rows(sources: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Find the rows the database would refuse: the loader's own reject rules.
+
+    Parameters
+    ----------
+    sources : pandas.DataFrame
+        Kept rows of a normalized catalog (``native_id``, ``ra``, ``dec``).
+
+    Returns
+    -------
+    keep : numpy.ndarray of bool
+    rejects : pandas.DataFrame
+        ``row_number`` (None: the position in the normalized output is not an input
+        row), ``native_id``, ``reason`` for every refused row.
+    """
+    n = len(sources)
+    ids = sources["native_id"] if "native_id" in sources else pd.Series([None] * n)
+    ids = ids.reset_index(drop=True)
+    ra = pd.to_numeric(sources["ra"], errors="coerce").to_numpy(dtype=float)
+    dec = pd.to_numeric(sources["dec"], errors="coerce").to_numpy(dtype=float)
+    missing = ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy()
+    with np.errstate(invalid="ignore"):
+        bad_pos = ~(np.isfinite(ra) & np.isfinite(dec) & (ra >= 0) & (ra < 360)
+                    & (dec >= -90) & (dec <= 90))
+    dup = ids.duplicated(keep="first").to_numpy() & ~missing
+    reasons: list[tuple[str | None, str]] = []
+    keep = np.ones(n, dtype=bool)
+    for i in np.nonzero(missing | bad_pos | dup)[0]:
+        nid = None if missing[i] else str(ids.iloc[i])
+        if missing[i]:
+            reason = "missing native_id: every row needs the catalog's identifier"
+        elif bad_pos[i]:
+            reason = (f"position ra={float(ra[i])!r}, dec={float(dec[i])!r} is not finite or "
+                      "out of range: "
+                      "expected 0 <= ra < 360 and -90 <= dec <= 90 (deg)")
+        else:
+            reason = f"duplicate native_id {nid}: the first row with this id was kept"
+        keep[i] = False
+        reasons.append((nid, reason))
+    rejects = pd.DataFrame({"row_number": pd.Series([None] * len(reasons), dtype="Int64"),
+                            "native_id": pd.Series([r[0] for r in reasons], dtype=object),
+                            "reason": pd.Series([r[1] for r in reasons], dtype=object)})
+    return keep, rejects
+
+
+def _without_release_keys(value):
+    if isinstance(value, dict) and not RELEASE_KEYS.isdisjoint(value):
+        return {k: v for k, v in value.items() if k not in RELEASE_KEYS}
+    return value
+
+
+def _text_values(series: pd.Series) -> pd.Series:
+    values = [None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
+              else (v if isinstance(v, str) else str(v)) for v in series.tolist()]
+    return pd.Series(values, dtype=object)
+
+
+def _bool_values(series: pd.Series) -> pd.Series:
+    values = [None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+              else bool(v) for v in series.tolist()]
+    return pd.Series(values, dtype="boolean")
+
+
+def staging_frame(sources: pd.DataFrame, columns, json_columns=(),
+                  hpx: np.ndarray | None = None) -> pd.DataFrame:
+    """Convert contract columns to the exact values COPYed into a staging table.
+
+    Parameters
+    ----------
+    sources : pandas.DataFrame
+    columns : sequence of (str, str)
+        Column names and PostgreSQL types; a column missing from ``sources`` is NULL.
+    json_columns : sequence of str
+        Columns serialised with :func:`json_text`.
+    hpx : numpy.ndarray, optional
+        Values of the ``hpx`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Positional index, one column per entry of ``columns``.
+    """
+    n = len(sources)
+    out: dict[str, pd.Series] = {}
+    for name, pgtype in columns:
+        if name == "hpx":
+            out[name] = pd.Series(np.asarray(hpx, dtype=np.int64))
+            continue
+        if name not in sources:
+            col = pd.Series([None] * n, dtype=object)
+        else:
+            col = sources[name].reset_index(drop=True)
+        if name in json_columns:
+            out[name] = pd.Series([json_text(_without_release_keys(v)) for v in col.tolist()],
+                                  dtype=object)
+        elif pgtype == "float8":
+            out[name] = pd.to_numeric(col, errors="raise").astype("float64")
+        elif pgtype in ("integer", "bigint"):
+            out[name] = pd.array(pd.to_numeric(col, errors="raise"), dtype="Int64")
+        elif pgtype == "boolean":
+            out[name] = _bool_values(col)
+        else:
+            out[name] = _text_values(col)
+    return pd.DataFrame(out)
+
+
+def row_chunks(frame: pd.DataFrame, chunk_rows: int = CHUNK_ROWS) -> Iterator[list[tuple]]:
+    """Yield the frame's rows as tuples of Python values, in chunks.
+
+    Missing values (NaN, NA, None) become None, i.e. NULL: a float NaN would otherwise be
+    stored as the float8 value NaN. Floats keep their exact value (psycopg writes the
+    shortest round-trip representation).
+    """
+    for start in range(0, len(frame), chunk_rows):
+        part = frame.iloc[start:start + chunk_rows]
+        columns = [_python_values(part[c]) for c in part.columns]
+        yield list(zip(*columns))
+
+
+def _python_values(series: pd.Series) -> list:
+    if series.dtype.kind == "f":
+        values = series.to_numpy()
+        missing = np.isnan(values)
+        if not missing.any():
+            return values.tolist()
+        obj = values.astype(object)
+        obj[missing] = None
+        return obj.tolist()
+    if series.dtype.kind in "iu" and isinstance(series.dtype, np.dtype):
+        return series.to_numpy().tolist()
+    return series.astype(object).where(series.notna(), None).tolist()
+
+
+# --------------------------------------------------------------------------------------
+# Database steps
+# --------------------------------------------------------------------------------------
+
+
+def _copy_frame(cur, table: str, frame: pd.DataFrame, progress: Progress | None,
+                stage: str) -> int:
+    names = ", ".join(f'"{c}"' for c in frame.columns)
+    done = 0
+    with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        for rows in row_chunks(frame):
+            for row in rows:
+                copy.write_row(row)
+            done += len(rows)
+            if progress:
+                progress(stage, done, len(frame))
+    return done
+
+
+def _take_lock(cur, catalog: str, wait: bool) -> None:
+    if wait:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock_name(catalog),))
+        return
+    cur.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (lock_name(catalog),))
+    if not cur.fetchone()[0]:
+        raise ConflictError(f"another ingest of {catalog} is running; try again when it has "
+                            "finished, or pass --wait to wait for it")
+
+
+def _release(cur, catalog: str, version: str, *, origin, checksum, remote_meta,
+             complete: bool) -> int:
+    """Find or create the release row; a complete release supersedes the others."""
+    cur.execute("SELECT id, checksum, state FROM livecat.catalog_release "
+                "WHERE catalog = %s AND version = %s FOR UPDATE", (catalog, version))
+    row = cur.fetchone()
+    meta = json.dumps(remote_meta or {}, default=_json_default)
+    state = "complete" if complete else "partial"
+    if row is None:
+        cur.execute("INSERT INTO livecat.catalog_release (catalog, version, origin, checksum, "
+                    "state, remote_meta) VALUES (%s, %s, %s, %s, %s, %s::jsonb) RETURNING id",
+                    (catalog, version, origin, checksum, state, meta))
+        release_id = cur.fetchone()[0]
+    else:
+        release_id, old_checksum, old_state = row
+        if checksum and checksum != old_checksum:
+            cur.execute("UPDATE livecat.catalog_release SET checksum = %s, origin = %s, "
+                        "remote_meta = %s::jsonb, retrieved_at = now() WHERE id = %s",
+                        (checksum, origin, meta, release_id))
+        if complete and old_state != "complete":
+            cur.execute("UPDATE livecat.catalog_release SET state = 'complete' WHERE id = %s",
+                        (release_id,))
+    if complete:
+        cur.execute("UPDATE livecat.catalog_release SET state = 'superseded' "
+                    "WHERE catalog = %s AND id <> %s AND state = 'complete'",
+                    (catalog, release_id))
+    return release_id
+
+
+def _start_run(cur, catalog: str, release_id: int, invoked_by: str | None,
+               command: str | None) -> int:
+    cur.execute("INSERT INTO livecat.ingest_run (catalog, release_id, invoked_by, command) "
+                "VALUES (%s, %s, %s, %s) RETURNING id",
+                (catalog, release_id, invoked_by, command))
+    return cur.fetchone()[0]
+
+
+def _create_staging(cur, spec: TableSpec) -> None:
+    cols = ", ".join(f'"{c}" {t}' for c, t in spec.columns)
+    cur.execute(f"CREATE TEMP TABLE stg ({cols}, row_hash text NOT NULL) ON COMMIT DROP")
+    cur.execute("CREATE TEMP TABLE stg_changed (id bigint PRIMARY KEY, native_id text, "
+                "change text) ON COMMIT DROP")
+
+
+def row_hashes(frame: pd.DataFrame, columns: list[str],
+               fluxes: pd.DataFrame | None = None) -> list[str]:
+    """Hash each staged row's content (and, for X-ray sources, all its flux rows).
+
+    Vectorised: :func:`pandas.util.hash_pandas_object` (64-bit SipHash of every cell with a
+    fixed key, combined per row; deterministic across runs and machines). The flux rows of
+    a source are combined with XOR, so their order does not matter.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Output of :func:`staging_frame` (values exactly as stored).
+    columns : list of str
+        Content columns to hash.
+    fluxes : pandas.DataFrame, optional
+        Staged flux rows (``native_id`` + the flux columns).
+
+    Returns
+    -------
+    list of str
+        ``"<HASH_VERSION>:<16 hex digits>"`` per row of ``frame``.
+    """
+    if len(frame) == 0:
+        return []
+    h = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy(np.uint64)
+    if fluxes is not None:
+        per_row = np.zeros(len(frame), dtype=np.uint64)
+        if len(fluxes):
+            cols = [c for c, _ in FLUX_COLUMNS]
+            fh = pd.util.hash_pandas_object(fluxes[cols], index=False).to_numpy(np.uint64)
+            codes, uniques = pd.factorize(fluxes["native_id"])
+            acc = np.zeros(len(uniques), dtype=np.uint64)
+            np.bitwise_xor.at(acc, codes, fh)
+            pos = pd.Index(uniques).get_indexer(frame["native_id"])
+            per_row = np.where(pos >= 0, acc[pos], np.uint64(0))
+        h = pd.util.hash_pandas_object(pd.DataFrame({"row": h, "fluxes": per_row}),
+                                       index=False).to_numpy(np.uint64)
+    return [f"{HASH_VERSION}:{x:016x}" for x in h.tolist()]
+
+
+def _stage_fluxes(cur, fluxes: pd.DataFrame, n_sources: int,
+                  progress: Progress | None) -> None:
+    """COPY the flux rows of the inserted and changed sources (only those) into stg_flux."""
+    fcols = ", ".join(f'"{c}" {t}' for c, t in FLUX_COLUMNS)
+    cur.execute(f"CREATE TEMP TABLE stg_flux ({fcols}) ON COMMIT DROP")
+    cur.execute("SELECT native_id FROM stg_changed")
+    changed = [r[0] for r in cur.fetchall()]
+    if not changed or not len(fluxes):
+        return
+    wanted = fluxes if len(changed) == n_sources else fluxes[fluxes["native_id"].isin(changed)]
+    _copy_frame(cur, "stg_flux", wanted, progress, "copy fluxes")
+
+
+def _check_taxonomy(cur) -> None:
+    """Name every class/subclass of the staged literature rows outside the taxonomy."""
+    cur.execute("SELECT DISTINCT s.livecat_class FROM stg s WHERE s.livecat_class IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM livecat.livecat_class c "
+                "WHERE c.name = s.livecat_class) ORDER BY 1")
+    bad = [r[0] for r in cur.fetchall()]
+    if bad:
+        cur.execute("SELECT string_agg(name, ', ' ORDER BY name) FROM livecat.livecat_class")
+        raise InputError(f"class {', '.join(map(repr, bad))} is not in the livecat taxonomy: "
+                         f"expected one of {cur.fetchone()[0]}")
+    cur.execute("SELECT DISTINCT s.livecat_class, s.subclass FROM stg s "
+                "WHERE s.subclass IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                "livecat.livecat_subclass c WHERE c.class_name = s.livecat_class "
+                "AND c.name = s.subclass) ORDER BY 1, 2")
+    bad_sub = [f"{c}/{s}" for c, s in cur.fetchall()]
+    if bad_sub:
+        raise InputError(f"subclass {', '.join(bad_sub)} is not in the livecat taxonomy "
+                         "(see table livecat.livecat_subclass)")
+
+
+def _history_sql(spec: TableSpec, kind: str, change_sql: str, where: str) -> str:
+    """INSERT ... SELECT that snapshots the rows of ``t`` matching ``where``."""
+    fluxes = ("(SELECT jsonb_agg(to_jsonb(f.*) ORDER BY f.band, f.kind) FROM "
+              "livecat.xray_flux f WHERE f.source_id = t.id)") if kind == "xray" else "NULL"
+    return (f"INSERT INTO livecat.source_history (source_table, source_id, catalog, "
+            f"native_id, run_id, change, previous, previous_fluxes) "
+            f"SELECT '{spec.table}', t.id, t.catalog, t.native_id, %(run)s, {change_sql}, "
+            f"to_jsonb(t.*), {fluxes} FROM livecat.{spec.table} t {where}")
+
+
+def _detect_renames(cur, conn_params: dict) -> pd.DataFrame:
+    """Pairs (old id, new native id) of X-ray sources renamed by this complete release."""
+    cur.execute("SELECT t.id, t.native_id, t.name, t.ra, t.dec, t.pos_err_arcsec "
+                "FROM livecat.xray_source t WHERE t.catalog = %(cat)s AND t.is_current "
+                "AND NOT EXISTS (SELECT 1 FROM stg s WHERE s.native_id = t.native_id)",
+                conn_params)
+    gone = pd.DataFrame(cur.fetchall(), columns=["id", "native_id", "name", "ra", "dec",
+                                                 "err"])
+    if gone.empty:
+        return gone
+    cur.execute("SELECT s.native_id, s.ra, s.dec, s.pos_err_arcsec FROM stg s "
+                "WHERE NOT EXISTS (SELECT 1 FROM livecat.xray_source t "
+                "WHERE t.catalog = %(cat)s AND t.native_id = s.native_id)", conn_params)
+    new = pd.DataFrame(cur.fetchall(), columns=["native_id", "ra", "dec", "err"])
+    return match_renames(gone, new)
+
+
+def match_renames(gone: pd.DataFrame, new: pd.DataFrame,
+                  sigma: float = RENAME_SIGMA) -> pd.DataFrame:
+    """Pair vanished and new sources that are the same object under a new name.
+
+    Parameters
+    ----------
+    gone : pandas.DataFrame
+        Vanished rows: ``id``, ``native_id``, ``name``, ``ra``, ``dec``, ``err`` (1-sigma
+        arcsec).
+    new : pandas.DataFrame
+        New rows: ``native_id``, ``ra``, ``dec``, ``err``.
+    sigma : float
+        Accept a pair when the separation is at most ``sigma * hypot(err_old, err_new)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``id``, ``old_native_id``, ``old_name``, ``new_native_id``, ``separation_arcsec``
+        for mutual nearest neighbours within the limit (rows without errors never match).
+    """
+    cols = ["id", "old_native_id", "old_name", "new_native_id", "separation_arcsec"]
+    gone = gone[np.isfinite(gone["err"].astype(float))].reset_index(drop=True)
+    new = new[np.isfinite(new["err"].astype(float))].reset_index(drop=True)
+    if gone.empty or new.empty:
+        return pd.DataFrame(columns=cols)
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    c_gone = SkyCoord(gone["ra"].astype(float).to_numpy() * u.deg,
+                      gone["dec"].astype(float).to_numpy() * u.deg)
+    c_new = SkyCoord(new["ra"].astype(float).to_numpy() * u.deg,
+                     new["dec"].astype(float).to_numpy() * u.deg)
+    idx_new, sep, _ = c_gone.match_to_catalog_sky(c_new)
+    idx_back, _, _ = c_new.match_to_catalog_sky(c_gone)
+    sep_arcsec = sep.arcsec
+    limit = sigma * np.hypot(gone["err"].astype(float).to_numpy(),
+                             new["err"].astype(float).to_numpy()[idx_new])
+    rows = [(int(gone.at[i, "id"]), gone.at[i, "native_id"], gone.at[i, "name"],
+             new.at[int(j), "native_id"], float(sep_arcsec[i]))
+            for i, j in enumerate(idx_new)
+            if idx_back[j] == i and sep_arcsec[i] <= limit[i]]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _apply_renames(cur, renames: pd.DataFrame, params: dict) -> None:
+    for rec in renames.itertuples(index=False):
+        p = {**params, "id": rec.id, "new": rec.new_native_id}
+        cur.execute(_history_sql(XRAY_SPEC, "xray", "'renamed'", "WHERE t.id = %(id)s"), p)
+        cur.execute("INSERT INTO livecat.xray_source_alias (source_id, catalog, native_id, "
+                    "name, separation_arcsec, until_release_id, run_id) VALUES "
+                    "(%(id)s, %(cat)s, %(old)s, %(old_name)s, %(sep)s, %(rel)s, %(run)s)",
+                    {**p, "old": rec.old_native_id, "old_name": rec.old_name,
+                     "sep": rec.separation_arcsec})
+        cur.execute("UPDATE livecat.xray_source SET native_id = %(new)s WHERE id = %(id)s", p)
+
+
+def _upsert(cur, spec: TableSpec, kind: str, params: dict, complete: bool) -> dict[str, int]:
+    """The set-based insert / update / retire; returns the counts."""
+    table = f"livecat.{spec.table}"
+    content = [c for c in spec.names if c != "native_id"]
+    cols = ", ".join(f'"{c}"' for c in content)
+    s_cols = ", ".join(f's."{c}"' for c in content)
+    match = "t.catalog = %(cat)s AND t.native_id = s.native_id"
+
+    cur.execute(f"SELECT count(*) FROM stg s JOIN {table} t ON {match} "
+                "WHERE t.row_hash = s.row_hash AND t.is_current", params)
+    n_unchanged = cur.fetchone()[0]
+
+    cur.execute(
+        f"WITH ins AS (INSERT INTO {table} (catalog, native_id, {cols}, row_hash, "
+        f"first_release_id, last_release_id, is_current) "
+        f"SELECT %(cat)s, s.native_id, {s_cols}, s.row_hash, %(rel)s, %(rel)s, true FROM stg s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match}) RETURNING id, native_id) "
+        "INSERT INTO stg_changed SELECT id, native_id, 'inserted' FROM ins", params)
+    n_inserted = cur.rowcount
+
+    changed = "(t.row_hash IS DISTINCT FROM s.row_hash OR NOT t.is_current)"
+    # a renamed row already has its snapshot (change 'renamed') from this run
+    not_renamed = ("NOT EXISTS (SELECT 1 FROM livecat.source_history h WHERE h.run_id = "
+                   f"%(run)s AND h.source_table = '{spec.table}' AND h.source_id = t.id)")
+    cur.execute(_history_sql(
+        spec, kind, "CASE WHEN t.row_hash IS DISTINCT FROM s.row_hash THEN 'updated' "
+                    "ELSE 'revived' END",
+        f"JOIN stg s ON {match} WHERE {changed} AND {not_renamed}"), params)
+    cur.execute(
+        f"WITH upd AS (UPDATE {table} t SET ({cols}, row_hash, last_release_id, is_current, "
+        f"updated_at) = ({s_cols}, s.row_hash, %(rel)s, true, now()) FROM stg s "
+        f"WHERE {match} AND {changed} RETURNING t.id, t.native_id) "
+        "INSERT INTO stg_changed SELECT id, native_id, 'updated' FROM upd", params)
+    n_updated = cur.rowcount
+
+    cur.execute(f"UPDATE {table} t SET last_release_id = %(rel)s FROM stg s WHERE {match} "
+                "AND t.row_hash = s.row_hash AND t.last_release_id IS DISTINCT FROM %(rel)s",
+                params)
+
+    n_retired = 0
+    if complete:
+        absent = ("WHERE t.catalog = %(cat)s AND t.is_current AND NOT EXISTS "
+                  "(SELECT 1 FROM stg s WHERE s.native_id = t.native_id)")
+        cur.execute(_history_sql(spec, kind, "'retired'", absent), params)
+        cur.execute(f"UPDATE {table} t SET is_current = false, updated_at = now() {absent}",
+                    params)
+        n_retired = cur.rowcount
+
+    return {"inserted": n_inserted, "updated": n_updated, "unchanged": n_unchanged,
+            "retired": n_retired}
+
+
+def _replace_fluxes(cur) -> None:
+    """Replace the flux rows of the changed sources by the staged ones."""
+    cur.execute("DELETE FROM livecat.xray_flux f USING stg_changed c "
+                "WHERE f.source_id = c.id AND c.change = 'updated'")
+    fcols = ", ".join(f'"{c}"' for c, _ in FLUX_COLUMNS if c != "native_id")
+    f_cols = ", ".join(f'f."{c}"' for c, _ in FLUX_COLUMNS if c != "native_id")
+    cur.execute(f"INSERT INTO livecat.xray_flux (source_id, {fcols}) SELECT c.id, {f_cols} "
+                "FROM stg_flux f JOIN stg_changed c ON c.native_id = f.native_id")
+
+
+def _write_rejects(cur, run_id: int, rejects: pd.DataFrame) -> None:
+    if rejects.empty:
+        return
+    with cur.copy("COPY livecat.ingest_reject (run_id, row_number, native_id, reason) "
+                  "FROM STDIN") as copy:
+        for rn, nid, reason in zip(rejects["row_number"].tolist(),
+                                   rejects["native_id"].tolist(), rejects["reason"].tolist()):
+            copy.write_row((run_id, None if pd.isna(rn) else int(rn),
+                            None if pd.isna(nid) else str(nid), str(reason)))
+
+
+def _pause_for_tests() -> None:
+    seconds = os.environ.get(PAUSE_ENV)
+    if seconds:
+        print(PAUSE_MARKER, file=sys.stderr, flush=True)
+        time.sleep(float(seconds))
+
+
+# --------------------------------------------------------------------------------------
+# The entry points
+# --------------------------------------------------------------------------------------
+
+
+def _split(normalized: NormalizedCatalog) -> _Split:
+    """Apply the loader's reject rules and compute hpx for the kept rows."""
+    keep, own_rejects = validate_rows(normalized.sources)
+    kept = normalized.sources.reset_index(drop=True)[keep].reset_index(drop=True)
+    hpx = radec_to_hpx(kept["ra"].to_numpy(dtype=float), kept["dec"].to_numpy(dtype=float)) \
+        if len(kept) else np.empty(0, dtype=np.int64)
+    rejects = pd.concat([df for df in (normalized.rejects, own_rejects) if len(df)],
+                        ignore_index=True) if len(normalized.rejects) or len(own_rejects) \
+        else own_rejects
+    return _Split(kept=kept, hpx=hpx, rejects=rejects)
+
+
+def load_catalog(engine: Engine, catalog: str, normalized: NormalizedCatalog, *,
+                 version: str, origin: str | None = None, checksum: str | None = None,
+                 remote_meta: dict | None = None, complete: bool = True, wait: bool = False,
+                 invoked_by: str | None = None, command: str | None = None,
+                 progress: Progress | None = None) -> LoadResult:
+    """Load a normalized catalog release in one transaction (see the module docstring).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.engine.Engine
+    catalog : str
+        Catalog name (``"atnf"``, ``"csc"``, ...): the key of its rows and of its lock.
+    normalized : ingest.normalized.NormalizedCatalog
+        Output of the catalog's normalize stage (kind ``"xray"`` or ``"literature"``).
+    version : str
+        Release name; the ``catalog_release`` row is found or created by it.
+    origin, checksum, remote_meta : optional
+        Where the input came from, its SHA-256 and the fetch metadata (release row).
+    complete : bool, optional
+        True (default) for a whole release: rows of the catalog absent from it are
+        marked not current. False for a region or an increment: nothing is retired.
+    wait : bool, optional
+        Wait for a concurrent ingest of the same catalog instead of failing.
+    invoked_by, command : str, optional
+        Recorded on the run (default: the login name and ``sys.argv``).
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    LoadResult
+
+    Raises
+    ------
+    catalog.errors.ConflictError
+        When another ingest of the catalog holds the lock, or the counts do not add up.
+    catalog.errors.InputError
+        When a class is outside the taxonomy or the kind is unknown.
+    """
+    if normalized.kind not in SPECS:
+        raise InputError(f"unknown catalog kind {normalized.kind!r}: expected xray or "
+                         "literature")
+    spec = SPECS[normalized.kind]
+    started = time.monotonic()
+    result = LoadResult(catalog=catalog, version=version, kind=normalized.kind,
+                        n_read=normalized.n_read)
+    split = _split(normalized)
+    result.n_rejected = len(split.rejects)
+    invoked_by = invoked_by or _login()
+    command = command or " ".join(sys.argv)
+    # millions of short-lived tuples: the cyclic GC would rescan the live frames each time
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with engine.connect() as conn:
+            with conn.begin():
+                cur = conn.connection.dbapi_connection.cursor()
+                _load_in_transaction(cur, catalog, normalized, spec, split, result,
+                                     origin=origin, checksum=checksum,
+                                     remote_meta=remote_meta, complete=complete, wait=wait,
+                                     invoked_by=invoked_by, command=command,
+                                     progress=progress)
+                _pause_for_tests()
+    except BaseException as exc:
+        result.status = "failed"
+        if isinstance(exc, (Exception, KeyboardInterrupt)):
+            record_failed_run(engine, catalog, version, exc, result, invoked_by, command)
+        if isinstance(exc, psycopg.Error):
+            # the raw cursor's errors, as SQLAlchemy's (what the CLI turns into one line)
+            raise sa.exc.DBAPIError(None, None, exc) from exc
+        raise
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    result.status = "succeeded"
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _load_in_transaction(cur, catalog, normalized, spec, split, result, *, origin, checksum,
+                         remote_meta, complete, wait, invoked_by, command, progress) -> None:
+    kind = normalized.kind
+    _take_lock(cur, catalog, wait)
+    # hash joins and aggregates over a million staged rows stay in memory
+    cur.execute("SET LOCAL work_mem = '256MB'")
+    release_id = _release(cur, catalog, result.version, origin=origin, checksum=checksum,
+                          remote_meta=remote_meta, complete=complete)
+    result.release_id = release_id
+    result.run_id = _start_run(cur, catalog, release_id, invoked_by, command)
+    params = {"cat": catalog, "rel": release_id, "run": result.run_id}
+
+    _create_staging(cur, spec)
+    frame = staging_frame(split.kept, spec.columns, spec.json_columns, split.hpx)
+    fluxes = None  # literature: no fluxes; X-ray: always a frame, maybe empty
+    if kind == "xray":
+        given = normalized.fluxes if normalized.fluxes is not None else pd.DataFrame(
+            columns=[c for c, _ in FLUX_COLUMNS])
+        fluxes = staging_frame(given, FLUX_COLUMNS)
+    frame["row_hash"] = row_hashes(frame, spec.hashed, fluxes)
+    _copy_frame(cur, "stg", frame, progress, "copy rows")
+    del frame
+    cur.execute("ANALYZE stg")
+    cur.execute("SELECT count(*) FROM stg")
+    staged = cur.fetchone()[0]
+    if kind == "literature":
+        _check_taxonomy(cur)
+
+    if progress:
+        progress("upsert", 0, None)
+    if kind == "xray" and complete:
+        renames = _detect_renames(cur, params)
+        if len(renames):
+            _apply_renames(cur, renames, params)
+        result.n_renamed = len(renames)
+    counts = _upsert(cur, spec, kind, params, complete)
+    if kind == "xray":
+        _stage_fluxes(cur, fluxes, staged, progress)
+        _replace_fluxes(cur)
+    result.n_inserted, result.n_updated = counts["inserted"], counts["updated"]
+    result.n_unchanged, result.n_retired = counts["unchanged"], counts["retired"]
+    _write_rejects(cur, result.run_id, split.rejects)
+    check_invariants(result, staged, len(split.kept))
+
+    cur.execute("UPDATE livecat.catalog_release SET rows = (SELECT count(*) FROM "
+                f"livecat.{spec.table} WHERE catalog = %(cat)s AND last_release_id = %(rel)s) "
+                "WHERE id = %(rel)s", params)
+    cur.execute("UPDATE livecat.ingest_run SET n_read = %s, n_inserted = %s, n_updated = %s, "
+                "n_unchanged = %s, n_rejected = %s, n_retired = %s, status = 'succeeded', "
+                "finished_at = clock_timestamp() WHERE id = %s",
+                (result.n_read, result.n_inserted, result.n_updated, result.n_unchanged,
+                 result.n_rejected, result.n_retired, result.run_id))
+    if progress:
+        progress("upsert", 1, 1)  # one step: the set-based statements
+
+
+def check_invariants(result: LoadResult, staged: int, kept: int) -> None:
+    """Refuse to commit unless every row read is accounted for exactly once.
+
+    Raises
+    ------
+    catalog.errors.ConflictError
+        When read != kept + rejected, staged != kept, or kept != inserted + updated +
+        unchanged.
+    """
+    outcome = result.n_inserted + result.n_updated + result.n_unchanged
+    problems = []
+    if result.n_read != kept + result.n_rejected:
+        problems.append(f"read {result.n_read} != kept {kept} + rejected {result.n_rejected}")
+    if staged != kept:
+        problems.append(f"staged {staged} != kept {kept}")
+    if outcome != kept:
+        problems.append(f"inserted {result.n_inserted} + updated {result.n_updated} + "
+                        f"unchanged {result.n_unchanged} != kept {kept}")
+    if problems:
+        raise ConflictError(f"ingest of {result.catalog} {result.version} does not add up ("
+                            + "; ".join(problems) + "): nothing was written")
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+def record_failed_run(engine: Engine, catalog: str, version: str, exc: BaseException,
+                      result: LoadResult | None = None, invoked_by: str | None = None,
+                      command: str | None = None) -> int | None:
+    """Record a failed run in its own short transaction (after the load rolled back).
+
+    Returns the run id, or None when even that could not be written (database gone).
+    """
+    message = f"{type(exc).__name__}: {exc}"[:4000]
+    try:
+        with engine.begin() as conn:
+            release_id = conn.execute(sa.text(
+                "SELECT id FROM livecat.catalog_release WHERE catalog = :c AND version = :v"),
+                {"c": catalog, "v": version}).scalar()
+            return conn.execute(sa.text(
+                "INSERT INTO livecat.ingest_run (catalog, release_id, invoked_by, command, "
+                "n_read, status, error, finished_at) VALUES (:c, :r, :who, :cmd, :n, "
+                "'failed', :err, clock_timestamp()) RETURNING id"),
+                {"c": catalog, "r": release_id, "who": invoked_by or _login(),
+                 "cmd": command or " ".join(sys.argv),
+                 "n": result.n_read if result else 0, "err": message}).scalar_one()
+    except Exception:
+        return None
+
+
+def record_skipped_run(engine: Engine, catalog: str, version: str | None,
+                       reason: str) -> LoadResult:
+    """Record a run that found nothing to do (remote not modified, release held)."""
+    with engine.begin() as conn:
+        release_id = conn.execute(sa.text(
+            "SELECT id FROM livecat.catalog_release WHERE catalog = :c AND version = :v"),
+            {"c": catalog, "v": version}).scalar() if version else None
+        run_id = conn.execute(sa.text(
+            "INSERT INTO livecat.ingest_run (catalog, release_id, invoked_by, command, status, "
+            "error, finished_at) VALUES (:c, :r, :who, :cmd, 'skipped', :why, "
+            "clock_timestamp()) RETURNING id"),
+            {"c": catalog, "r": release_id, "who": _login(), "cmd": " ".join(sys.argv),
+             "why": reason}).scalar_one()
+    return LoadResult(catalog=catalog, version=version or "", kind="", run_id=run_id,
+                      release_id=release_id, status="skipped", note=reason)
+
+
+def check_not_locked(engine: Engine, catalog: str) -> None:
+    """Fail early, before any parsing, when another ingest of ``catalog`` holds its lock.
+
+    A probe only: the lock is taken (and held to commit) by :func:`load_catalog`.
+
+    Raises
+    ------
+    catalog.errors.ConflictError
+    """
+    with engine.begin() as conn:
+        cur = conn.connection.dbapi_connection.cursor()
+        _take_lock(cur, catalog, wait=False)
+
+
+def held_release(engine: Engine, catalog: str, checksum: str) -> str | None:
+    """Return the version of the current release of ``catalog`` if it has this checksum.
+
+    Held means: the release is in state ``complete`` (a newer complete release would have
+    superseded it) and a run loaded it successfully.
+    """
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT r.version FROM livecat.catalog_release r WHERE r.catalog = :c "
+            "AND r.checksum = :h AND r.state = 'complete' AND EXISTS (SELECT 1 FROM "
+            "livecat.ingest_run i WHERE i.release_id = r.id AND i.status = 'succeeded')"),
+            {"c": catalog, "h": checksum}).scalar()
+
+
+def catalog_summary(engine: Engine, known: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per catalog: releases held, rows, current rows, last run and its status.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.engine.Engine
+    known : dict, optional
+        Catalog name -> kind (``xray``/``literature``) of the catalogs livecat can ingest;
+        they are listed even before their first ingest.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``catalog``, ``kind``, ``releases``, ``rows``, ``current``, ``last_run``,
+        ``status``, ``error``.
+    """
+    with engine.connect() as conn:
+        releases = conn.execute(sa.text(
+            "SELECT catalog, string_agg(version || CASE WHEN state = 'complete' THEN '' "
+            "ELSE ' (' || state || ')' END, ', ' ORDER BY retrieved_at DESC, id DESC) "
+            "FROM livecat.catalog_release GROUP BY catalog")).all()
+        counts = conn.execute(sa.text(
+            "SELECT catalog, 'xray', count(*), count(*) FILTER (WHERE is_current) "
+            "FROM livecat.xray_source GROUP BY catalog UNION ALL "
+            "SELECT catalog, 'literature', count(*), count(*) FILTER (WHERE is_current) "
+            "FROM livecat.literature_object GROUP BY catalog")).all()
+        runs = conn.execute(sa.text(
+            "SELECT DISTINCT ON (catalog) catalog, started_at, status, error "
+            "FROM livecat.ingest_run ORDER BY catalog, id DESC")).all()
+    rows: dict[str, dict] = {}
+
+    def entry(name: str) -> dict:
+        return rows.setdefault(name, {"catalog": name, "kind": (known or {}).get(name),
+                                      "releases": "", "rows": 0, "current": 0,
+                                      "last_run": None, "status": "never ingested",
+                                      "error": None})
+
+    for name in known or {}:
+        entry(name)
+    for name, text in releases:
+        entry(name)["releases"] = text
+    for name, kind, n, cur in counts:
+        e = entry(name)
+        e["kind"] = e["kind"] or kind
+        e["rows"] += n
+        e["current"] += cur
+    for name, started, status, error in runs:
+        e = entry(name)
+        e["last_run"] = started.isoformat(timespec="seconds") if started else None
+        e["status"], e["error"] = status, error
+    return pd.DataFrame(sorted(rows.values(), key=lambda r: r["catalog"]),
+                        columns=["catalog", "kind", "releases", "rows", "current", "last_run",
+                                 "status", "error"])
