@@ -1,0 +1,212 @@
+"""Training sets: immutability, export determinism (byte-identical), filters, diff, the
+migration with curation rows, and the finding chart."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from test_curation_flow import invoke, literature_catalog, xray_catalog
+
+from catalog import migrate
+from catalog.engine import create_engine
+from catalog.errors import InputError
+from curation import candidates as C
+from curation import chart
+from curation import decisions as D
+from curation import trainingsets as T
+from ingest.load import load_catalog
+
+CLASSES = [("CV", "IP", 5.0), ("CV", None, 2.0), ("NS", "pulsar", None), ("AGN", None, None),
+           ("YSO", None, None)]
+
+
+def build(engine) -> list[int]:
+    """Five confirmed-able candidates with classes, confidences and fluxes."""
+    load_catalog(engine, "xt", xray_catalog([
+        {"native_id": f"X{i}", "ra": 200.0 + i * 0.01, "dec": 30.0, "flux": 1.5e-14 * (i + 1),
+         "significance": 3.3 + i} for i in range(len(CLASSES))]), version="1")
+    load_catalog(engine, "lt", literature_catalog([
+        {"native_id": f"L{i}", "ra": 200.0 + i * 0.01, "dec": 30.0 + 0.2 / 3600,
+         "livecat_class": c, "subclass": s, "confidence": lvl}
+        for i, (c, s, lvl) in enumerate(CLASSES)]), version="1")
+    C.generate_candidates(engine)
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT id FROM livecat.counterpart_candidate "
+                                    "ORDER BY literature_native_id")).scalars().all()
+
+
+@pytest.fixture
+def frozen(clean_tables):
+    engine = clean_tables
+    ids = build(engine)
+    for cid in ids[:4]:
+        D.decide(engine, cid, "confirm", "alice")
+    D.decide(engine, ids[4], "reject", "alice")
+    T.create_training_set(engine, "ts", "alice", note="v1")
+    return ids
+
+
+def test_export_is_byte_identical(frozen, engine, tmp_path, monkeypatch, db_url):
+    for fmt in T.FORMATS:
+        a, ma = T.export_training_set(engine, "ts@1", fmt, tmp_path / f"a.{fmt}")
+        b, mb = T.export_training_set(engine, "ts@1", fmt, tmp_path / f"b.{fmt}")
+        assert a.read_bytes() == b.read_bytes(), fmt
+        man_a, man_b = json.loads(ma.read_text()), json.loads(mb.read_text())
+        assert man_a.pop("file") == f"a.{fmt}" and man_b.pop("file") == f"b.{fmt}"
+        assert man_a == man_b
+        assert man_a["sha256"] == T.sha256_file(a)
+        assert man_a["class_counts"] == {"AGN": 1, "CV": 2, "NS": 1}
+        assert man_a["decisions"] and man_a["releases"] == [
+            {"catalog": "lt", "version": "1", "checksum": None},
+            {"catalog": "xt", "version": "1", "checksum": None}]
+    # a later version and later decisions do not change what version 1 exports
+    D.decide(engine, frozen[4], "confirm", "bob", expected_seq=1)
+    T.create_training_set(engine, "ts", "bob")
+    res = invoke(["trainingset", "export", "ts@1", "--format", "parquet", "--out",
+                  str(tmp_path / "c.parquet")], monkeypatch, db_url)
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "c.parquet").read_bytes() == (tmp_path / "a.parquet").read_bytes()
+    csv = pd.read_csv(tmp_path / "a.csv")
+    assert list(csv["xray_native_id"]) == ["X0", "X1", "X2", "X3"]
+    assert csv.loc[0, "energy_flux_b"] == pytest.approx(1.5e-14)
+    assert list(csv["subclass"].fillna("")) == ["IP", "", "pulsar", ""]
+    from astropy.table import Table
+
+    fits = Table.read(tmp_path / "a.fits")
+    assert list(fits["xray_native_id"]) == ["X0", "X1", "X2", "X3"]
+
+
+def test_versions_are_immutable(frozen, engine):
+    with engine.connect() as conn:
+        ts_id = conn.execute(sa.text("SELECT id FROM livecat.training_set")).scalar()
+    refused = [
+        "UPDATE livecat.training_set SET note = 'changed'",
+        "DELETE FROM livecat.training_set",
+        "UPDATE livecat.training_member SET livecat_class = 'AGN'",
+        "DELETE FROM livecat.training_member",
+        f"INSERT INTO livecat.training_member SELECT {ts_id}, x.id, x.catalog, x.native_id, "
+        "l.id, l.catalog, l.native_id, c.id, e.id, 'YSO', NULL, '{}' "
+        "FROM livecat.counterpart_candidate c JOIN livecat.xray_source x "
+        "ON x.id = c.xray_source_id JOIN livecat.literature_object l ON l.id = c.literature_id "
+        "JOIN livecat.curation_event e ON e.candidate_id = c.id "
+        "WHERE x.native_id = 'X4'",
+    ]
+    for stmt in refused:
+        with pytest.raises(sa.exc.DBAPIError, match="immutable|frozen"):
+            with engine.begin() as conn:
+                conn.execute(sa.text(stmt))
+    assert T.verify_content_hash(engine, "ts@1")
+
+
+def test_filters_and_exclusions(frozen, engine):
+    D.decide(engine, frozen[4], "confirm", "alice", expected_seq=1)
+    cv = T.create_training_set(engine, "cv-only", "alice", classes=["cv"])
+    assert cv["class_counts"] == {"CV": 2} and cv["classes"] == ["CV"]
+    lvl = T.create_training_set(engine, "levels", "alice", min_level=3)
+    assert lvl["n_members"] == 4  # L1 (level 2) left out; objects without a level kept
+    assert lvl["provenance"]["excluded"][0]["reason"] == "confidence 2 < --min-level 3"
+    with pytest.raises(InputError, match="unknown class 'STAR'"):
+        T.create_training_set(engine, "bad", "alice", classes=["STAR"])
+    with pytest.raises(InputError, match="no confirmed counterpart to freeze into none "
+                                         "for classes HMXB"):
+        T.create_training_set(engine, "none", "alice", classes=["HMXB"])
+    with pytest.raises(InputError, match="unknown training set ts@7"):
+        T.get_training_set(engine, "ts@7")
+    with pytest.raises(InputError, match="must be a positive integer"):
+        T.parse_ref("ts@x")
+
+
+def test_diff_and_cli(frozen, engine, monkeypatch, db_url):
+    D.decide(engine, frozen[0], "confirm", "alice", class_override="CV/polar")
+    D.decide(engine, frozen[3], "reject", "alice")
+    D.decide(engine, frozen[4], "confirm", "alice", expected_seq=1)
+    res = invoke(["trainingset", "create", "ts", "--note", "second", "--curator", "bob"],
+                 monkeypatch, db_url)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("created ts@2: 4 members")
+    diff = T.diff_training_sets(engine, "ts@1", "ts")
+    assert [tuple(r) for r in diff.itertuples(index=False)] == [
+        ("added", "xt", "X4", None, "YSO"), ("relabelled", "xt", "X0", "CV/IP", "CV/polar"),
+        ("removed", "xt", "X3", "AGN", None)]
+    res = invoke(["trainingset", "show", "ts@2", "--members"], monkeypatch, db_url)
+    assert res.exit_code == 0 and "by bob (second)" in res.stdout and "X4" in res.stdout
+    res = invoke(["trainingset", "show", "nope"], monkeypatch, db_url)
+    assert res.exit_code == 1
+    assert res.stderr.strip() == "Error: unknown training set nope: known sets are ts"
+
+
+def test_migrations_round_trip_with_curation_rows(database_factory):
+    engine = create_engine(database_factory())
+    migrate.upgrade(engine)
+    ids = build(engine)
+    D.decide(engine, ids[0], "confirm", "alice")
+    T.create_training_set(engine, "m", "alice")
+    migrate.downgrade(engine, "0002_history_taxonomy")
+    with engine.connect() as conn:
+        left = conn.execute(sa.text(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'livecat' "
+            "AND table_name IN ('counterpart_candidate', 'curation_event', 'training_set', "
+            "'curation_state')")).scalar()
+    assert left == 0
+    migrate.downgrade(engine, "base")
+    migrate.upgrade(engine)
+    ids = build(engine)
+    D.decide(engine, ids[1], "reject", "bob")
+    assert D.get_state(engine, ids[1]).status == "rejected"
+    engine.dispose()
+
+
+def test_chart_pure(tmp_path):
+    xray = pd.DataFrame({"ra": [10.0, 10.0 + 2 / 3600], "dec": [20.0, 20.0],
+                         "pos_err_arcsec": [0.5, 1.0], "err_maj_arcsec": [1.2, float("nan")],
+                         "err_min_arcsec": [0.8, float("nan")], "err_pa_deg": [30.0, None],
+                         "label": ["#1 P=0.90", ""], "is_candidate": [True, False]})
+    out = chart.draw_chart({"ra": 10.0, "dec": 20.0, "pos_err_arcsec": 0.7, "name": "obj"},
+                           xray, tmp_path / "c.png", 5.0)
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert chart.scale_bar_length(10.0) == 2.0 and chart.scale_bar_length(120.0) == 20.0
+    x, y = chart.offsets_arcsec([10.0 + 1 / 3600], [20.0], 10.0, 20.0)
+    assert x[0] == pytest.approx(0.9397, rel=1e-3) and abs(y[0]) < 1e-3
+
+
+def test_multiwavelength_counterparts_are_frozen_and_shown(clean_tables, tmp_path):
+    """Members keep their X-ray sources' multiwavelength counterparts (``mw_counterpart``,
+    migration 0005) as of creation, flattened to ``mw_<survey>_<column>`` for the best one;
+    ``show`` lists them and the chart plots them."""
+    engine = clean_tables
+    ids = build(engine)
+    with engine.connect() as conn:
+        exists = conn.execute(sa.text("SELECT to_regclass('livecat.mw_counterpart')")).scalar()
+    with engine.begin() as conn:
+        if not exists:  # a schema without migration 0005: the columns curation reads
+            conn.execute(sa.text(
+                "CREATE TABLE livecat.mw_counterpart (id bigint GENERATED ALWAYS AS "
+                "IDENTITY, xray_source_id bigint, survey text, survey_id text, ra float8, "
+                "dec float8, gmag float8, is_best boolean, matched_by text)"))
+        conn.execute(sa.text(
+            "INSERT INTO livecat.mw_counterpart (xray_source_id, survey, survey_id, ra, dec, "
+            "gmag, is_best, matched_by) "
+            "SELECT id, 'gaia_dr3', 'a' || id, ra, dec, 17.5, true, 'test' "
+            "FROM livecat.xray_source UNION ALL "
+            "SELECT id, 'gaia_dr3', 'b' || id, ra + 0.0003, dec, 19.0, false, 'test' "
+            "FROM livecat.xray_source"))
+    try:
+        D.decide(engine, ids[0], "confirm", "alice")
+        T.create_training_set(engine, "mw", "alice")
+        frame = T.member_table(T.get_training_set(engine, "mw")["members"])
+        assert frame.loc[0, "mw_gaia_dr3_gmag"] == 17.5
+        details = C.candidate_details(engine, ids[0])
+        assert sorted(details["mw"]["gmag"]) == [17.5, 19.0]
+        assert chart.finding_chart(engine, ids[0], tmp_path / "mw.png").exists()
+        with engine.begin() as conn:  # later changes do not reach the frozen version
+            conn.execute(sa.text("UPDATE livecat.mw_counterpart SET gmag = 10"))
+        assert T.verify_content_hash(engine, "mw@1")
+        assert T.member_table(T.get_training_set(engine, "mw")["members"]).loc[
+            0, "mw_gaia_dr3_gmag"] == 17.5
+    finally:
+        if not exists:
+            with engine.begin() as conn:
+                conn.execute(sa.text("DROP TABLE livecat.mw_counterpart"))
