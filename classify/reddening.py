@@ -130,3 +130,20 @@ def redden_agn(
         Copy with AGN rows altered.
     """
     return redden(table, ebv, rows=np.asarray(labels) == agn_class, **kwargs)
+
+
+EBV_BIN_EDGES = (0.03, 0.06, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+"""E(B-V) bin edges for classifying with reddened AGN: one model per bin, not per source."""
+
+
+def ebv_bin_values(edges: tuple[float, ...] = EBV_BIN_EDGES) -> np.ndarray:
+    """The E(B-V) each bin's model is reddened to: 0 below the first edge (no reddening),
+    the geometric middle of each closed bin, and sqrt(2) x the last edge above it. Fixed
+    values, so a source's model depends on its own line of sight only."""
+    e = np.asarray(edges, dtype=float)
+    return np.concatenate([[0.0], np.sqrt(e[:-1] * e[1:]), [e[-1] * np.sqrt(2.0)]])
+
+
+def ebv_bins(ebv: np.ndarray, edges: tuple[float, ...] = EBV_BIN_EDGES) -> np.ndarray:
+    """Bin index of each E(B-V) (0 = below the first edge)."""
+    return np.digitize(np.asarray(ebv, dtype=float), edges)

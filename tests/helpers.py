@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from ingest.normalized import XRAY_FLUX_COLUMNS, XRAY_SOURCE_COLUMNS
 
@@ -30,3 +32,28 @@ def assert_xray_contract(out) -> None:
     assert out.sources["native_id"].is_unique
     json.dumps(list(out.sources["extra"]), allow_nan=False)
     json.dumps(list(out.sources["flags"]), allow_nan=False)
+
+
+def insert_td_sources(engine, td: pd.DataFrame, catalog: str = "csc") -> list[int]:
+    """Insert TD rows as xray_source + xray_flux (s, m, h with value +/- error)."""
+    ids = []
+    with engine.begin() as conn:
+        for i, row in enumerate(td.itertuples(index=False)):
+            flags = str(row.CSCv2_flags) if isinstance(row.CSCv2_flags, str) else ""
+            sid = conn.execute(sa.text(
+                "INSERT INTO livecat.xray_source (catalog, native_id, name, ra, dec, flags) "
+                "VALUES (:c, :n, :n, :ra, :dec, CAST(:f AS jsonb)) RETURNING id"),
+                {"c": catalog, "n": f"{row.CSCv2_name}#{i}", "ra": row.CSCv2_RA,
+                 "dec": row.CSCv2_DEC,
+                 "f": json.dumps({"extended": "extent" in flags, "confused": "conf" in flags,
+                                  "pileup": "pileup" in flags})}).scalar_one()
+            ids.append(sid)
+            for band, lo, hi, v, e in (("s", 0.5, 1.2, row.Fs, row.e_Fs),
+                                       ("m", 1.2, 2.0, row.Fm, row.e_Fm),
+                                       ("h", 2.0, 7.0, row.Fh, row.e_Fh)):
+                conn.execute(sa.text(
+                    "INSERT INTO livecat.xray_flux (source_id, band, kind, band_lo_kev, "
+                    "band_hi_kev, value, value_lo, value_hi) "
+                    "VALUES (:s, :b, 'energy_flux', :lo, :hi, :v, :vlo, :vhi)"),
+                    {"s": sid, "b": band, "lo": lo, "hi": hi, "v": v, "vlo": v - e, "vhi": v + e})
+    return ids
