@@ -19,6 +19,13 @@ import typer
 
 from .errors import InputError, LivecatError
 
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "nightly": ("ingest.nightly", "nightly_command",
+                "Check every configured catalog, ingest what changed, write a JSON-lines "
+                "report; exit 1 if any failed."),
+}
+"""Top-level commands that live in other packages: module, function, help."""
+
 GROUPS: dict[str, tuple[str, str]] = {
     "ingest": ("ingest.cli", "Fetch and load the X-ray and literature catalogs."),
     "curate": ("curation.cli", "Review counterpart candidates with an audit trail."),
@@ -244,6 +251,11 @@ def build_app(argv: list[str] | None = None) -> typer.Typer:
                       context_settings={"help_option_names": ["-h", "--help"]})
     app.add_typer(db_app, name="db")
     app.command("cone", context_settings={"ignore_unknown_options": True})(handle_errors(cone))
+    for name, (module, function, help_text) in COMMANDS.items():
+        if invoked == name:
+            app.command(name, help=help_text)(getattr(importlib.import_module(module), function))
+        else:  # listed in --help without importing its package
+            app.command(name, help=help_text)(lambda: None)
     for name, (module, help_text) in GROUPS.items():
         if invoked == name and importlib.util.find_spec(module) is not None:
             sub = importlib.import_module(module).app

@@ -28,7 +28,9 @@ app = typer.Typer(help="Fetch and load the X-ray and literature catalogs.",
 
 #: Catalogs this command can ingest (name -> kind), listed by ``livecat ingest list``
 #: even before their first ingest.
-KNOWN_CATALOGS: dict[str, str] = {"atnf": "literature", "ipcat": "literature"}
+KNOWN_CATALOGS: dict[str, str] = {"atnf": "literature", "ipcat": "literature",
+                                  "csc": "xray", "xmm": "xray", "erass1": "xray",
+                                  "2sxps": "xray", "lsxps": "xray"}
 
 FILE_HELP = "Read this local file instead of downloading (the remote is not contacted)."
 MIRROR_HELP = "Directory laid out like the remote: the URL path becomes the file path."
@@ -336,3 +338,8 @@ def list_command(fmt: str = typer.Option("table", "--format", "-f",
     render(frame, fmt, title="catalogs",
            table_columns=["catalog", "kind", "releases", "rows", "current", "last_run",
                           "status"])
+
+from ingest.xray_cli import register as _register_xray; _register_xray(app)  # noqa: E402
+KNOWN_CATALOGS["muwclass"] = "literature"
+from ingest.table_cli import register as _register_tables; _register_tables(app)  # noqa: E402
+from ingest.muwclass import register as _register_muwclass; _register_muwclass(app)  # noqa: E402

@@ -14,7 +14,11 @@ Every catalog's normalize stage returns a :class:`ingest.normalized.NormalizedCa
    the row's normalized content and, for X-ray sources, of all its flux rows
    (:func:`row_hashes`, vectorised), so an unchanged row is recognised by comparing one
    value. Release-naming keys of the JSON columns (:data:`RELEASE_KEYS`) are dropped: a
-   row's releases are its ``first_release_id``/``last_release_id``;
+   row's releases are its ``first_release_id``/``last_release_id``. The input may be
+   one normalized catalog or an iterable of chunks (a catalog module's
+   ``iter_normalize``): each chunk is validated, hashed and COPYed, then dropped before
+   the next is produced, so peak memory is one chunk's. Flux rows are staged only for
+   sources that are not already held current with the same hash;
 4. for a complete X-ray release, detects renames (see below);
 5. with set-based SQL: inserts the new ``(catalog, native_id)`` rows; copies each row
    whose hash changed into ``source_history`` (the whole previous row as JSONB, its
@@ -22,8 +26,8 @@ Every catalog's normalize stage returns a :class:`ingest.normalized.NormalizedCa
    nothing that points at it is orphaned; leaves unchanged rows alone except for
    ``last_release_id`` (``updated_at`` is not touched); for a complete release marks the
    catalog's rows absent from it ``is_current = false`` (history kept, nothing deleted);
-   for X-ray sources stages and replaces the flux rows of inserted and changed sources
-   only (a re-ingest of an unchanged release sends no flux rows at all);
+   for X-ray sources replaces the flux rows of inserted and changed sources only (a
+   re-ingest of an unchanged release sends no flux rows at all);
 6. records the rejects (normalize's, plus rows the loader itself refuses: missing or
    duplicate native id, position that is not finite or out of range) in
    ``ingest_reject``, checks that rows read = kept + rejected and kept = inserted +
@@ -57,8 +61,8 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -403,10 +407,21 @@ def _python_values(series: pd.Series) -> list:
 
 
 def _copy_frame(cur, table: str, frame: pd.DataFrame, progress: Progress | None,
-                stage: str) -> int:
+                stage: str, types: dict[str, str] | None = None) -> int:
+    """COPY a staging frame into ``table``.
+
+    With ``types`` (column -> PostgreSQL type, every column of ``frame``), in binary
+    format: about three times faster than text for float-heavy rows, and exact (floats
+    travel as their IEEE bits). JSON columns are staged as ``text`` (see
+    :func:`_staging_type`). Without ``types``, in text format.
+    """
     names = ", ".join(f'"{c}"' for c in frame.columns)
     done = 0
-    with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+    binary = types is not None
+    sql = f"COPY {table} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
+    with cur.copy(sql) as copy:
+        if binary:
+            copy.set_types([types[c] for c in frame.columns])
         for rows in row_chunks(frame):
             for row in rows:
                 copy.write_row(row)
@@ -414,6 +429,12 @@ def _copy_frame(cur, table: str, frame: pd.DataFrame, progress: Progress | None,
             if progress:
                 progress(stage, done, len(frame))
     return done
+
+
+def _staging_type(pgtype: str) -> str:
+    """Type of a column in the staging tables: JSON is staged as text (it is serialised
+    by :func:`json_text`) and cast to ``jsonb`` when it reaches the real table."""
+    return "text" if pgtype == "jsonb" else pgtype
 
 
 def _take_lock(cur, catalog: str, wait: bool) -> None:
@@ -464,7 +485,7 @@ def _start_run(cur, catalog: str, release_id: int, invoked_by: str | None,
 
 
 def _create_staging(cur, spec: TableSpec) -> None:
-    cols = ", ".join(f'"{c}" {t}' for c, t in spec.columns)
+    cols = ", ".join(f'"{c}" {_staging_type(t)}' for c, t in spec.columns)
     cur.execute(f"CREATE TEMP TABLE stg ({cols}, row_hash text NOT NULL) ON COMMIT DROP")
     cur.execute("CREATE TEMP TABLE stg_changed (id bigint PRIMARY KEY, native_id text, "
                 "change text) ON COMMIT DROP")
@@ -508,19 +529,6 @@ def row_hashes(frame: pd.DataFrame, columns: list[str],
         h = pd.util.hash_pandas_object(pd.DataFrame({"row": h, "fluxes": per_row}),
                                        index=False).to_numpy(np.uint64)
     return [f"{HASH_VERSION}:{x:016x}" for x in h.tolist()]
-
-
-def _stage_fluxes(cur, fluxes: pd.DataFrame, n_sources: int,
-                  progress: Progress | None) -> None:
-    """COPY the flux rows of the inserted and changed sources (only those) into stg_flux."""
-    fcols = ", ".join(f'"{c}" {t}' for c, t in FLUX_COLUMNS)
-    cur.execute(f"CREATE TEMP TABLE stg_flux ({fcols}) ON COMMIT DROP")
-    cur.execute("SELECT native_id FROM stg_changed")
-    changed = [r[0] for r in cur.fetchall()]
-    if not changed or not len(fluxes):
-        return
-    wanted = fluxes if len(changed) == n_sources else fluxes[fluxes["native_id"].isin(changed)]
-    _copy_frame(cur, "stg_flux", wanted, progress, "copy fluxes")
 
 
 def _check_taxonomy(cur) -> None:
@@ -631,7 +639,8 @@ def _upsert(cur, spec: TableSpec, kind: str, params: dict, complete: bool) -> di
     table = f"livecat.{spec.table}"
     content = [c for c in spec.names if c != "native_id"]
     cols = ", ".join(f'"{c}"' for c in content)
-    s_cols = ", ".join(f's."{c}"' for c in content)
+    s_cols = ", ".join(f's."{c}"' + ("::jsonb" if c in spec.json_columns else "")
+                       for c in content)
     match = "t.catalog = %(cat)s AND t.native_id = s.native_id"
 
     cur.execute(f"SELECT count(*) FROM stg s JOIN {table} t ON {match} "
@@ -685,7 +694,10 @@ def _replace_fluxes(cur) -> None:
     fcols = ", ".join(f'"{c}"' for c, _ in FLUX_COLUMNS if c != "native_id")
     f_cols = ", ".join(f'f."{c}"' for c, _ in FLUX_COLUMNS if c != "native_id")
     cur.execute(f"INSERT INTO livecat.xray_flux (source_id, {fcols}) SELECT c.id, {f_cols} "
-                "FROM stg_flux f JOIN stg_changed c ON c.native_id = f.native_id")
+                "FROM stg_flux f JOIN stg_changed c ON c.native_id = f.native_id "
+                # in key order: appends to the primary-key btree and walks the parent
+                # key index in order for the foreign-key checks
+                "ORDER BY c.id, f.band, f.kind")
 
 
 def _write_rejects(cur, run_id: int, rejects: pd.DataFrame) -> None:
@@ -723,7 +735,7 @@ def _split(normalized: NormalizedCatalog) -> _Split:
     return _Split(kept=kept, hpx=hpx, rejects=rejects)
 
 
-def load_catalog(engine: Engine, catalog: str, normalized: NormalizedCatalog, *,
+def load_catalog(engine: Engine, catalog: str, normalized, *,
                  version: str, origin: str | None = None, checksum: str | None = None,
                  remote_meta: dict | None = None, complete: bool = True, wait: bool = False,
                  invoked_by: str | None = None, command: str | None = None,
@@ -735,8 +747,12 @@ def load_catalog(engine: Engine, catalog: str, normalized: NormalizedCatalog, *,
     engine : sqlalchemy.engine.Engine
     catalog : str
         Catalog name (``"atnf"``, ``"csc"``, ...): the key of its rows and of its lock.
-    normalized : ingest.normalized.NormalizedCatalog
-        Output of the catalog's normalize stage (kind ``"xray"`` or ``"literature"``).
+    normalized : ingest.normalized.NormalizedCatalog or iterable of them
+        Output of the catalog's normalize stage (kind ``"xray"`` or ``"literature"``), or
+        the chunks of a chunked normalize (e.g. ``ingest.xmm.iter_normalize``): each chunk
+        is staged and released before the next is produced, so peak memory is that of one
+        chunk. Chunks must not repeat a native id (``iter_normalize`` rejects duplicates
+        across chunks); all chunks are one release, loaded in one transaction.
     version : str
         Release name; the ``catalog_release`` row is found or created by it.
     origin, checksum, remote_meta : optional
@@ -762,30 +778,31 @@ def load_catalog(engine: Engine, catalog: str, normalized: NormalizedCatalog, *,
     catalog.errors.InputError
         When a class is outside the taxonomy or the kind is unknown.
     """
-    if normalized.kind not in SPECS:
-        raise InputError(f"unknown catalog kind {normalized.kind!r}: expected xray or "
+    chunks = _chunks(normalized)
+    first = next(chunks, None)
+    if first is None:
+        raise InputError(f"nothing to load for {catalog} {version}: the normalize stage "
+                         "produced no chunk")
+    if first.kind not in SPECS:
+        raise InputError(f"unknown catalog kind {first.kind!r}: expected xray or "
                          "literature")
-    spec = SPECS[normalized.kind]
+    spec = SPECS[first.kind]
     started = time.monotonic()
-    result = LoadResult(catalog=catalog, version=version, kind=normalized.kind,
-                        n_read=normalized.n_read)
-    split = _split(normalized)
-    result.n_rejected = len(split.rejects)
+    result = LoadResult(catalog=catalog, version=version, kind=first.kind)
     invoked_by = invoked_by or _login()
     command = command or " ".join(sys.argv)
     # millions of short-lived tuples: the cyclic GC would rescan the live frames each time
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        with engine.connect() as conn:
-            with conn.begin():
-                cur = conn.connection.dbapi_connection.cursor()
-                _load_in_transaction(cur, catalog, normalized, spec, split, result,
-                                     origin=origin, checksum=checksum,
-                                     remote_meta=remote_meta, complete=complete, wait=wait,
-                                     invoked_by=invoked_by, command=command,
-                                     progress=progress)
-                _pause_for_tests()
+        with engine.connect() as conn, conn.begin():
+            cur = conn.connection.dbapi_connection.cursor()
+            _load_in_transaction(cur, catalog, first, chunks, spec, result,
+                                 origin=origin, checksum=checksum,
+                                 remote_meta=remote_meta, complete=complete, wait=wait,
+                                 invoked_by=invoked_by, command=command,
+                                 progress=progress)
+            _pause_for_tests()
     except BaseException as exc:
         result.status = "failed"
         if isinstance(exc, (Exception, KeyboardInterrupt)):
@@ -802,9 +819,51 @@ def load_catalog(engine: Engine, catalog: str, normalized: NormalizedCatalog, *,
     return result
 
 
-def _load_in_transaction(cur, catalog, normalized, spec, split, result, *, origin, checksum,
+def _chunks(normalized) -> Iterator[NormalizedCatalog]:
+    if isinstance(normalized, NormalizedCatalog):
+        return iter([normalized])
+    return iter(normalized)
+
+
+def _stage_chunk(cur, catalog: str, chunk: NormalizedCatalog, spec: TableSpec,
+                 progress: Progress | None) -> tuple[int, pd.DataFrame]:
+    """Validate, hash and COPY one chunk into ``stg`` (and its needed fluxes into
+    ``stg_flux``). Returns (rows kept, rejects)."""
+    split = _split(chunk)
+    frame = staging_frame(split.kept, spec.columns, spec.json_columns, split.hpx)
+    fluxes = None  # literature: no fluxes; X-ray: always a frame, maybe empty
+    if chunk.kind == "xray":
+        given = chunk.fluxes if chunk.fluxes is not None else pd.DataFrame(
+            columns=[c for c, _ in FLUX_COLUMNS])
+        fluxes = staging_frame(given, FLUX_COLUMNS)
+    frame["row_hash"] = row_hashes(frame, spec.hashed, fluxes)
+    _copy_frame(cur, "stg", frame, progress, "copy rows",
+                {**{c: _staging_type(t) for c, t in spec.columns}, "row_hash": "text"})
+    if fluxes is not None and len(fluxes):
+        # the flux rows of sources that stay unchanged are not needed: a re-ingest of an
+        # unchanged release sends none (unchanged = same hash and current, as _upsert)
+        unchanged = _unchanged_ids(cur, catalog, frame)
+        if unchanged:
+            fluxes = fluxes[~fluxes["native_id"].isin(unchanged)]
+        if len(fluxes):
+            _copy_frame(cur, "stg_flux", fluxes, progress, "copy fluxes", dict(FLUX_COLUMNS))
+    return len(split.kept), split.rejects
+
+
+def _unchanged_ids(cur, catalog: str, frame: pd.DataFrame) -> set:
+    """Native ids of ``frame`` held current with the same row hash."""
+    if not len(frame):
+        return set()
+    cur.execute("SELECT t.native_id FROM unnest(%s::text[], %s::text[]) AS u(nid, h) "
+                "JOIN livecat.xray_source t ON t.catalog = %s AND t.native_id = u.nid "
+                "AND t.row_hash = u.h AND t.is_current",
+                (frame["native_id"].tolist(), frame["row_hash"].tolist(), catalog))
+    return {r[0] for r in cur.fetchall()}
+
+
+def _load_in_transaction(cur, catalog, first, chunks, spec, result, *, origin, checksum,
                          remote_meta, complete, wait, invoked_by, command, progress) -> None:
-    kind = normalized.kind
+    kind = first.kind
     _take_lock(cur, catalog, wait)
     # hash joins and aggregates over a million staged rows stay in memory
     cur.execute("SET LOCAL work_mem = '256MB'")
@@ -815,15 +874,26 @@ def _load_in_transaction(cur, catalog, normalized, spec, split, result, *, origi
     params = {"cat": catalog, "rel": release_id, "run": result.run_id}
 
     _create_staging(cur, spec)
-    frame = staging_frame(split.kept, spec.columns, spec.json_columns, split.hpx)
-    fluxes = None  # literature: no fluxes; X-ray: always a frame, maybe empty
     if kind == "xray":
-        given = normalized.fluxes if normalized.fluxes is not None else pd.DataFrame(
-            columns=[c for c, _ in FLUX_COLUMNS])
-        fluxes = staging_frame(given, FLUX_COLUMNS)
-    frame["row_hash"] = row_hashes(frame, spec.hashed, fluxes)
-    _copy_frame(cur, "stg", frame, progress, "copy rows")
-    del frame
+        fcols = ", ".join(f'"{c}" {t}' for c, t in FLUX_COLUMNS)
+        cur.execute(f"CREATE TEMP TABLE stg_flux ({fcols}) ON COMMIT DROP")
+    kept = 0
+    rejects = []
+    chunk = first
+    while chunk is not None:
+        if chunk.kind != kind:
+            raise InputError(f"chunks of one load must share one kind: {kind} then "
+                             f"{chunk.kind}")
+        result.n_read += chunk.n_read
+        n_kept, chunk_rejects = _stage_chunk(cur, catalog, chunk, spec, progress)
+        kept += n_kept
+        if len(chunk_rejects):
+            rejects.append(chunk_rejects)
+        chunk = None  # release the chunk before the next one is produced
+        chunk = next(chunks, None)
+    all_rejects = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(
+        columns=["row_number", "native_id", "reason"])
+    result.n_rejected = len(all_rejects)
     cur.execute("ANALYZE stg")
     cur.execute("SELECT count(*) FROM stg")
     staged = cur.fetchone()[0]
@@ -839,12 +909,11 @@ def _load_in_transaction(cur, catalog, normalized, spec, split, result, *, origi
         result.n_renamed = len(renames)
     counts = _upsert(cur, spec, kind, params, complete)
     if kind == "xray":
-        _stage_fluxes(cur, fluxes, staged, progress)
         _replace_fluxes(cur)
     result.n_inserted, result.n_updated = counts["inserted"], counts["updated"]
     result.n_unchanged, result.n_retired = counts["unchanged"], counts["retired"]
-    _write_rejects(cur, result.run_id, split.rejects)
-    check_invariants(result, staged, len(split.kept))
+    _write_rejects(cur, result.run_id, all_rejects)
+    check_invariants(result, staged, kept)
 
     cur.execute("UPDATE livecat.catalog_release SET rows = (SELECT count(*) FROM "
                 f"livecat.{spec.table} WHERE catalog = %(cat)s AND last_release_id = %(rel)s) "
