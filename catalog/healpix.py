@@ -81,9 +81,12 @@ def merge_pixels(pixels: np.ndarray, order: int) -> np.ndarray:
 
 
 CONE_REFINEMENT = 2
-"""Orders finer than :func:`order_for_radius` at which cones are covered: pixels a quarter
-of the cone's size cover ~2x its area instead of ~4x, for a few more (cheap) btree probes
-(scripts/bench_sky.py: 30-arcmin cones 1.26 -> 0.78 ms p50, 5-arcsec cones unchanged)."""
+REFINE_FROM_ARCSEC = 600.0
+"""Cones of at least REFINE_FROM_ARCSEC are covered CONE_REFINEMENT orders finer than
+:func:`order_for_radius`: pixels a quarter of the cone's size cover ~2x its area instead
+of ~4x, for a few more (cheap) btree probes (scripts/bench_sky.py, 1M rows: 30-arcmin cones
+1.26 -> 0.78 ms p50). Smaller cones hold a handful of rows either way, and there the fewer
+probes of the plain order win (5 arcsec: 0.26 vs 0.28 ms; 2 arcmin: 0.33 vs 0.36 ms)."""
 
 
 def cone_ranges(ra_deg: float, dec_deg: float, radius_arcsec: float,
@@ -97,8 +100,8 @@ def cone_ranges(ra_deg: float, dec_deg: float, radius_arcsec: float,
     radius_arcsec : float
         Radius in arcseconds (> 0).
     order : int, optional
-        Order of the covering pixels; default :func:`order_for_radius` plus
-        :data:`CONE_REFINEMENT`.
+        Order of the covering pixels; default :func:`order_for_radius`, plus
+        :data:`CONE_REFINEMENT` for cones of at least :data:`REFINE_FROM_ARCSEC`.
 
     Returns
     -------
@@ -106,8 +109,11 @@ def cone_ranges(ra_deg: float, dec_deg: float, radius_arcsec: float,
         Inclusive ranges; every point within the radius has its ``hpx`` in one of them.
     """
     radius = float(radius_arcsec) * ARCSEC
-    k = (min(order_for_radius(radius) + CONE_REFINEMENT, MAX_ORDER) if order is None
-         else int(order))
+    if order is None:
+        refine = CONE_REFINEMENT if radius_arcsec >= REFINE_FROM_ARCSEC else 0
+        k = min(order_for_radius(radius) + refine, MAX_ORDER)
+    else:
+        k = int(order)
     vec = hp.ang2vec(float(ra_deg), float(dec_deg), lonlat=True)
     pixels = hp.query_disc(2 ** k, vec, radius, inclusive=True, nest=True)
     return merge_pixels(pixels, k)
