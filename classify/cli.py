@@ -24,27 +24,13 @@ from pathlib import Path
 
 import typer
 
-from catalog.cli import handle_errors
+from catalog.cli import check_format, handle_errors
+from catalog.engine import get_engine as _engine
 
 app = typer.Typer(help="Train MUWCLASS classifiers and write probabilistic labels.",
                   no_args_is_help=True)
 
 FORMAT_HELP = "table, csv or json"
-
-
-def _engine():
-    from catalog.engine import get_engine
-
-    return get_engine()
-
-
-def _check_format(fmt: str) -> str:
-    from catalog.errors import InputError
-    from catalog.output import FORMATS
-
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    return fmt
 
 
 class _Progress:
@@ -217,7 +203,7 @@ def runs_cmd(fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP
     from catalog.output import render
     from classify.runs import list_runs
 
-    fmt = _check_format(fmt)
+    fmt = check_format(fmt)
     frame = list_runs(_engine())
     render(frame, fmt, title=f"{len(frame)} classifier runs")
 
@@ -275,6 +261,6 @@ def diff_cmd(
     from catalog.output import render
     from classify.labels import diff_runs
 
-    fmt = _check_format(fmt)
+    fmt = check_format(fmt)
     frame = diff_runs(_engine(), run_a, run_b)
     render(frame, fmt, title=f"{len(frame)} sources changed between run {run_a} and run {run_b}")

@@ -13,7 +13,8 @@ from typing import Optional
 
 import typer
 
-from catalog.cli import handle_errors
+from catalog.cli import check_format, handle_errors
+from catalog.engine import get_engine as _engine
 
 app = typer.Typer(help="Review counterpart candidates with an audit trail.",
                   no_args_is_help=True)
@@ -22,21 +23,6 @@ CURATOR_HELP = "Curator name (default: LIVECAT_CURATOR, else the login name)."
 FORMAT_HELP = "table, csv or json"
 SEEN_HELP = ("The state you decided from (the 'seq' shown by `curate show`); the decision "
              "fails if someone changed the candidate since.")
-
-
-def _engine():
-    from catalog.engine import get_engine
-
-    return get_engine()
-
-
-def _fmt(fmt: str) -> str:
-    from catalog.errors import InputError
-    from catalog.output import FORMATS
-
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    return fmt
 
 
 @app.command("candidates")
@@ -76,7 +62,7 @@ def candidates_cmd(
                f"{res.n_refreshed} refreshed, {res.n_decided_kept} decided (kept); "
                f"{len(flagged)} decisions flagged for re-review")
     if list_:
-        render(list_candidates(engine, catalog), _fmt(fmt), title="candidates")
+        render(list_candidates(engine, catalog), check_format(fmt), title="candidates")
 
 
 @app.command("recheck")
@@ -111,7 +97,7 @@ def queue_cmd(
     from curation.decisions import queue
 
     df = queue(_engine(), status, klass, limit)
-    render(df, _fmt(fmt), title=f"queue ({status}): {len(df)} candidates",
+    render(df, check_format(fmt), title=f"queue ({status}): {len(df)} candidates",
            table_columns=["id", "literature_catalog", "literature_native_id", "livecat_class",
                           "xray_catalog", "xray_native_id", "separation_arcsec", "norm_sep",
                           "match_prob", "ambiguous", "status", "flagged", "seq"])
@@ -259,7 +245,7 @@ def log_cmd(candidate_id: Optional[int] = typer.Argument(None, help="Candidate i
     from curation.decisions import event_log
 
     df = event_log(_engine(), candidate_id, curator)
-    render(df, _fmt(fmt), title=f"curation log: {len(df)} events")
+    render(df, check_format(fmt), title=f"curation log: {len(df)} events")
 
 
 REVIEW_KEYS = {"c": "confirm", "r": "reject", "d": "defer", "s": "skip", "q": "quit"}

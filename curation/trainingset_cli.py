@@ -11,25 +11,11 @@ from typing import Optional
 
 import typer
 
-from catalog.cli import handle_errors
+from catalog.cli import check_format, handle_errors
+from catalog.engine import get_engine as _engine
 
 app = typer.Typer(help="Freeze, list, diff and export versioned training sets.",
                   no_args_is_help=True)
-
-
-def _engine():
-    from catalog.engine import get_engine
-
-    return get_engine()
-
-
-def _fmt(fmt: str) -> str:
-    from catalog.errors import InputError
-    from catalog.output import FORMATS
-
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    return fmt
 
 
 @app.command("create")
@@ -73,7 +59,7 @@ def list_cmd(fmt: str = typer.Option("table", "--format", help="table, csv or js
     from catalog.output import render
     from curation.trainingsets import list_training_sets
 
-    render(list_training_sets(_engine()), _fmt(fmt), title="training sets")
+    render(list_training_sets(_engine()), check_format(fmt), title="training sets")
 
 
 @app.command("show")
@@ -122,7 +108,7 @@ def diff_cmd(a: str = typer.Argument(..., help="NAME@N"),
     typer.echo(f"{a} -> {b}: {counts.get('added', 0)} added, {counts.get('removed', 0)} "
                f"removed, {counts.get('relabelled', 0)} relabelled")
     if len(df):
-        render(df, _fmt(fmt), title="changes")
+        render(df, check_format(fmt), title="changes")
 
 
 @app.command("export")
