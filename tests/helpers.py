@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -57,3 +59,27 @@ def insert_td_sources(engine, td: pd.DataFrame, catalog: str = "csc") -> list[in
                     "VALUES (:s, :b, 'energy_flux', :lo, :hi, :v, :vlo, :vhi)"),
                     {"s": sid, "b": band, "lo": lo, "hi": hi, "v": v, "vlo": v - e, "vhi": v + e})
     return ids
+
+
+class LocalServer:
+    """A threaded ``http.server`` on 127.0.0.1 (the OS picks the port) that serves recorded
+    responses to the fetch layer in tests: subclasses build a request handler and call
+    :meth:`start_with`; use as a context manager. Never reaches beyond this machine."""
+
+    path = ""  # URL prefix the service lives under, e.g. "/csc21tap"
+
+    def start_with(self, handler) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{self.path}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+from helpers import LocalServer
 
 from catalog.errors import SourceError
 from ingest import fetch
@@ -17,7 +17,7 @@ from ingest import fetch
 LAST_MODIFIED = "Tue, 03 Sep 2024 10:00:00 GMT"
 
 
-class RecordedServer:
+class RecordedServer(LocalServer):
     """A tiny HTTP server on 127.0.0.1 serving recorded bodies with validators.
 
     ``routes`` maps a URL path to ``(body, etag)``; the server answers 304 to a
@@ -73,20 +73,7 @@ class RecordedServer:
                     self.close_connection = True
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.start_with(Handler)
 
 
 BODY = b"PSRJ J0000+0000\n@-----\n" * 100

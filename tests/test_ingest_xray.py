@@ -17,9 +17,8 @@ import signal
 import subprocess
 import sys
 import tarfile
-import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ import pytest
 import sqlalchemy as sa
 import typer
 from astropy.io import fits
-from helpers import sample_path
+from helpers import LocalServer, sample_path
 from test_fetch import RecordedServer
 from typer.testing import CliRunner
 
@@ -268,7 +267,8 @@ BOX = re.compile(
     r"(?P<dec>\w+) >= (?P<dec_lo>\S+) AND (?P=dec) (?P<op><=?) (?P<dec_hi>\S+)$", re.DOTALL)
 
 
-class TapStandIn:
+class TapStandIn(LocalServer):
+    path = "/csc21tap"
     """A CXC-like TAP ``/sync``: answers each tile query with the fixture's rows in the box
     (the fixture's header and FIELDs, only the TR elements change)."""
 
@@ -307,20 +307,7 @@ class TapStandIn:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/csc21tap"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.start_with(Handler)
 
 
 def test_csc_remote_tap_tiles_then_release_held(clean_tables, tmp_path):
