@@ -62,6 +62,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -735,6 +736,39 @@ def _split(normalized: NormalizedCatalog) -> _Split:
     return _Split(kept=kept, hpx=hpx, rejects=rejects)
 
 
+@contextmanager
+def ingest_transaction(engine: Engine, failed_runs: Callable[[], list[tuple]],
+                       invoked_by: str | None, command: str | None):
+    """One ingest's transaction: ``with ingest_transaction(...) as (conn, cur):``.
+
+    Yields a connection in an open transaction and its driver cursor (what
+    :func:`load_in_transaction` works on). The cyclic garbage collector is off meanwhile
+    (millions of short-lived tuples would make it rescan the live frames each time). On
+    any failure the transaction rolls back, every run named by ``failed_runs()`` —
+    ``(catalog, version, LoadResult or None)`` — is recorded as failed in a transaction of
+    its own, and driver errors are re-raised as SQLAlchemy's (what the CLI reports in one
+    line).
+    """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with engine.connect() as conn, conn.begin():
+            yield conn, conn.connection.dbapi_connection.cursor()
+            _pause_for_tests()
+    except BaseException as exc:
+        if isinstance(exc, (Exception, KeyboardInterrupt)):
+            for catalog, version, result in failed_runs():
+                if result is not None:
+                    result.status = "failed"
+                record_failed_run(engine, catalog, version, exc, result, invoked_by, command)
+        if isinstance(exc, psycopg.Error):
+            raise sa.exc.DBAPIError(None, None, exc) from exc
+        raise
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
 def load_catalog(engine: Engine, catalog: str, normalized, *,
                  version: str, origin: str | None = None, checksum: str | None = None,
                  remote_meta: dict | None = None, complete: bool = True, wait: bool = False,
@@ -791,29 +825,12 @@ def load_catalog(engine: Engine, catalog: str, normalized, *,
     result = LoadResult(catalog=catalog, version=version, kind=first.kind)
     invoked_by = invoked_by or _login()
     command = command or " ".join(sys.argv)
-    # millions of short-lived tuples: the cyclic GC would rescan the live frames each time
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        with engine.connect() as conn, conn.begin():
-            cur = conn.connection.dbapi_connection.cursor()
-            _load_in_transaction(cur, catalog, first, chunks, spec, result,
-                                 origin=origin, checksum=checksum,
-                                 remote_meta=remote_meta, complete=complete, wait=wait,
-                                 invoked_by=invoked_by, command=command,
-                                 progress=progress)
-            _pause_for_tests()
-    except BaseException as exc:
-        result.status = "failed"
-        if isinstance(exc, (Exception, KeyboardInterrupt)):
-            record_failed_run(engine, catalog, version, exc, result, invoked_by, command)
-        if isinstance(exc, psycopg.Error):
-            # the raw cursor's errors, as SQLAlchemy's (what the CLI turns into one line)
-            raise sa.exc.DBAPIError(None, None, exc) from exc
-        raise
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    with ingest_transaction(engine, lambda: [(catalog, version, result)], invoked_by,
+                            command) as (_, cur):
+        load_in_transaction(cur, catalog, first, chunks, spec, result, origin=origin,
+                            checksum=checksum, remote_meta=remote_meta, complete=complete,
+                            wait=wait, invoked_by=invoked_by, command=command,
+                            progress=progress)
     result.status = "succeeded"
     result.seconds = time.monotonic() - started
     return result
@@ -861,8 +878,17 @@ def _unchanged_ids(cur, catalog: str, frame: pd.DataFrame) -> set:
     return {r[0] for r in cur.fetchall()}
 
 
-def _load_in_transaction(cur, catalog, first, chunks, spec, result, *, origin, checksum,
-                         remote_meta, complete, wait, invoked_by, command, progress) -> None:
+def load_in_transaction(cur, catalog, first, chunks, spec, result, *, origin, checksum,
+                        remote_meta, complete, wait, invoked_by, command, progress) -> None:
+    """The body of a load, on the driver cursor of an open transaction.
+
+    Lock, release, run row, staging of ``first`` and then ``chunks``, upsert, renames,
+    rejects and the count invariants; nothing commits here. :func:`load_catalog` runs it
+    in :func:`ingest_transaction`; an import that must commit several loads together (the
+    MUWCLASS training set) runs it once per catalog in one such transaction. The staging
+    tables (``stg``, ``stg_changed``, ``stg_flux``) live until commit: drop them before
+    the next load in the same transaction.
+    """
     kind = first.kind
     _take_lock(cur, catalog, wait)
     # hash joins and aggregates over a million staged rows stay in memory

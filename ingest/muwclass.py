@@ -46,7 +46,6 @@ undecided candidates; a second import reports 0 inserted and 0 updated everywher
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
 import time
@@ -295,18 +294,16 @@ def _load_part(cur, catalog, normalized, *, version, fetched, complete, wait, in
 
     :func:`ingest.load.load_catalog` opens its own transaction; the import needs its X-ray
     and literature loads, counterparts and decisions to commit together, so it runs the
-    loader's transaction body (``ingest.load._load_in_transaction``: lock, release, run,
-    staging, upsert, rejects, invariants) on its own cursor. Not a public API of
-    ``ingest.load``: kept in this one function.
+    loader's transaction body (:func:`ingest.load.load_in_transaction`) on its own cursor.
     """
-    from ingest.load import SPECS, LoadResult, _load_in_transaction
+    from ingest.load import SPECS, LoadResult, load_in_transaction
 
     spec = SPECS[normalized.kind]
     result = LoadResult(catalog=catalog, version=version, kind=normalized.kind)
-    _load_in_transaction(cur, catalog, normalized, iter(()), spec, result,
-                         origin=fetched.origin, checksum=fetched.sha256,
-                         remote_meta=fetched.remote_meta(), complete=complete, wait=wait,
-                         invoked_by=invoked_by, command=command, progress=progress)
+    load_in_transaction(cur, catalog, normalized, iter(()), spec, result,
+                        origin=fetched.origin, checksum=fetched.sha256,
+                        remote_meta=fetched.remote_meta(), complete=complete, wait=wait,
+                        invoked_by=invoked_by, command=command, progress=progress)
     # the loader's staging tables live until commit; the next step creates its own
     cur.execute("DROP TABLE IF EXISTS stg, stg_changed, stg_flux")
     result.status = "succeeded"
@@ -408,7 +405,7 @@ def load_training_set(engine, td: TrainingSet, fetched, *, release: str | None =
                       wait: bool = False, invoked_by: str | None = None,
                       command: str | None = None, progress=None) -> ImportResult:
     """Write the four parts of a normalized training set in one transaction."""
-    from ingest.load import _login, _pause_for_tests, record_failed_run
+    from ingest.load import _login, ingest_transaction
 
     version = release or f"sha256:{fetched.sha256[:12]}"
     xray_version = f"muwclass-td {version}"
@@ -416,38 +413,21 @@ def load_training_set(engine, td: TrainingSet, fetched, *, release: str | None =
     command = command or " ".join(sys.argv)
     result = ImportResult()
     started = time.monotonic()
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        with engine.connect() as conn:
-            with conn.begin():
-                cur = conn.connection.dbapi_connection.cursor()
-                result.xray = _load_part(cur, XRAY_CATALOG, td.xray, version=xray_version,
-                                         fetched=fetched, complete=False, wait=wait,
-                                         invoked_by=invoked_by, command=command,
-                                         progress=progress)
-                result.literature = _load_part(cur, CATALOG, td.literature, version=version,
-                                               fetched=fetched, complete=True, wait=wait,
-                                               invoked_by=invoked_by, command=command,
-                                               progress=progress)
-                _load_counterparts(cur, td.counterparts, result.xray.run_id, result)
-                _confirm_counterparts(conn, cur, td.literature.sources, result, invoked_by)
-                _pause_for_tests()
-    except BaseException as exc:
-        result.status = "failed"
-        if isinstance(exc, (Exception, KeyboardInterrupt)):
-            for cat, ver, part in ((XRAY_CATALOG, xray_version, result.xray),
-                                   (CATALOG, version, result.literature)):
-                record_failed_run(engine, cat, ver, exc, part, invoked_by, command)
-        import psycopg
-        import sqlalchemy as sa
 
-        if isinstance(exc, psycopg.Error):
-            raise sa.exc.DBAPIError(None, None, exc) from exc
-        raise
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    def failed_runs():
+        result.status = "failed"
+        return [(XRAY_CATALOG, xray_version, result.xray), (CATALOG, version, result.literature)]
+
+    with ingest_transaction(engine, failed_runs, invoked_by, command) as (conn, cur):
+        result.xray = _load_part(cur, XRAY_CATALOG, td.xray, version=xray_version,
+                                 fetched=fetched, complete=False, wait=wait,
+                                 invoked_by=invoked_by, command=command, progress=progress)
+        result.literature = _load_part(cur, CATALOG, td.literature, version=version,
+                                       fetched=fetched, complete=True, wait=wait,
+                                       invoked_by=invoked_by, command=command,
+                                       progress=progress)
+        _load_counterparts(cur, td.counterparts, result.xray.run_id, result)
+        _confirm_counterparts(conn, cur, td.literature.sources, result, invoked_by)
     result.status = "succeeded"
     result.seconds = time.monotonic() - started
     return result
