@@ -83,3 +83,24 @@ class LocalServer:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def invoke(args: list[str], monkeypatch, url: str | None = None):
+    """Run the ``livecat`` command line in-process on the database ``url`` (if given)."""
+    from typer.testing import CliRunner
+
+    from catalog.cli import build_app
+
+    if url:
+        monkeypatch.setenv("LIVECAT_DATABASE_URL", url)
+    return CliRunner().invoke(build_app(args), args)
+
+
+def summary(output: str) -> dict[str, int]:
+    """The counts of the summary table printed by an ingest command."""
+    names = ["read", "inserted", "updated", "unchanged", "rejected", "retired"]
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.strip("│|").split("│")]
+        if len(cells) == 6 and all(c.isdigit() for c in cells):
+            return dict(zip(names, map(int, cells)))
+    raise AssertionError(f"no summary table in:\n{output}")

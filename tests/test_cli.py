@@ -6,15 +6,9 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from typer.testing import CliRunner
+from helpers import invoke
 
-from catalog.cli import GROUPS, build_app
-
-
-def invoke(args, monkeypatch, url=None):
-    if url:
-        monkeypatch.setenv("LIVECAT_DATABASE_URL", url)
-    return CliRunner().invoke(build_app(args), args)
+from catalog.cli import GROUPS
 
 
 @pytest.fixture

@@ -24,10 +24,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from helpers import sample_path
-from typer.testing import CliRunner
+from helpers import invoke, sample_path
 
-from catalog.cli import build_app
 from curation import candidates as C
 from curation import decisions as D
 from curation import trainingsets as T
@@ -141,11 +139,6 @@ def candidate_ids(engine, lit_catalog: str) -> dict[str, list[int]]:
     for name, cid in rows:
         out.setdefault(name, []).append(cid)
     return out
-
-
-def invoke(args, monkeypatch, url):
-    monkeypatch.setenv("LIVECAT_DATABASE_URL", url)
-    return CliRunner().invoke(build_app(args), args)
 
 
 # --------------------------------------------------------------------------------------

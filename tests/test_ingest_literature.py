@@ -18,38 +18,22 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from typer.testing import CliRunner
-
-from catalog import migrate
-from catalog.cli import build_app
-from catalog.engine import create_engine
 from conftest import sample_path
-from ingest import atnf, load
+from helpers import invoke, summary
 from test_fetch import RecordedServer
 from test_load import snapshot
 
+from catalog import migrate
+from catalog.engine import create_engine
+from ingest import atnf, load
+
 IPCAT_FIXTURE = Path(__file__).resolve().parent / "data" / "ipcat" / "alpha.html"
-
-
-def invoke(args, monkeypatch, url):
-    monkeypatch.setenv("LIVECAT_DATABASE_URL", url)
-    return CliRunner().invoke(build_app(args), args)
 
 
 def psrj_names(version: str) -> set[str]:
     """PSRJ names of a release, read straight from the file (independent of the parser)."""
     text = sample_path("atnf", f"psrcat-{version}.db").read_text(encoding="latin-1")
     return {line.split()[1] for line in text.splitlines() if line.startswith("PSRJ ")}
-
-
-def summary(output: str) -> dict[str, int]:
-    """The counts of the summary table printed by an ingest command."""
-    names = ["read", "inserted", "updated", "unchanged", "rejected", "retired"]
-    for line in output.splitlines():
-        cells = [c.strip() for c in line.strip("│|").split("│")]
-        if len(cells) == 6 and all(c.isdigit() for c in cells):
-            return dict(zip(names, map(int, cells)))
-    raise AssertionError(f"no summary table in:\n{output}")
 
 
 def psrcat_tarball(version: str) -> bytes:

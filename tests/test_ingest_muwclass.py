@@ -8,10 +8,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from conftest import sample_path
+from helpers import invoke
 from test_fetch import RecordedServer
-from typer.testing import CliRunner
 
-from catalog.cli import build_app
 from curation.decisions import decide
 from ingest import muwclass
 
@@ -35,11 +34,6 @@ def subset_bytes(n: int = 40, edit=None) -> bytes:
     if edit:
         edit(frame)
     return frame.to_csv(index=False).encode()
-
-
-def invoke(args, monkeypatch, url):
-    monkeypatch.setenv("LIVECAT_DATABASE_URL", url)
-    return CliRunner().invoke(build_app(args), args)
 
 
 def scalar(engine, sql: str, **params):

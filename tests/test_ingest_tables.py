@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from typer.testing import CliRunner
+from helpers import invoke, summary
 
-from catalog.cli import build_app
 from catalog.errors import InputError
 from ingest.table_cli import TableColumns, map_classes, normalize_table, read_class_map
 from ingest.tables import read_input
@@ -24,20 +23,6 @@ SIMBAD_ARGS = ["--catalog", "simbad_cvs", "--name-col", "main_id", "--ra-col", "
                "--pos-err-col", "coo_err_arcsec"]
 SIMBAD_COLS = TableColumns(name="main_id", ra="ra", dec="dec", klass="otype", ref="bibcode",
                            pos_err="coo_err_arcsec")
-
-
-def invoke(args, monkeypatch, url):
-    monkeypatch.setenv("LIVECAT_DATABASE_URL", url)
-    return CliRunner().invoke(build_app(args), args)
-
-
-def summary(output: str) -> dict[str, int]:
-    names = ["read", "inserted", "updated", "unchanged", "rejected", "retired"]
-    for line in output.splitlines():
-        cells = [c.strip() for c in line.strip("│|").split("│")]
-        if len(cells) == 6 and all(c.isdigit() for c in cells):
-            return dict(zip(names, map(int, cells)))
-    raise AssertionError(f"no summary table in:\n{output}")
 
 
 def error_line(output: str) -> str:
