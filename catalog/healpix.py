@@ -5,7 +5,7 @@ Every positional table stores ``hpx`` = the NESTED pixel of (ra, dec) at order
 ``hpx >> 2*(29-k)``, so a pixel at order k is the contiguous order-29 range
 ``[p << s, ((p+1) << s) - 1]`` with ``s = 2*(29-k)``. A cone becomes a short list of such
 ranges (healpy ``query_disc(inclusive=True, nest=True)`` at an order chosen from the
-radius, adjacent pixels merged), which a btree on ``hpx`` scans directly; the exact angular
+radius, adjacent and nearly adjacent pixels merged), which a btree on ``hpx`` scans directly; the exact angular
 distance then filters the candidates.
 
 References: Gorski et al. 2005, ApJ 622, 759 (HEALPix); healpy documentation of
@@ -13,6 +13,8 @@ References: Gorski et al. 2005, ApJ 622, 759 (HEALPix); healpy documentation of
 """
 
 from __future__ import annotations
+
+import math
 
 import healpy as hp
 import numpy as np
@@ -56,7 +58,7 @@ def order_for_radius(radius_rad: float) -> int:
     return int(ok[-1]) if len(ok) else 0
 
 
-def merge_pixels(pixels: np.ndarray, order: int) -> np.ndarray:
+def merge_pixels(pixels: np.ndarray, order: int, max_gap: int = 0) -> np.ndarray:
     """Turn NESTED pixels at ``order`` into merged order-29 ranges.
 
     Parameters
@@ -64,6 +66,9 @@ def merge_pixels(pixels: np.ndarray, order: int) -> np.ndarray:
     pixels : numpy.ndarray of int
         Pixel indices at ``order`` (any order of appearance, duplicates allowed).
     order : int
+    max_gap : int
+        Ranges separated by at most this many pixels not in ``pixels`` are merged into one
+        (the gap's pixels join the range: a superset, never fewer points).
 
     Returns
     -------
@@ -73,7 +78,7 @@ def merge_pixels(pixels: np.ndarray, order: int) -> np.ndarray:
     pix = np.unique(np.asarray(pixels, dtype=np.int64))
     if len(pix) == 0:
         return np.empty((0, 2), dtype=np.int64)
-    breaks = np.nonzero(np.diff(pix) != 1)[0]
+    breaks = np.nonzero(np.diff(pix) > max_gap + 1)[0]
     starts = np.concatenate(([pix[0]], pix[breaks + 1]))
     ends = np.concatenate((pix[breaks], [pix[-1]]))
     shift = 2 * (MAX_ORDER - order)
@@ -85,8 +90,20 @@ REFINE_FROM_ARCSEC = 600.0
 """Cones of at least REFINE_FROM_ARCSEC are covered CONE_REFINEMENT orders finer than
 :func:`order_for_radius`: pixels a quarter of the cone's size cover ~2x its area instead
 of ~4x, for a few more (cheap) btree probes (scripts/bench_sky.py, 1M rows: 30-arcmin cones
-1.26 -> 0.78 ms p50). Smaller cones hold a handful of rows either way, and there the fewer
-probes of the plain order win (5 arcsec: 0.26 vs 0.28 ms; 2 arcmin: 0.33 vs 0.36 ms)."""
+1.26 -> 0.78 ms p50)."""
+
+CONE_COARSENING = 2
+"""Cones smaller than REFINE_FROM_ARCSEC are covered CONE_COARSENING orders coarser than
+:func:`order_for_radius`. Such a cone holds a handful of rows, so a statement's cost is its
+btree descents, not the rows it reads: pixels four times the cone's size cut the mean number
+of ranges of a 5-arcsec cone from 3.9 to 1.5 (with :data:`CONE_MERGE_GAP`) for ~27x the
+cone's area, i.e. ~16 extra rows read even at 10^5 sources per square degree."""
+
+CONE_MERGE_GAP = 2
+"""Ranges of a cone separated by at most this many pixels of the covering order are merged:
+one btree descent instead of two, for a sliver more area."""
+
+_MERGE_IN_PYTHON = 64  # below this many pixels, a Python loop beats numpy's call overhead
 
 
 def cone_ranges(ra_deg: float, dec_deg: float, radius_arcsec: float,
@@ -100,23 +117,38 @@ def cone_ranges(ra_deg: float, dec_deg: float, radius_arcsec: float,
     radius_arcsec : float
         Radius in arcseconds (> 0).
     order : int, optional
-        Order of the covering pixels; default :func:`order_for_radius`, plus
-        :data:`CONE_REFINEMENT` for cones of at least :data:`REFINE_FROM_ARCSEC`.
+        Order of the covering pixels; default :func:`order_for_radius` minus
+        :data:`CONE_COARSENING`, or plus :data:`CONE_REFINEMENT` for cones of at least
+        :data:`REFINE_FROM_ARCSEC`.
 
     Returns
     -------
     numpy.ndarray, shape (n, 2), int64
-        Inclusive ranges; every point within the radius has its ``hpx`` in one of them.
+        Inclusive ranges, sorted, ranges closer than :data:`CONE_MERGE_GAP` pixels merged;
+        every point within the radius has its ``hpx`` in one of them.
     """
     radius = float(radius_arcsec) * ARCSEC
     if order is None:
-        refine = CONE_REFINEMENT if radius_arcsec >= REFINE_FROM_ARCSEC else 0
-        k = min(order_for_radius(radius) + refine, MAX_ORDER)
+        base = order_for_radius(radius)
+        k = (min(base + CONE_REFINEMENT, MAX_ORDER) if radius_arcsec >= REFINE_FROM_ARCSEC
+             else max(base - CONE_COARSENING, 0))
     else:
         k = int(order)
-    vec = hp.ang2vec(float(ra_deg), float(dec_deg), lonlat=True)
-    pixels = hp.query_disc(2 ** k, vec, radius, inclusive=True, nest=True)
-    return merge_pixels(pixels, k)
+    # the unit vector by hand: hp.ang2vec costs more than the whole merge below
+    ra, dec = math.radians(float(ra_deg)), math.radians(float(dec_deg))
+    vec = (math.cos(dec) * math.cos(ra), math.cos(dec) * math.sin(ra), math.sin(dec))
+    pixels = hp.query_disc(1 << k, vec, radius, inclusive=True, nest=True)
+    if len(pixels) > _MERGE_IN_PYTHON:
+        return merge_pixels(pixels, k, CONE_MERGE_GAP)
+    shift = 2 * (MAX_ORDER - k)
+    merged: list[list[int]] = []
+    for p in sorted(set(pixels.tolist())):
+        if merged and p - merged[-1][1] <= CONE_MERGE_GAP + 1:
+            merged[-1][1] = p
+        else:
+            merged.append([p, p])
+    return np.array([(lo << shift, ((hi + 1) << shift) - 1) for lo, hi in merged],
+                    dtype=np.int64).reshape(-1, 2)
 
 
 def angular_separation_deg(ra1, dec1, ra2, dec2) -> np.ndarray:

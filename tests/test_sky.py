@@ -80,12 +80,53 @@ CONES = [
     (359.99999, 10.0, 0.3), (359.9999, 0.0, 120.0), (0.0001, 0.5, 60.0), (0.0, 0.0, 1800.0),
     (83.63, 22.01, 5.0), (83.63, 22.01, 0.2), (180.0, 45.0, 1.5), (270.0, -30.0, 18000.0),
     (45.0, 41.8103148957786, 3600.0), (359.5, -89.5, 7200.0), (0.0, 89.0, 18000.0),
+    (12.0908, 36.7449, 300.0), (10.1951, -60.1147, 3.0),  # 2 and 3 ranges
 ]
 
 
 def brute_force_cone(df, ra, dec, radius_arcsec):
     sep = angular_separation_deg(ra, dec, df["ra"].to_numpy(), df["dec"].to_numpy())
     return set(df["id"].to_numpy()[sep <= radius_arcsec / 3600.0].tolist())
+
+
+def test_cones_use_every_statement_form():
+    """The cones above run both statements of cone_search_sql: OR-ed ranges and LATERAL."""
+    from catalog.healpix import cone_ranges
+    from catalog.sky import OR_RANGES_MAX
+
+    counts = {len(cone_ranges(ra, dec, r)) for ra, dec, r in CONES}
+    assert set(range(1, OR_RANGES_MAX + 1)) <= counts, counts
+    assert max(counts) > OR_RANGES_MAX
+
+
+@pytest.mark.parametrize("n_ranges", [1, 3])
+def test_cone_statements_never_plan_parallel(engine, sky, n_ranges):
+    """The generic plan of an OR-ed cone statement is serial even where the planner would go
+    parallel: with parallel setup made free, only livecat.no_parallel() stops it."""
+    from catalog.sky import cone_search_sql, cone_search_params
+
+    ranges = np.array([[i * 10**12, i * 10**12 + 10**9] for i in range(n_ranges)])
+    sql = cone_search_sql('livecat."xray_source"', n_ranges)
+    with engine.connect() as conn:
+        cur = conn.connection.dbapi_connection.cursor()
+        cur.execute("SET parallel_setup_cost = 0")
+        cur.execute("SET parallel_tuple_cost = 0")
+        cur.execute("SET min_parallel_table_scan_size = 0")
+        cur.execute("SET min_parallel_index_scan_size = 0")
+        cur.execute("SET plan_cache_mode = force_generic_plan")
+        params = cone_search_params(10.0, 20.0, 5.0, ranges)
+        unmarked = sql.replace(" AND livecat.no_parallel()", "").replace(
+            "livecat.no_parallel() AND ", "")
+        assert unmarked != sql
+        for statement, parallel in ((sql, False), (unmarked, True)):
+            cur.execute(statement, params, prepare=True)  # the generic plan, as in use
+            name = cur.execute("SELECT name FROM pg_prepared_statements WHERE statement = "
+                               "(SELECT statement FROM pg_prepared_statements "
+                               "ORDER BY prepare_time DESC LIMIT 1)").fetchone()[0]
+            args = ", ".join(["NULL"] * (3 + 2 * n_ranges))
+            plan = "\n".join(r[0] for r in cur.execute(f"EXPLAIN EXECUTE {name}({args})"))
+            assert ("Parallel" in plan) == parallel, plan
+        conn.rollback()
 
 
 @pytest.mark.parametrize("ra,dec,radius", CONES)
