@@ -1,7 +1,8 @@
 """The shared load path: one normalized catalog into PostgreSQL, in one transaction.
 
 Every catalog's normalize stage returns a :class:`ingest.normalized.NormalizedCatalog`;
-:func:`load_catalog` writes it into ``xray_source`` + ``xray_flux`` (kind ``"xray"``) or
+:func:`load_catalog` writes it into ``xray_source`` + ``xray_source_flux`` (the storage of
+the ``xray_flux`` view; kind ``"xray"``) or
 ``literature_object`` (kind ``"literature"``). In one transaction it
 
 1. takes the per-catalog advisory lock
@@ -26,8 +27,9 @@ Every catalog's normalize stage returns a :class:`ingest.normalized.NormalizedCa
    nothing that points at it is orphaned; leaves unchanged rows alone except for
    ``last_release_id`` (``updated_at`` is not touched); for a complete release marks the
    catalog's rows absent from it ``is_current = false`` (history kept, nothing deleted);
-   for X-ray sources replaces the flux rows of inserted and changed sources only (a
-   re-ingest of an unchanged release sends no flux rows at all);
+   for X-ray sources replaces the flux arrays of inserted and changed sources only (a
+   re-ingest of an unchanged release sends no flux rows at all). A catalog's first
+   ingest skips the statements that look for changed, unchanged and absent rows;
 6. records the rejects (normalize's, plus rows the loader itself refuses: missing or
    duplicate native id, position that is not finite or out of range) in
    ``ingest_reject``, checks that rows read = kept + rejected and kept = inserted +
@@ -73,6 +75,7 @@ from sqlalchemy.engine import Engine
 
 from catalog.errors import ConflictError, InputError
 from catalog.healpix import radec_to_hpx
+from catalog.pgcopy import copy_columns
 from ingest.normalized import NormalizedCatalog
 
 #: Rows per COPY chunk (bounds the memory of the Python row tuples).
@@ -249,6 +252,24 @@ def _finite(value):
     return value
 
 
+def _flat_finite(value: dict) -> dict | None:
+    """:func:`_finite` for the common case, a flat dict of str keys and plain scalars, in
+    one pass (None when the dict is anything else). Every row's ``extra`` goes through
+    here: encoding once a dict already cleaned halves the cost of the JSON columns."""
+    clean = {}
+    for k, v in value.items():
+        if type(k) is not str:
+            return None
+        t = type(v)
+        if t is float:
+            clean[k] = v if v - v == 0.0 else None  # v - v is NaN for NaN and +-inf
+        elif t is str or t is bool or t is int or v is None:
+            clean[k] = v
+        else:
+            return None
+    return clean
+
+
 def json_text(value) -> str:
     """Serialise a JSON column value for JSONB (None -> ``{}``, NaN -> null).
 
@@ -262,6 +283,12 @@ def json_text(value) -> str:
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "{}"
+    if type(value) is dict:
+        flat = _flat_finite(value)
+        if flat is not None:
+            text = _ENCODER.encode(flat)
+            if "\\u0000" not in text:
+                return text
     text = _ENCODER.encode(value)
     if "NaN" in text or "Infinity" in text or "\\u0000" in text:
         # JSONB has no NaN/Infinity and refuses \u0000
@@ -321,8 +348,11 @@ def _without_release_keys(value):
 
 
 def _text_values(series: pd.Series) -> pd.Series:
+    values = series.tolist()
+    if all(type(v) is str for v in values):  # the usual case: nothing to convert
+        return pd.Series(values, dtype=object)
     values = [None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
-              else (v if isinstance(v, str) else str(v)) for v in series.tolist()]
+              else (v if isinstance(v, str) else str(v)) for v in values]
     return pd.Series(values, dtype=object)
 
 
@@ -485,11 +515,63 @@ def _start_run(cur, catalog: str, release_id: int, invoked_by: str | None,
     return cur.fetchone()[0]
 
 
+STAGING_TABLES = ("stg", "stg_changed", "stg_flux", "stg_band", "stg_band_rank")
+"""The temporary tables of one load (dropped at commit)."""
+
+
 def _create_staging(cur, spec: TableSpec) -> None:
     cols = ", ".join(f'"{c}" {_staging_type(t)}' for c, t in spec.columns)
-    cur.execute(f"CREATE TEMP TABLE stg ({cols}, row_hash text NOT NULL) ON COMMIT DROP")
+    cur.execute(f"CREATE TEMP TABLE stg ({cols}, row_hash text NOT NULL, row_no bigint NOT NULL) "
+                "ON COMMIT DROP")
     cur.execute("CREATE TEMP TABLE stg_changed (id bigint PRIMARY KEY, native_id text, "
                 "change text) ON COMMIT DROP")
+
+
+def _create_flux_staging(cur) -> None:
+    """``stg_flux``: one row per staged source and band, all numeric, so it is COPYed from
+    numpy columns without a Python loop (:func:`catalog.pgcopy.copy_columns`); NaN stands
+    for a missing value until the arrays are built. ``stg_band``: what each ``band_no``
+    is."""
+    cur.execute("CREATE TEMP TABLE stg_flux (row_no bigint, band_no bigint, value float8, "
+                "value_lo float8, value_hi float8) ON COMMIT DROP")
+    cur.execute("CREATE TEMP TABLE stg_band (band_no bigint PRIMARY KEY, band text NOT NULL, "
+                "kind text NOT NULL, band_lo_kev float8 NOT NULL, band_hi_kev float8 NOT NULL) "
+                "ON COMMIT DROP")
+
+
+class _FluxStager:
+    """Stages the flux rows of successive chunks: numbers every distinct (band, kind,
+    band_lo_kev, band_hi_kev) once per load and COPYs the rows as numbers."""
+
+    def __init__(self, cur):
+        self.cur = cur
+        self.band_numbers: dict[tuple, int] = {}
+        self.n_rows = 0
+
+    def stage(self, fluxes: pd.DataFrame, row_no: pd.Series) -> None:
+        """COPY ``fluxes`` (staged flux frame) for the sources whose ``row_no`` is given
+        (a Series indexed by native id); flux rows of other native ids are dropped."""
+        rows = fluxes["native_id"].map(row_no)
+        fluxes = fluxes[rows.notna().to_numpy()]
+        if not len(fluxes):
+            return
+        keys = list(zip(fluxes["band"].tolist(), fluxes["kind"].tolist(),
+                        fluxes["band_lo_kev"].tolist(), fluxes["band_hi_kev"].tolist()))
+        new = {}
+        for key in dict.fromkeys(keys):
+            if key not in self.band_numbers:
+                self.band_numbers[key] = new[key] = len(self.band_numbers)
+        if new:
+            with self.cur.copy("COPY stg_band (band_no, band, kind, band_lo_kev, band_hi_kev) "
+                               "FROM STDIN") as copy:
+                for (band, kind, lo, hi), number in new.items():
+                    copy.write_row((number, band, kind, lo, hi))
+        copy_columns(self.cur.connection, "stg_flux", {
+            "row_no": rows[rows.notna()].to_numpy(np.int64),
+            "band_no": np.fromiter((self.band_numbers[k] for k in keys), np.int64, len(keys)),
+            **{c: fluxes[c].to_numpy(np.float64) for c in ("value", "value_lo", "value_hi")},
+        })
+        self.n_rows += len(fluxes)
 
 
 def row_hashes(frame: pd.DataFrame, columns: list[str],
@@ -635,14 +717,28 @@ def _apply_renames(cur, renames: pd.DataFrame, params: dict) -> None:
         cur.execute("UPDATE livecat.xray_source SET native_id = %(new)s WHERE id = %(id)s", p)
 
 
-def _upsert(cur, spec: TableSpec, kind: str, params: dict, complete: bool) -> dict[str, int]:
-    """The set-based insert / update / retire; returns the counts."""
+def _upsert(cur, spec: TableSpec, kind: str, params: dict, complete: bool,
+            catalog_is_new: bool = False) -> dict[str, int]:
+    """The set-based insert / update / retire; returns the counts.
+
+    ``catalog_is_new``: the catalog has no rows yet, so every staged row is inserted and
+    the statements for changed, unchanged and absent rows are skipped.
+    """
     table = f"livecat.{spec.table}"
     content = [c for c in spec.names if c != "native_id"]
     cols = ", ".join(f'"{c}"' for c in content)
     s_cols = ", ".join(f's."{c}"' + ("::jsonb" if c in spec.json_columns else "")
                        for c in content)
     match = "t.catalog = %(cat)s AND t.native_id = s.native_id"
+
+    if catalog_is_new:
+        cur.execute(
+            f"WITH ins AS (INSERT INTO {table} (catalog, native_id, {cols}, row_hash, "
+            f"first_release_id, last_release_id, is_current) "
+            f"SELECT %(cat)s, s.native_id, {s_cols}, s.row_hash, %(rel)s, %(rel)s, true "
+            "FROM stg s ORDER BY s.row_no RETURNING id, native_id) "
+            "INSERT INTO stg_changed SELECT id, native_id, 'inserted' FROM ins", params)
+        return {"inserted": cur.rowcount, "updated": 0, "unchanged": 0, "retired": 0}
 
     cur.execute(f"SELECT count(*) FROM stg s JOIN {table} t ON {match} "
                 "WHERE t.row_hash = s.row_hash AND t.is_current", params)
@@ -652,7 +748,8 @@ def _upsert(cur, spec: TableSpec, kind: str, params: dict, complete: bool) -> di
         f"WITH ins AS (INSERT INTO {table} (catalog, native_id, {cols}, row_hash, "
         f"first_release_id, last_release_id, is_current) "
         f"SELECT %(cat)s, s.native_id, {s_cols}, s.row_hash, %(rel)s, %(rel)s, true FROM stg s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match}) RETURNING id, native_id) "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match}) ORDER BY s.row_no "
+        "RETURNING id, native_id) "
         "INSERT INTO stg_changed SELECT id, native_id, 'inserted' FROM ins", params)
     n_inserted = cur.rowcount
 
@@ -688,17 +785,37 @@ def _upsert(cur, spec: TableSpec, kind: str, params: dict, complete: bool) -> di
             "retired": n_retired}
 
 
+FLUX_ARRAYS = ("band", "kind", "band_lo_kev", "band_hi_kev", "value", "value_lo", "value_hi")
+
+
 def _replace_fluxes(cur) -> None:
-    """Replace the flux rows of the changed sources by the staged ones."""
-    cur.execute("DELETE FROM livecat.xray_flux f USING stg_changed c "
+    """Replace the flux arrays of the changed sources by the staged ones.
+
+    One ``xray_source_flux`` row per source (migration 0007): the staged bands of a source
+    aggregated into arrays in (band, kind) order, which the table's CHECK requires. The
+    order comes from the sorted subquery: ``array_agg`` keeps its input order, and a
+    transaction's temporary tables are never read by parallel workers.
+    """
+    cur.execute("DELETE FROM livecat.xray_source_flux f USING stg_changed c "
                 "WHERE f.source_id = c.id AND c.change = 'updated'")
-    fcols = ", ".join(f'"{c}"' for c, _ in FLUX_COLUMNS if c != "native_id")
-    f_cols = ", ".join(f'f."{c}"' for c, _ in FLUX_COLUMNS if c != "native_id")
-    cur.execute(f"INSERT INTO livecat.xray_flux (source_id, {fcols}) SELECT c.id, {f_cols} "
-                "FROM stg_flux f JOIN stg_changed c ON c.native_id = f.native_id "
-                # in key order: appends to the primary-key btree and walks the parent
-                # key index in order for the foreign-key checks
-                "ORDER BY c.id, f.band, f.kind")
+    cur.execute("CREATE TEMP TABLE stg_band_rank ON COMMIT DROP AS SELECT band_no, "
+                "row_number() OVER (ORDER BY band, kind) AS rank FROM stg_band")
+    value = {c: f"NULLIF(f.{c}, 'NaN')" for c in ("value", "value_lo", "value_hi")}
+    columns = ", ".join(f"b.{c}" if c not in value else f"{value[c]} AS {c}"
+                        for c in FLUX_ARRAYS)
+    aggregates = ", ".join(f"array_agg(o.{c})" for c in FLUX_ARRAYS)
+    cur.execute(
+        f"INSERT INTO livecat.xray_source_flux (source_id, {', '.join(FLUX_ARRAYS)}) "
+        f"SELECT c.id, {', '.join(f'g.{c}' for c in FLUX_ARRAYS)} FROM ("
+        f"  SELECT o.row_no, {aggregates} FROM ("
+        f"    SELECT f.row_no, {columns} FROM stg_flux f "
+        f"    JOIN stg_band b ON b.band_no = f.band_no "
+        f"    JOIN stg_band_rank r ON r.band_no = f.band_no "
+        f"    ORDER BY f.row_no, r.rank) o GROUP BY o.row_no"
+        f") g({', '.join(('row_no',) + FLUX_ARRAYS)}) "
+        "JOIN stg s ON s.row_no = g.row_no "
+        "JOIN stg_changed c ON c.native_id = s.native_id "
+        "ORDER BY c.id")  # in key order: appends to the primary-key btree
 
 
 def _write_rejects(cur, run_id: int, rejects: pd.DataFrame) -> None:
@@ -843,9 +960,11 @@ def _chunks(normalized) -> Iterator[NormalizedCatalog]:
 
 
 def _stage_chunk(cur, catalog: str, chunk: NormalizedCatalog, spec: TableSpec,
-                 progress: Progress | None) -> tuple[int, pd.DataFrame]:
-    """Validate, hash and COPY one chunk into ``stg`` (and its needed fluxes into
-    ``stg_flux``). Returns (rows kept, rejects)."""
+                 progress: Progress | None, first_row_no: int, flux_stager: _FluxStager | None,
+                 catalog_is_new: bool) -> tuple[int, pd.DataFrame]:
+    """Validate, hash and COPY one chunk into ``stg`` (rows numbered from
+    ``first_row_no``) and its needed fluxes into ``stg_flux``. Returns (rows kept,
+    rejects)."""
     split = _split(chunk)
     frame = staging_frame(split.kept, spec.columns, spec.json_columns, split.hpx)
     fluxes = None  # literature: no fluxes; X-ray: always a frame, maybe empty
@@ -854,16 +973,21 @@ def _stage_chunk(cur, catalog: str, chunk: NormalizedCatalog, spec: TableSpec,
             columns=[c for c, _ in FLUX_COLUMNS])
         fluxes = staging_frame(given, FLUX_COLUMNS)
     frame["row_hash"] = row_hashes(frame, spec.hashed, fluxes)
+    frame["row_no"] = np.arange(first_row_no, first_row_no + len(frame), dtype=np.int64)
     _copy_frame(cur, "stg", frame, progress, "copy rows",
-                {**{c: _staging_type(t) for c, t in spec.columns}, "row_hash": "text"})
+                {**{c: _staging_type(t) for c, t in spec.columns}, "row_hash": "text",
+                 "row_no": "bigint"})
     if fluxes is not None and len(fluxes):
+        row_no = pd.Series(frame["row_no"].to_numpy(), index=frame["native_id"].to_numpy())
         # the flux rows of sources that stay unchanged are not needed: a re-ingest of an
         # unchanged release sends none (unchanged = same hash and current, as _upsert)
-        unchanged = _unchanged_ids(cur, catalog, frame)
-        if unchanged:
-            fluxes = fluxes[~fluxes["native_id"].isin(unchanged)]
-        if len(fluxes):
-            _copy_frame(cur, "stg_flux", fluxes, progress, "copy fluxes", dict(FLUX_COLUMNS))
+        if not catalog_is_new:
+            unchanged = _unchanged_ids(cur, catalog, frame)
+            if unchanged:
+                row_no = row_no[~row_no.index.isin(list(unchanged))]
+        flux_stager.stage(fluxes, row_no)
+        if progress:
+            progress("copy fluxes", flux_stager.n_rows, flux_stager.n_rows)
     return len(split.kept), split.rejects
 
 
@@ -886,8 +1010,8 @@ def load_in_transaction(cur, catalog, first, chunks, spec, result, *, origin, ch
     rejects and the count invariants; nothing commits here. :func:`load_catalog` runs it
     in :func:`ingest_transaction`; an import that must commit several loads together (the
     MUWCLASS training set) runs it once per catalog in one such transaction. The staging
-    tables (``stg``, ``stg_changed``, ``stg_flux``) live until commit: drop them before
-    the next load in the same transaction.
+    tables (:data:`STAGING_TABLES`) live until commit: drop them before the next load in
+    the same transaction.
     """
     kind = first.kind
     _take_lock(cur, catalog, wait)
@@ -899,10 +1023,16 @@ def load_in_transaction(cur, catalog, first, chunks, spec, result, *, origin, ch
     result.run_id = _start_run(cur, catalog, release_id, invoked_by, command)
     params = {"cat": catalog, "rel": release_id, "run": result.run_id}
 
+    # a catalog's first ingest has nothing to compare with: the statements that look for
+    # changed, unchanged and absent rows are skipped (they would scan and find nothing)
+    cur.execute(f"SELECT NOT EXISTS (SELECT 1 FROM livecat.{spec.table} WHERE catalog = %s)",
+                (catalog,))
+    catalog_is_new = cur.fetchone()[0]
     _create_staging(cur, spec)
+    flux_stager = None
     if kind == "xray":
-        fcols = ", ".join(f'"{c}" {t}' for c, t in FLUX_COLUMNS)
-        cur.execute(f"CREATE TEMP TABLE stg_flux ({fcols}) ON COMMIT DROP")
+        _create_flux_staging(cur)
+        flux_stager = _FluxStager(cur)
     kept = 0
     rejects = []
     chunk = first
@@ -911,7 +1041,8 @@ def load_in_transaction(cur, catalog, first, chunks, spec, result, *, origin, ch
             raise InputError(f"chunks of one load must share one kind: {kind} then "
                              f"{chunk.kind}")
         result.n_read += chunk.n_read
-        n_kept, chunk_rejects = _stage_chunk(cur, catalog, chunk, spec, progress)
+        n_kept, chunk_rejects = _stage_chunk(cur, catalog, chunk, spec, progress, kept,
+                                             flux_stager, catalog_is_new)
         kept += n_kept
         if len(chunk_rejects):
             rejects.append(chunk_rejects)
@@ -928,12 +1059,12 @@ def load_in_transaction(cur, catalog, first, chunks, spec, result, *, origin, ch
 
     if progress:
         progress("upsert", 0, None)
-    if kind == "xray" and complete:
+    if kind == "xray" and complete and not catalog_is_new:
         renames = _detect_renames(cur, params)
         if len(renames):
             _apply_renames(cur, renames, params)
         result.n_renamed = len(renames)
-    counts = _upsert(cur, spec, kind, params, complete)
+    counts = _upsert(cur, spec, kind, params, complete, catalog_is_new)
     if kind == "xray":
         _replace_fluxes(cur)
     result.n_inserted, result.n_updated = counts["inserted"], counts["updated"]

@@ -296,7 +296,7 @@ def _load_part(cur, catalog, normalized, *, version, fetched, complete, wait, in
     and literature loads, counterparts and decisions to commit together, so it runs the
     loader's transaction body (:func:`ingest.load.load_in_transaction`) on its own cursor.
     """
-    from ingest.load import SPECS, LoadResult, load_in_transaction
+    from ingest.load import SPECS, STAGING_TABLES, LoadResult, load_in_transaction
 
     spec = SPECS[normalized.kind]
     result = LoadResult(catalog=catalog, version=version, kind=normalized.kind)
@@ -305,7 +305,7 @@ def _load_part(cur, catalog, normalized, *, version, fetched, complete, wait, in
                         remote_meta=fetched.remote_meta(), complete=complete, wait=wait,
                         invoked_by=invoked_by, command=command, progress=progress)
     # the loader's staging tables live until commit; the next step creates its own
-    cur.execute("DROP TABLE IF EXISTS stg, stg_changed, stg_flux")
+    cur.execute(f"DROP TABLE IF EXISTS {', '.join(STAGING_TABLES)}")
     result.status = "succeeded"
     return result
 

@@ -4,7 +4,7 @@
    ``postgresql://postgres@127.0.0.1:5432/postgres``) and migrates it to head.
 2. Trains a run on ``../shared/samples/muwclass/TD_train.csv`` (default: the reference
    forest, 100 trees; livecat features) and prints the training time.
-3. Inserts ``--sources`` X-ray sources (``xray_source`` + the CSC s/m/h ``xray_flux`` rows,
+3. Inserts ``--sources`` X-ray sources (``xray_source`` + the CSC s/m/h fluxes in ``xray_source_flux``,
    binary/text COPY): TD rows drawn with replacement, each flux and its error scaled by a
    log-normal factor (0.2 dex) and the position scattered over the sky.
 4. Classifies them all with ``--mc`` Monte Carlo samples each
@@ -105,7 +105,7 @@ def insert_counterparts(cur, sid: np.ndarray, rows: pd.DataFrame) -> None:
 
 
 def insert_sources(url: str, rows: pd.DataFrame, counterparts: bool = True) -> None:
-    """COPY ``rows`` into xray_source, their s/m/h energy fluxes into xray_flux and
+    """COPY ``rows`` into xray_source, their s/m/h energy fluxes into xray_source_flux and
     (``counterparts``) their magnitudes into mw_counterpart."""
     hpx = radec_to_hpx(rows["ra"].to_numpy(), rows["dec"].to_numpy())
     flags = rows["CSCv2_flags"].fillna("").astype(str)
@@ -128,15 +128,23 @@ def insert_sources(url: str, rows: pd.DataFrame, counterparts: bool = True) -> N
                 pd.DataFrame({"source_id": sid, "band": band, "kind": "energy_flux",
                               "lo": lo, "hi": hi, "value": v, "vlo": v - e, "vhi": v + e}
                              ).to_csv(buf, index=False, header=False)
-            with cur.copy("COPY livecat.xray_flux (source_id, band, kind, band_lo_kev, "
-                          "band_hi_kev, value, value_lo, value_hi) FROM STDIN WITH (FORMAT csv)"
-                          ) as copy:
+            # one xray_source_flux row per source (the xray_flux view's storage)
+            cur.execute("CREATE TEMP TABLE bench_flux (source_id bigint, band text, kind text, "
+                        "band_lo_kev float8, band_hi_kev float8, value float8, value_lo float8, "
+                        "value_hi float8) ON COMMIT DROP")
+            with cur.copy("COPY bench_flux FROM STDIN WITH (FORMAT csv)") as copy:
                 copy.write(buf.getvalue())
+            arrays = ("band", "kind", "band_lo_kev", "band_hi_kev", "value", "value_lo",
+                      "value_hi")
+            cur.execute(f"INSERT INTO livecat.xray_source_flux (source_id, {', '.join(arrays)}) "
+                        "SELECT source_id, "
+                        + ", ".join(f"array_agg({c} ORDER BY band, kind)" for c in arrays)
+                        + " FROM bench_flux GROUP BY source_id")
             if counterparts:
                 insert_counterparts(cur, sid, rows)
         conn.execute("ANALYZE livecat.xray_source")
         conn.execute("ANALYZE livecat.mw_counterpart")
-        conn.execute("ANALYZE livecat.xray_flux")
+        conn.execute("ANALYZE livecat.xray_source_flux")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,7 +59,7 @@ def world(engine, home, td_path):
     """Two trained runs and N_SOURCES TD sources in the database (one lacks a band)."""
     with engine.begin() as conn:
         conn.execute(sa.text("TRUNCATE livecat.class_probability, livecat.classification, "
-                             "livecat.classifier_run, livecat.xray_flux, livecat.xray_source "
+                             "livecat.classifier_run, livecat.xray_source_flux, livecat.xray_source "
                              "RESTART IDENTITY CASCADE"))
     td = pd.read_csv(td_path)
     sample = td.sample(N_SOURCES, random_state=3).reset_index(drop=True)

@@ -269,11 +269,11 @@ def test_constraint_violation_mid_load_rolls_back(clean_tables):
                 [flux("X1", 1e-13)])
     load.load_catalog(engine, "csc-test", good, version="1")
     before = snapshot(engine)
-    # the new source X2 is inserted, then its flux row violates flux_band (lo >= hi)
+    # the new source X2 is inserted, then its flux row violates xray_source_flux_valid (lo >= hi)
     bad = xray([{"native_id": "X1", "ra": 10.0, "dec": 10.0, "pos_err_arcsec": 1.0},
                 {"native_id": "X2", "ra": 11.0, "dec": 10.0, "pos_err_arcsec": 1.0}],
                [flux("X1", 1e-13), flux("X2", 2e-13, lo=7.0, hi=0.5)])
-    with pytest.raises(sa.exc.DBAPIError, match="flux_band"):
+    with pytest.raises(sa.exc.DBAPIError, match="xray_source_flux_valid"):
         load.load_catalog(engine, "csc-test", bad, version="2")
     assert snapshot(engine) == before
     assert runs(engine)[-1]["status"] == "failed"
@@ -336,8 +336,8 @@ def test_xray_fluxes_replaced_only_when_changed(clean_tables):
     assert _fluxes(engine, "S0") == [("b", 1e-14), ("s", 5e-15)]
     with engine.connect() as conn:
         ctids = dict(conn.execute(sa.text(
-            "SELECT s.native_id, f.ctid::text FROM livecat.xray_flux f JOIN "
-            "livecat.xray_source s ON s.id = f.source_id WHERE f.band = 'b'")).all())
+            "SELECT s.native_id, f.ctid::text FROM livecat.xray_source_flux f JOIN "
+            "livecat.xray_source s ON s.id = f.source_id")).all())
         extra = conn.execute(sa.text("SELECT extra FROM livecat.xray_source LIMIT 1")).scalar()
     assert extra == {}  # the release name lives in catalog_release, not in every row
 
@@ -353,8 +353,8 @@ def test_xray_fluxes_replaced_only_when_changed(clean_tables):
     assert _fluxes(engine, "S1") == [("b", 9e-14)]
     with engine.connect() as conn:
         ctids_after = dict(conn.execute(sa.text(
-            "SELECT s.native_id, f.ctid::text FROM livecat.xray_flux f JOIN "
-            "livecat.xray_source s ON s.id = f.source_id WHERE f.band = 'b'")).all())
+            "SELECT s.native_id, f.ctid::text FROM livecat.xray_source_flux f JOIN "
+            "livecat.xray_source s ON s.id = f.source_id")).all())
         prev = conn.execute(sa.text(
             "SELECT previous_fluxes FROM livecat.source_history WHERE run_id = :r"),
             {"r": changed.run_id}).scalar_one()

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from catalog import migrate
 from catalog.engine import create_engine
 
-CORE_TABLES = {"catalog_release", "ingest_run", "ingest_reject", "xray_source", "xray_flux",
+CORE_TABLES = {"catalog_release", "ingest_run", "ingest_reject", "xray_source", "xray_source_flux",
                "literature_object"}
 
 
@@ -66,7 +66,7 @@ def test_upgrade_downgrade_upgrade_with_rows(database_factory):
     _fill(engine)  # the schema works again, identity and constraints included
     st = migrate.status(engine)
     assert st.revision == st.head and st.pending == []
-    assert st.table_rows["xray_source"] == 1 and st.table_rows["xray_flux"] == 1
+    assert st.table_rows["xray_source"] == 1 and st.table_rows["xray_source_flux"] == 1
     engine.dispose()
 
 
