@@ -18,8 +18,10 @@ the ``xray_flux`` view; kind ``"xray"``) or
    row's releases are its ``first_release_id``/``last_release_id``. The input may be
    one normalized catalog or an iterable of chunks (a catalog module's
    ``iter_normalize``): each chunk is validated, hashed and COPYed, then dropped before
-   the next is produced, so peak memory is one chunk's. Flux rows are staged only for
-   sources that are not already held current with the same hash;
+   the next is produced, so peak memory is two chunks'. Chunks are prepared (validated,
+   converted, hashed) in a background thread one chunk ahead, so that Python work overlaps
+   PostgreSQL's. Flux rows are staged as numbers (``stg_flux``: row, band number, values),
+   only for sources that are not already held current with the same hash;
 4. for a complete X-ray release, detects renames (see below);
 5. with set-based SQL: inserts the new ``(catalog, native_id)`` rows; copies each row
    whose hash changed into ``source_history`` (the whole previous row as JSONB, its
@@ -29,7 +31,10 @@ the ``xray_flux`` view; kind ``"xray"``) or
    catalog's rows absent from it ``is_current = false`` (history kept, nothing deleted);
    for X-ray sources replaces the flux arrays of inserted and changed sources only (a
    re-ingest of an unchanged release sends no flux rows at all). A catalog's first
-   ingest skips the statements that look for changed, unchanged and absent rows;
+   ingest skips the statements that look for changed, unchanged and absent rows, and an
+   X-ray catalog's first ingest is streamed: each chunk is inserted into ``xray_source``
+   and ``xray_source_flux`` as soon as it is staged (the staging tables then hold one
+   chunk), while the next chunk is prepared;
 6. records the rejects (normalize's, plus rows the loader itself refuses: missing or
    duplicate native id, position that is not finite or out of range) in
    ``ingest_reject``, checks that rows read = kept + rejected and kept = inserted +
@@ -58,10 +63,13 @@ from __future__ import annotations
 
 import gc
 import getpass
+import itertools
 import json
 import math
 import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -468,6 +476,23 @@ def _staging_type(pgtype: str) -> str:
     return "text" if pgtype == "jsonb" else pgtype
 
 
+TEMP_BUFFERS = "1GB"
+
+
+def _enlarge_temp_buffers(cur) -> None:
+    """Let the staging tables live in memory: with the default ``temp_buffers`` (8 MB)
+    PostgreSQL writes a 100,000-row chunk of ``stg`` out to disk and reads it back for
+    every statement that scans it (0.5 s a chunk). Local buffers are allocated only as
+    used. The setting can change only before the session's first temporary table (a
+    second load in one transaction keeps what the first set), hence the savepoint."""
+    cur.execute("SAVEPOINT livecat_temp_buffers")
+    try:
+        cur.execute(f"SET LOCAL temp_buffers = '{TEMP_BUFFERS}'")
+    except psycopg.errors.InvalidParameterValue:
+        cur.execute("ROLLBACK TO SAVEPOINT livecat_temp_buffers")
+    cur.execute("RELEASE SAVEPOINT livecat_temp_buffers")
+
+
 def _take_lock(cur, catalog: str, wait: bool) -> None:
     if wait:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock_name(catalog),))
@@ -530,9 +555,9 @@ def _create_staging(cur, spec: TableSpec) -> None:
 def _create_flux_staging(cur) -> None:
     """``stg_flux``: one row per staged source and band, all numeric, so it is COPYed from
     numpy columns without a Python loop (:func:`catalog.pgcopy.copy_columns`); NaN stands
-    for a missing value until the arrays are built. ``stg_band``: what each ``band_no``
-    is."""
-    cur.execute("CREATE TEMP TABLE stg_flux (row_no bigint, band_no bigint, value float8, "
+    for a missing value until the arrays are built. ``source_key`` is the source's
+    ``stg.row_no``. ``stg_band``: what each ``band_no`` is."""
+    cur.execute("CREATE TEMP TABLE stg_flux (source_key bigint, band_no bigint, value float8, "
                 "value_lo float8, value_hi float8) ON COMMIT DROP")
     cur.execute("CREATE TEMP TABLE stg_band (band_no bigint PRIMARY KEY, band text NOT NULL, "
                 "kind text NOT NULL, band_lo_kev float8 NOT NULL, band_hi_kev float8 NOT NULL) "
@@ -548,10 +573,10 @@ class _FluxStager:
         self.band_numbers: dict[tuple, int] = {}
         self.n_rows = 0
 
-    def stage(self, fluxes: pd.DataFrame, row_no: pd.Series) -> None:
-        """COPY ``fluxes`` (staged flux frame) for the sources whose ``row_no`` is given
-        (a Series indexed by native id); flux rows of other native ids are dropped."""
-        rows = fluxes["native_id"].map(row_no)
+    def stage(self, fluxes: pd.DataFrame, source_key: pd.Series) -> None:
+        """COPY ``fluxes`` (staged flux frame) for the sources whose key is given (a Series
+        indexed by native id); flux rows of other native ids are dropped."""
+        rows = fluxes["native_id"].map(source_key)
         fluxes = fluxes[rows.notna().to_numpy()]
         if not len(fluxes):
             return
@@ -567,7 +592,7 @@ class _FluxStager:
                 for (band, kind, lo, hi), number in new.items():
                     copy.write_row((number, band, kind, lo, hi))
         copy_columns(self.cur.connection, "stg_flux", {
-            "row_no": rows[rows.notna()].to_numpy(np.int64),
+            "source_key": rows[rows.notna()].to_numpy(np.int64),
             "band_no": np.fromiter((self.band_numbers[k] for k in keys), np.int64, len(keys)),
             **{c: fluxes[c].to_numpy(np.float64) for c in ("value", "value_lo", "value_hi")},
         })
@@ -717,6 +742,28 @@ def _apply_renames(cur, renames: pd.DataFrame, params: dict) -> None:
         cur.execute("UPDATE livecat.xray_source SET native_id = %(new)s WHERE id = %(id)s", p)
 
 
+def _content_columns(spec: TableSpec) -> tuple[str, str]:
+    """The column list of an insert or update and the matching ``stg`` expressions."""
+    content = [c for c in spec.names if c != "native_id"]
+    cols = ", ".join(f'"{c}"' for c in content)
+    s_cols = ", ".join(f's."{c}"' + ("::jsonb" if c in spec.json_columns else "")
+                       for c in content)
+    return cols, s_cols
+
+
+def _insert_new(cur, spec: TableSpec, params: dict) -> int:
+    """Insert every staged row, for a catalog that had no rows (nothing to compare with);
+    record them in ``stg_changed``. Returns the count."""
+    cols, s_cols = _content_columns(spec)
+    cur.execute(
+        f"WITH ins AS (INSERT INTO livecat.{spec.table} (catalog, native_id, {cols}, row_hash, "
+        f"first_release_id, last_release_id, is_current) "
+        f"SELECT %(cat)s, s.native_id, {s_cols}, s.row_hash, %(rel)s, %(rel)s, true "
+        "FROM stg s ORDER BY s.row_no RETURNING id, native_id) "
+        "INSERT INTO stg_changed SELECT id, native_id, 'inserted' FROM ins", params)
+    return cur.rowcount
+
+
 def _upsert(cur, spec: TableSpec, kind: str, params: dict, complete: bool,
             catalog_is_new: bool = False) -> dict[str, int]:
     """The set-based insert / update / retire; returns the counts.
@@ -725,20 +772,12 @@ def _upsert(cur, spec: TableSpec, kind: str, params: dict, complete: bool,
     the statements for changed, unchanged and absent rows are skipped.
     """
     table = f"livecat.{spec.table}"
-    content = [c for c in spec.names if c != "native_id"]
-    cols = ", ".join(f'"{c}"' for c in content)
-    s_cols = ", ".join(f's."{c}"' + ("::jsonb" if c in spec.json_columns else "")
-                       for c in content)
+    cols, s_cols = _content_columns(spec)
     match = "t.catalog = %(cat)s AND t.native_id = s.native_id"
 
     if catalog_is_new:
-        cur.execute(
-            f"WITH ins AS (INSERT INTO {table} (catalog, native_id, {cols}, row_hash, "
-            f"first_release_id, last_release_id, is_current) "
-            f"SELECT %(cat)s, s.native_id, {s_cols}, s.row_hash, %(rel)s, %(rel)s, true "
-            "FROM stg s ORDER BY s.row_no RETURNING id, native_id) "
-            "INSERT INTO stg_changed SELECT id, native_id, 'inserted' FROM ins", params)
-        return {"inserted": cur.rowcount, "updated": 0, "unchanged": 0, "retired": 0}
+        return {"inserted": _insert_new(cur, spec, params), "updated": 0, "unchanged": 0,
+                "retired": 0}
 
     cur.execute(f"SELECT count(*) FROM stg s JOIN {table} t ON {match} "
                 "WHERE t.row_hash = s.row_hash AND t.is_current", params)
@@ -788,32 +827,38 @@ def _upsert(cur, spec: TableSpec, kind: str, params: dict, complete: bool,
 FLUX_ARRAYS = ("band", "kind", "band_lo_kev", "band_hi_kev", "value", "value_lo", "value_hi")
 
 
-def _replace_fluxes(cur) -> None:
+def _replace_fluxes(cur, streamed: bool = False) -> None:
     """Replace the flux arrays of the changed sources by the staged ones.
 
     One ``xray_source_flux`` row per source (migration 0007): the staged bands of a source
     aggregated into arrays in (band, kind) order, which the table's CHECK requires. The
     order comes from the sorted subquery: ``array_agg`` keeps its input order, and a
     transaction's temporary tables are never read by parallel workers.
+
+    ``streamed``: the staged fluxes are one chunk of a streamed new catalog, all of
+    sources just inserted: nothing to delete first.
     """
-    cur.execute("DELETE FROM livecat.xray_source_flux f USING stg_changed c "
-                "WHERE f.source_id = c.id AND c.change = 'updated'")
+    if not streamed:
+        cur.execute("DELETE FROM livecat.xray_source_flux f USING stg_changed c "
+                    "WHERE f.source_id = c.id AND c.change = 'updated'")
+    cur.execute("DROP TABLE IF EXISTS stg_band_rank")  # stg_band grows chunk by chunk
     cur.execute("CREATE TEMP TABLE stg_band_rank ON COMMIT DROP AS SELECT band_no, "
                 "row_number() OVER (ORDER BY band, kind) AS rank FROM stg_band")
     value = {c: f"NULLIF(f.{c}, 'NaN')" for c in ("value", "value_lo", "value_hi")}
     columns = ", ".join(f"b.{c}" if c not in value else f"{value[c]} AS {c}"
                         for c in FLUX_ARRAYS)
     aggregates = ", ".join(f"array_agg(o.{c})" for c in FLUX_ARRAYS)
+    names = ", ".join(FLUX_ARRAYS)
     cur.execute(
-        f"INSERT INTO livecat.xray_source_flux (source_id, {', '.join(FLUX_ARRAYS)}) "
+        f"INSERT INTO livecat.xray_source_flux (source_id, {names}) "
         f"SELECT c.id, {', '.join(f'g.{c}' for c in FLUX_ARRAYS)} FROM ("
-        f"  SELECT o.row_no, {aggregates} FROM ("
-        f"    SELECT f.row_no, {columns} FROM stg_flux f "
-        f"    JOIN stg_band b ON b.band_no = f.band_no "
-        f"    JOIN stg_band_rank r ON r.band_no = f.band_no "
-        f"    ORDER BY f.row_no, r.rank) o GROUP BY o.row_no"
-        f") g({', '.join(('row_no',) + FLUX_ARRAYS)}) "
-        "JOIN stg s ON s.row_no = g.row_no "
+        f"  SELECT o.source_key, {aggregates} FROM ("
+        f"    SELECT f.source_key, {columns} FROM stg_flux f "
+        "     JOIN stg_band b ON b.band_no = f.band_no "
+        "     JOIN stg_band_rank r ON r.band_no = f.band_no "
+        "     ORDER BY f.source_key, r.rank) o GROUP BY o.source_key"
+        f") g(source_key, {names}) "
+        "JOIN stg s ON s.row_no = g.source_key "
         "JOIN stg_changed c ON c.native_id = s.native_id "
         "ORDER BY c.id")  # in key order: appends to the primary-key btree
 
@@ -953,18 +998,33 @@ def load_catalog(engine: Engine, catalog: str, normalized, *,
     return result
 
 
+def _same_kind(chunks: Iterator[NormalizedCatalog], kind: str) -> Iterator[NormalizedCatalog]:
+    for chunk in chunks:
+        if chunk.kind != kind:
+            raise InputError(f"chunks of one load must share one kind: {kind} then "
+                             f"{chunk.kind}")
+        yield chunk
+
+
 def _chunks(normalized) -> Iterator[NormalizedCatalog]:
     if isinstance(normalized, NormalizedCatalog):
         return iter([normalized])
     return iter(normalized)
 
 
-def _stage_chunk(cur, catalog: str, chunk: NormalizedCatalog, spec: TableSpec,
-                 progress: Progress | None, first_row_no: int, flux_stager: _FluxStager | None,
-                 catalog_is_new: bool) -> tuple[int, pd.DataFrame]:
-    """Validate, hash and COPY one chunk into ``stg`` (rows numbered from
-    ``first_row_no``) and its needed fluxes into ``stg_flux``. Returns (rows kept,
-    rejects)."""
+@dataclass
+class _PreparedChunk:
+    """One chunk validated, converted and hashed: what is COPYed into staging."""
+
+    kind: str
+    n_read: int
+    frame: pd.DataFrame
+    fluxes: pd.DataFrame | None
+    rejects: pd.DataFrame
+
+
+def _prepare_chunk(chunk: NormalizedCatalog, spec: TableSpec) -> _PreparedChunk:
+    """Validate, convert and hash one chunk (no database; runs in the prefetch thread)."""
     split = _split(chunk)
     frame = staging_frame(split.kept, spec.columns, spec.json_columns, split.hpx)
     fluxes = None  # literature: no fluxes; X-ray: always a frame, maybe empty
@@ -973,22 +1033,80 @@ def _stage_chunk(cur, catalog: str, chunk: NormalizedCatalog, spec: TableSpec,
             columns=[c for c, _ in FLUX_COLUMNS])
         fluxes = staging_frame(given, FLUX_COLUMNS)
     frame["row_hash"] = row_hashes(frame, spec.hashed, fluxes)
+    return _PreparedChunk(chunk.kind, chunk.n_read, frame, fluxes, split.rejects)
+
+
+def _prefetched(items: Iterator, name: str = "livecat-prepare") -> Iterator:
+    """Iterate ``items`` in a background thread, one item ahead of the consumer.
+
+    The loader's Python work (reading, normalizing, hashing the next chunk) then runs
+    while the main thread waits for PostgreSQL, which holds no GIL. At most two items
+    exist at once: the one the consumer holds and the one being produced. An exception in
+    the thread is raised in the consumer; closing the iterator stops the thread.
+    """
+    slot: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                slot.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+                # start the next item only once this one is taken: at most two items
+                # exist at a time (the consumer's and this thread's), which bounds memory
+                while slot.unfinished_tasks and not stop.is_set():
+                    time.sleep(0.005)
+            put(("done", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(("error", exc))
+
+    thread = threading.Thread(target=produce, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            tag, item = slot.get()
+            slot.task_done()
+            if tag == "done":
+                return
+            if tag == "error":
+                raise item
+            yield item
+            item = None  # do not hold a chunk while the next one is produced
+    finally:
+        stop.set()
+
+
+def _stage_chunk(cur, catalog: str, prepared: _PreparedChunk, spec: TableSpec,
+                 progress: Progress | None, first_row_no: int, flux_stager: _FluxStager | None,
+                 catalog_is_new: bool) -> int:
+    """COPY one prepared chunk into ``stg`` (rows numbered from ``first_row_no``) and its
+    needed fluxes into ``stg_flux``. Returns the number of rows staged."""
+    frame, fluxes = prepared.frame, prepared.fluxes
     frame["row_no"] = np.arange(first_row_no, first_row_no + len(frame), dtype=np.int64)
     _copy_frame(cur, "stg", frame, progress, "copy rows",
                 {**{c: _staging_type(t) for c, t in spec.columns}, "row_hash": "text",
                  "row_no": "bigint"})
     if fluxes is not None and len(fluxes):
-        row_no = pd.Series(frame["row_no"].to_numpy(), index=frame["native_id"].to_numpy())
+        key = pd.Series(frame["row_no"].to_numpy(np.int64), index=frame["native_id"].to_numpy())
         # the flux rows of sources that stay unchanged are not needed: a re-ingest of an
         # unchanged release sends none (unchanged = same hash and current, as _upsert)
         if not catalog_is_new:
             unchanged = _unchanged_ids(cur, catalog, frame)
             if unchanged:
-                row_no = row_no[~row_no.index.isin(list(unchanged))]
-        flux_stager.stage(fluxes, row_no)
+                key = key[~key.index.isin(list(unchanged))]
+        flux_stager.stage(fluxes, key)
         if progress:
             progress("copy fluxes", flux_stager.n_rows, flux_stager.n_rows)
-    return len(split.kept), split.rejects
+    return len(frame)
 
 
 def _unchanged_ids(cur, catalog: str, frame: pd.DataFrame) -> set:
@@ -1017,6 +1135,7 @@ def load_in_transaction(cur, catalog, first, chunks, spec, result, *, origin, ch
     _take_lock(cur, catalog, wait)
     # hash joins and aggregates over a million staged rows stay in memory
     cur.execute("SET LOCAL work_mem = '256MB'")
+    _enlarge_temp_buffers(cur)
     release_id = _release(cur, catalog, result.version, origin=origin, checksum=checksum,
                           remote_meta=remote_meta, complete=complete)
     result.release_id = release_id
@@ -1033,27 +1152,41 @@ def load_in_transaction(cur, catalog, first, chunks, spec, result, *, origin, ch
     if kind == "xray":
         _create_flux_staging(cur)
         flux_stager = _FluxStager(cur)
+    # A new X-ray catalog is streamed: every chunk goes into the final tables as soon as
+    # it is staged, while the prefetch thread prepares the next one, so PostgreSQL's work
+    # and Python's overlap. Otherwise everything is staged first and compared at the end.
+    stream = catalog_is_new and kind == "xray"
     kept = 0
+    n_streamed = 0
+    n_staged_before = 0  # rows staged by the chunks a streamed load has truncated away
     rejects = []
-    chunk = first
-    while chunk is not None:
-        if chunk.kind != kind:
-            raise InputError(f"chunks of one load must share one kind: {kind} then "
-                             f"{chunk.kind}")
-        result.n_read += chunk.n_read
-        n_kept, chunk_rejects = _stage_chunk(cur, catalog, chunk, spec, progress, kept,
-                                             flux_stager, catalog_is_new)
-        kept += n_kept
-        if len(chunk_rejects):
-            rejects.append(chunk_rejects)
-        chunk = None  # release the chunk before the next one is produced
-        chunk = next(chunks, None)
+    prepared_chunks = _prefetched(_prepare_chunk(c, spec) for c in
+                                  _same_kind(itertools.chain([first], chunks), kind))
+    try:
+        for prepared in prepared_chunks:
+            result.n_read += prepared.n_read
+            if stream:  # the staging tables hold one chunk: every join stays chunk-sized
+                cur.execute("SELECT count(*) FROM stg")
+                n_staged_before += cur.fetchone()[0]
+                cur.execute("TRUNCATE stg, stg_changed, stg_flux")
+            n_kept = _stage_chunk(cur, catalog, prepared, spec, progress, kept, flux_stager,
+                                  catalog_is_new)
+            if len(prepared.rejects):
+                rejects.append(prepared.rejects)
+            prepared = None  # release the chunk before the next one is produced
+            if stream:
+                n_streamed += _insert_new(cur, spec, params)
+                _replace_fluxes(cur, streamed=True)
+                cur.execute("TRUNCATE stg_flux")
+            kept += n_kept
+    finally:
+        prepared_chunks.close()
     all_rejects = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(
         columns=["row_number", "native_id", "reason"])
     result.n_rejected = len(all_rejects)
     cur.execute("ANALYZE stg")
     cur.execute("SELECT count(*) FROM stg")
-    staged = cur.fetchone()[0]
+    staged = cur.fetchone()[0] + n_staged_before
     if kind == "literature":
         _check_taxonomy(cur)
 
@@ -1064,9 +1197,12 @@ def load_in_transaction(cur, catalog, first, chunks, spec, result, *, origin, ch
         if len(renames):
             _apply_renames(cur, renames, params)
         result.n_renamed = len(renames)
-    counts = _upsert(cur, spec, kind, params, complete, catalog_is_new)
-    if kind == "xray":
-        _replace_fluxes(cur)
+    if stream:
+        counts = {"inserted": n_streamed, "updated": 0, "unchanged": 0, "retired": 0}
+    else:
+        counts = _upsert(cur, spec, kind, params, complete, catalog_is_new)
+        if kind == "xray":
+            _replace_fluxes(cur)
     result.n_inserted, result.n_updated = counts["inserted"], counts["updated"]
     result.n_unchanged, result.n_retired = counts["unchanged"], counts["retired"]
     _write_rejects(cur, result.run_id, all_rejects)

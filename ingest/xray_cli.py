@@ -73,7 +73,7 @@ ERASS_URLS = {
 #: Environment variables naming the Swift source-table URLs.
 SXPS_URL_ENV = {"2sxps": "LIVECAT_2SXPS_URL", "lsxps": "LIVECAT_LSXPS_URL"}
 #: Input rows per normalize chunk (bounds peak memory; see ingest.xmm).
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 50_000
 
 
 @dataclass(frozen=True)

@@ -497,3 +497,95 @@ def test_migration_round_trip_with_history(database_factory):
     assert migrate.current_revision(eng) == migrate.status(eng).head
     load.load_catalog(eng, "xt", xray(rows, [flux("S1", 1e-14)]), version="1")
     eng.dispose()
+
+
+# --------------------------------------------------------------------------------------
+# Streamed first ingest and the prefetch thread
+# --------------------------------------------------------------------------------------
+
+def _chunked_catalog(n_sources: int, n_chunks: int, scale: float = 1.0):
+    """A catalog in chunks; source i has bands of its own (a new band appears in a later
+    chunk) with values that encode i, so a flux attached to the wrong source shows."""
+    rows = [{"native_id": f"C{i:04d}", "ra": (i * 0.37) % 360, "dec": -60 + i * 0.01,
+             "pos_err_arcsec": 0.5, "extra": {"i": i}} for i in range(n_sources)]
+    fl = []
+    for i in range(n_sources):
+        fl.append(flux(f"C{i:04d}", scale * 1e-15 * (i + 1)))
+        fl.append(flux(f"C{i:04d}", scale * 1e-16 * (i + 1), "s", 0.5, 1.2))
+        if i >= n_sources // 2:
+            fl.append(flux(f"C{i:04d}", math.nan, "h", 2.0, 7.0))
+    step = -(-n_sources // n_chunks)
+    chunks = []
+    for start in range(0, n_sources, step):
+        part = rows[start:start + step]
+        ids = {r["native_id"] for r in part}
+        chunks.append(xray(part, [f for f in fl if f["native_id"] in ids]))
+    return chunks
+
+
+def _all_fluxes(engine) -> dict[str, list]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT s.native_id, f.band, f.value FROM livecat.xray_flux f JOIN "
+            "livecat.xray_source s ON s.id = f.source_id ORDER BY 1, 2")).all()
+    out: dict[str, list] = {}
+    for nid, band, value in rows:
+        out.setdefault(nid, []).append((band, value))
+    return out
+
+
+def test_streamed_first_ingest_attaches_every_flux_to_its_source(clean_tables):
+    engine = clean_tables
+    first = load.load_catalog(engine, "stream-test", iter(_chunked_catalog(300, 7)),
+                              version="1")
+    assert (first.n_read, first.n_inserted, first.n_unchanged) == (300, 300, 0)
+    got = _all_fluxes(engine)
+    assert len(got) == 300
+    for i in range(300):
+        expected = [("b", 1e-15 * (i + 1))] + ([("h", None)] if i >= 150 else []) \
+            + [("s", 1e-16 * (i + 1))]
+        assert got[f"C{i:04d}"] == expected, i
+    # the same release again, not streamed (the catalog has rows): nothing changes
+    again = load.load_catalog(engine, "stream-test", iter(_chunked_catalog(300, 3)),
+                              version="1")
+    assert (again.n_inserted, again.n_updated, again.n_unchanged) == (0, 0, 300)
+    # every flux doubled: all 300 updated through the staged (not streamed) path
+    changed = load.load_catalog(engine, "stream-test",
+                                iter(_chunked_catalog(300, 4, scale=2.0)), version="2")
+    assert (changed.n_updated, changed.n_unchanged) == (300, 0)
+    assert _all_fluxes(engine)["C0299"][0] == ("b", 2 * 1e-15 * 300)
+
+
+def test_streamed_ingest_failing_in_a_later_chunk_leaves_nothing(clean_tables):
+    engine = clean_tables
+    chunks = _chunked_catalog(100, 4)
+    chunks[2].fluxes.loc[0, "band_lo_kev"] = 9.0  # lo >= hi: refused by the CHECK
+    before = snapshot(engine)
+    with pytest.raises(sa.exc.DBAPIError, match="xray_source_flux_valid"):
+        load.load_catalog(engine, "stream-test", iter(chunks), version="1")
+    assert snapshot(engine) == before
+    assert [r["status"] for r in runs(engine)] == ["failed"]
+
+
+def test_prefetched_runs_one_item_ahead_and_hands_over_errors():
+    produced = []
+
+    def items():
+        for i in range(5):
+            produced.append(i)
+            yield i
+        raise ValueError("bad chunk 5")
+
+    it = load._prefetched(items())
+    assert next(it) == 0
+    time.sleep(0.2)
+    assert produced == [0, 1]  # one ahead, never more: memory is bounded
+    assert [next(it) for _ in range(4)] == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="bad chunk 5"):
+        next(it)
+
+    endless = load._prefetched(iter(range(10**9)))
+    next(endless)
+    endless.close()
+    time.sleep(0.3)
+    assert not [t for t in threading.enumerate() if t.name == "livecat-prepare"]
