@@ -35,6 +35,7 @@ timeout, an answer that is not a VOTable, or an ERROR status.
 from __future__ import annotations
 
 import html
+import http.client
 import re
 import socket
 import urllib.error
@@ -281,9 +282,10 @@ def _post(request: urllib.request.Request, url: str, timeout: float) -> bytes:
     except (socket.timeout, TimeoutError) as exc:
         raise SourceError(f"TAP query to {url} timed out after {timeout:g} s; retry "
                           "later or query a smaller region") from exc
-    except (ConnectionError, OSError) as exc:
+    except (ConnectionError, OSError, http.client.HTTPException) as exc:
+        # HTTPException: IncompleteRead when the service drops the connection mid-answer
         raise SourceError(f"TAP query to {url} failed while reading the answer "
-                          f"({exc}); retry later") from exc
+                          f"({exc!r}); retry later") from exc
 
 
 def _http_error_message(exc: urllib.error.HTTPError, url: str) -> str:
