@@ -11,7 +11,8 @@ Reference configuration, 100 Monte Carlo samples per source::
 
     python scripts/eval_muwclass.py --mc 100 --reference
 
-livecat's default (reference plus Gaia astrometry, all colours, CSC flags; 300 trees)::
+livecat's default (reference plus Gaia astrometry, all colours, CSC flags; forest of
+:data:`classify.model.LIVECAT_PARAMS`: 300 trees, ``max_features=0.5``)::
 
     python scripts/eval_muwclass.py --mc 100
 
@@ -42,7 +43,7 @@ from classify.evaluate import (  # noqa: E402
     reliability,
 )
 from classify.features import REFERENCE_COLOURS, FeatureOptions, all_colours  # noqa: E402
-from classify.model import TrainConfig  # noqa: E402
+from classify.model import DEFAULT_PARAMS, LIVECAT_PARAMS, TrainConfig  # noqa: E402
 
 TD_CSV = Path(__file__).resolve().parents[2] / "shared" / "samples" / "muwclass" / "TD_train.csv"
 
@@ -57,8 +58,12 @@ def build_config(args: argparse.Namespace, has_variability: bool) -> TrainConfig
     """TrainConfig from the command line."""
     params = json.loads(args.params) if args.params else None
     if params is None and args.estimator.endswith("RandomForestClassifier"):
-        trees = args.trees or (100 if args.reference else 300)
-        params = {"n_estimators": trees, "max_features": "sqrt", "n_jobs": args.jobs}
+        # the reference's forest with --reference, else livecat's (see LIVECAT_PARAMS)
+        params = dict(DEFAULT_PARAMS if args.reference else LIVECAT_PARAMS, n_jobs=args.jobs)
+        if args.trees:
+            params["n_estimators"] = args.trees
+        if args.max_features:
+            params["max_features"] = _max_features(args.max_features)
     reference = args.reference
     options = FeatureOptions(
         variability=has_variability,
@@ -70,6 +75,13 @@ def build_config(args: argparse.Namespace, has_variability: bool) -> TrainConfig
         estimator=args.estimator, params=params, seed=args.seed, smote=not args.no_smote,
         options=options, train_samples=args.train_samples, calibration=args.calibration,
     )
+
+
+def _max_features(text: str) -> str | float | int:
+    """``--max-features`` value: ``sqrt``/``log2``, a fraction (``0.5``) or a count (``12``)."""
+    if text in ("sqrt", "log2"):
+        return text
+    return float(text) if "." in text else int(text)
 
 
 def summary_line(name: str, report: dict, seconds: float) -> str:
@@ -96,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--trees", type=int,
                         help="forest size (default 300, steadier probabilities; 100 with --reference)")
+    parser.add_argument("--max-features",
+                        help="features per split: sqrt, log2, a fraction or a count "
+                             "(default 0.5; sqrt with --reference)")
     parser.add_argument("--jobs", type=int, default=1, help="forest n_jobs (the machine has 2 cores)")
     parser.add_argument("--estimator", default="sklearn.ensemble.RandomForestClassifier")
     parser.add_argument("--params", help="estimator parameters as JSON")
