@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -59,6 +60,32 @@ def insert_td_sources(engine, td: pd.DataFrame, catalog: str = "csc") -> list[in
                     "VALUES (:s, :b, 'energy_flux', :lo, :hi, :v, :vlo, :vhi)"),
                     {"s": sid, "b": band, "lo": lo, "hi": hi, "v": v, "vlo": v - e, "vhi": v + e})
     return ids
+
+
+#: An ADQL RA/Dec box tile query as livecat's TAP fetch writes it (no geometry functions):
+#: ``SELECT cols FROM table WHERE ra >= a AND ra < b AND dec >= c AND dec < d`` (``<=``
+#: for the tile that reaches the north pole).
+TAP_BOX = re.compile(
+    r"^SELECT (?P<cols>.+?) FROM (?P<table>\S+) WHERE "
+    r"(?P<ra>\w+) >= (?P<ra_lo>\S+) AND (?P=ra) < (?P<ra_hi>\S+) AND "
+    r"(?P<dec>\w+) >= (?P<dec_lo>\S+) AND (?P=dec) (?P<op><=?) (?P<dec_hi>\S+)$", re.DOTALL)
+
+
+def tap_error_doc(message: str) -> bytes:
+    """VOTable 1.4 error document (TAP 1.1 / DALI 1.1: QUERY_STATUS=ERROR, no TABLE)."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">\n'
+            ' <RESOURCE type="results">\n'
+            f'  <INFO name="QUERY_STATUS" value="ERROR">{message}</INFO>\n'
+            ' </RESOURCE>\n</VOTABLE>\n').encode()
+
+
+def use_private_home(tmp_path, monkeypatch) -> None:
+    """A private LIVECAT_HOME (download and TAP caches) and no proxy for local servers."""
+    monkeypatch.setenv("LIVECAT_HOME", str(tmp_path / "home"))
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy",
+                 "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
 
 
 class LocalServer:

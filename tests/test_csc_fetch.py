@@ -36,6 +36,7 @@ from ingest import csc_fetch as F
 from ingest.tap import TapService, tap_sync
 
 from conftest import sample_path
+from helpers import TAP_BOX, tap_error_doc
 
 DATA = Path(__file__).parent / "data" / "csc"
 CXC_TEXT = (DATA / "cxc_tap_master_csc21.vot").read_text()
@@ -85,24 +86,13 @@ assert len(set(POOL_NAMES)) == len(POOL_NAMES)
 # The stand-in services
 # --------------------------------------------------------------------------------------
 
-BOX = re.compile(
-    r"^SELECT (?P<cols>.+?) FROM (?P<table>\S+) WHERE "
-    r"(?P<ra>\w+) >= (?P<ra_lo>\S+) AND (?P=ra) < (?P<ra_hi>\S+) AND "
-    r"(?P<dec>\w+) >= (?P<dec_lo>\S+) AND (?P=dec) (?P<op><=?) (?P<dec_hi>\S+)$", re.S)
 
 
-def error_doc(message: str) -> bytes:
-    """VOTable 1.4 error document (TAP 1.1 / DALI 1.1: QUERY_STATUS=ERROR, no TABLE)."""
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">\n'
-            ' <RESOURCE type="results">\n'
-            f'  <INFO name="QUERY_STATUS" value="ERROR">{message}</INFO>\n'
-            ' </RESOURCE>\n</VOTABLE>\n').encode()
 
 
 def parse_box(query: str):
     """(table, columns, tile, inclusive-top) of a tile query, or None."""
-    m = BOX.match(query.strip())
+    m = TAP_BOX.match(query.strip())
     if not m:
         return None
     tile = F.Tile(float(m["ra_lo"]), float(m["ra_hi"]), float(m["dec_lo"]),
@@ -132,22 +122,22 @@ class CxcStandIn:
     def __call__(self, path, params):
         if not path.endswith("/sync") or params.get("REQUEST") != "doQuery" \
                 or params.get("LANG") != "ADQL":
-            return 400, error_doc("expected REQUEST=doQuery and LANG=ADQL on /sync")
+            return 400, tap_error_doc("expected REQUEST=doQuery and LANG=ADQL on /sync")
         if self.fail_after is not None and self.ok >= self.fail_after:
             self.log.append((None, self.fail_status))
             return self.fail_status, b"<html><body>Internal Server Error</body></html>"
         query = params.get("QUERY", "")
         if re.search(r"\b(CONTAINS|CIRCLE|POINT|DISTANCE)\s*\(", query, re.I):
-            return 400, error_doc("ADQL geometry functions are not supported by this service")
+            return 400, tap_error_doc("ADQL geometry functions are not supported by this service")
         box = parse_box(query)
         if box is None:
-            return 400, error_doc(f"cannot parse query: {query[:80]}")
+            return 400, tap_error_doc(f"cannot parse query: {query[:80]}")
         table, cols, tile, top = box
         if table != self.table:
-            return 400, error_doc(f"table {table} does not exist")
+            return 400, tap_error_doc(f"table {table} does not exist")
         unknown = [c for c in cols if c != "*" and c not in CXC_FIELDS]
         if unknown:
-            return 400, error_doc(f"unknown column {unknown[0]}")
+            return 400, tap_error_doc(f"unknown column {unknown[0]}")
         self.ok += 1
         self.log.append((tile, 200))
         rows = [r for r, ra, dec in self.rows if in_box(ra, dec, tile, top)]
@@ -176,7 +166,7 @@ class HeasarcStandIn:
     def __call__(self, path, params):
         box = parse_box(params.get("QUERY", ""))
         if box is None or box[0] != "csc" or box[1] != ["*"]:
-            return 400, error_doc("cannot parse query")
+            return 400, tap_error_doc("cannot parse query")
         self.log.append(box[2])
         return 200, (self.full if in_box(*THREE_C_273, box[2], box[3]) else self.empty)
 

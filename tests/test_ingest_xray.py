@@ -26,7 +26,7 @@ import pytest
 import sqlalchemy as sa
 import typer
 from astropy.io import fits
-from helpers import LocalServer, sample_path
+from helpers import LocalServer, TAP_BOX, sample_path, use_private_home
 from test_fetch import RecordedServer
 from typer.testing import CliRunner
 
@@ -45,10 +45,7 @@ SXPS_L = DATA / "sxps" / "LSXPS_Sources_excerpt.csv"
 @pytest.fixture(autouse=True)
 def private_home(tmp_path, monkeypatch):
     """A private LIVECAT_HOME (download and TAP caches) and no proxy for local servers."""
-    monkeypatch.setenv("LIVECAT_HOME", str(tmp_path / "home"))
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy",
-                 "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+    use_private_home(tmp_path, monkeypatch)
 
 
 def app() -> typer.Typer:
@@ -261,10 +258,6 @@ def test_csc_rename_keeps_the_livecat_id(clean_tables, tmp_path):
     assert [tuple(a) for a in alias] == [(old_id, old)]
 
 
-BOX = re.compile(
-    r"^SELECT (?P<cols>.+?) FROM (?P<table>\S+) WHERE "
-    r"(?P<ra>\w+) >= (?P<ra_lo>\S+) AND (?P=ra) < (?P<ra_hi>\S+) AND "
-    r"(?P<dec>\w+) >= (?P<dec_lo>\S+) AND (?P=dec) (?P<op><=?) (?P<dec_hi>\S+)$", re.DOTALL)
 
 
 class TapStandIn(LocalServer):
@@ -289,7 +282,7 @@ class TapStandIn(LocalServer):
                 form = urllib.parse.parse_qs(self.rfile.read(length).decode())
                 query = form.get("QUERY", [""])[0]
                 stand.queries.append(query)
-                m = BOX.match(query.strip())
+                m = TAP_BOX.match(query.strip())
                 rows = []
                 if m:
                     for row in stand.rows:

@@ -46,7 +46,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from astropy.io.votable import parse_single_table
-from helpers import LocalServer, invoke, sample_path, summary
+from helpers import (LocalServer, TAP_BOX, invoke, sample_path, summary, tap_error_doc,
+                     use_private_home)
 
 from ingest import csc_fetch as F
 from ingest.tap import TapService
@@ -69,24 +70,13 @@ RA_STEP, DEC_STEP = 45.0, 45.0
 PLAN = F.sky_tiles(RA_STEP, DEC_STEP)
 RUN_NAME = "xmm-5XMM-DR15"  # ingest.xray_cli._tiles_fetch: f"{key}-{release}"
 
-BOX = re.compile(
-    r"^SELECT (?P<cols>.+?) FROM (?P<table>\S+) WHERE "
-    r"(?P<ra>\w+) >= (?P<ra_lo>\S+) AND (?P=ra) < (?P<ra_hi>\S+) AND "
-    r"(?P<dec>\w+) >= (?P<dec_lo>\S+) AND (?P=dec) (?P<op><=?) (?P<dec_hi>\S+)$", re.DOTALL)
 
 
-def error_doc(message: str) -> bytes:
-    """VOTable 1.4 error document (TAP 1.1 / DALI 1.1: QUERY_STATUS=ERROR, no TABLE)."""
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">\n'
-            ' <RESOURCE type="results">\n'
-            f'  <INFO name="QUERY_STATUS" value="ERROR">{message}</INFO>\n'
-            ' </RESOURCE>\n</VOTABLE>\n').encode()
 
 
 def parse_box(query: str):
     """(table, columns, Tile, top-inclusive) of a tile query, or None."""
-    m = BOX.match(query.strip())
+    m = TAP_BOX.match(query.strip())
     if not m or (m["ra"], m["dec"]) != ("ra", "dec"):
         return None
     tile = F.Tile(float(m["ra_lo"]), float(m["ra_hi"]), float(m["dec_lo"]),
@@ -144,18 +134,18 @@ class XaminStandIn(LocalServer):
         """(status, body, Content-Length to declare)."""
         if path != self.path + "/sync" or params.get("REQUEST") != "doQuery" \
                 or params.get("LANG") != "ADQL":
-            body = error_doc("expected REQUEST=doQuery and LANG=ADQL on /sync")
+            body = tap_error_doc("expected REQUEST=doQuery and LANG=ADQL on /sync")
             return 400, body, len(body)
         if self.fail_after is not None and self.ok >= self.fail_after:
             body = b"<html><body><h1>500 Internal Server Error</h1></body></html>"
             return self.fail_status, body, len(body)
         query = params.get("QUERY", "")
         if re.search(r"\b(CONTAINS|CIRCLE|POINT|DISTANCE)\s*\(", query, re.I):
-            body = error_doc("this stand-in answers RA/Dec box queries only")
+            body = tap_error_doc("this stand-in answers RA/Dec box queries only")
             return 400, body, len(body)
         box = parse_box(query)
         if box is None or box[0] != "xmmssc" or box[1] != ["*"]:
-            body = error_doc(f"cannot serve query: {query[:120]}")
+            body = tap_error_doc(f"cannot serve query: {query[:120]}")
             return 400, body, len(body)
         self.ok += 1
         if not holds_3c273(box[2], box[3]):
@@ -181,10 +171,7 @@ class XaminStandIn(LocalServer):
 @pytest.fixture(autouse=True)
 def private_home(tmp_path, monkeypatch):
     """A private LIVECAT_HOME (the TAP tile cache) and no proxy for the local server."""
-    monkeypatch.setenv("LIVECAT_HOME", str(tmp_path / "home"))
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy",
-                 "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+    use_private_home(tmp_path, monkeypatch)
 
 
 @pytest.fixture
