@@ -577,7 +577,8 @@ class _FluxStager:
         """COPY ``fluxes`` (staged flux frame) for the sources whose key is given (a Series
         indexed by native id); flux rows of other native ids are dropped."""
         rows = fluxes["native_id"].map(source_key)
-        fluxes = fluxes[rows.notna().to_numpy()]
+        wanted = rows.notna().to_numpy()
+        fluxes, rows = fluxes[wanted], rows[wanted]
         if not len(fluxes):
             return
         keys = list(zip(fluxes["band"].tolist(), fluxes["kind"].tolist(),
@@ -592,7 +593,7 @@ class _FluxStager:
                 for (band, kind, lo, hi), number in new.items():
                     copy.write_row((number, band, kind, lo, hi))
         copy_columns(self.cur.connection, "stg_flux", {
-            "source_key": rows[rows.notna()].to_numpy(np.int64),
+            "source_key": rows.to_numpy(np.int64),
             "band_no": np.fromiter((self.band_numbers[k] for k in keys), np.int64, len(keys)),
             **{c: fluxes[c].to_numpy(np.float64) for c in ("value", "value_lo", "value_hi")},
         })
@@ -771,13 +772,12 @@ def _upsert(cur, spec: TableSpec, kind: str, params: dict, complete: bool,
     ``catalog_is_new``: the catalog has no rows yet, so every staged row is inserted and
     the statements for changed, unchanged and absent rows are skipped.
     """
-    table = f"livecat.{spec.table}"
-    cols, s_cols = _content_columns(spec)
-    match = "t.catalog = %(cat)s AND t.native_id = s.native_id"
-
     if catalog_is_new:
         return {"inserted": _insert_new(cur, spec, params), "updated": 0, "unchanged": 0,
                 "retired": 0}
+    table = f"livecat.{spec.table}"
+    cols, s_cols = _content_columns(spec)
+    match = "t.catalog = %(cat)s AND t.native_id = s.native_id"
 
     cur.execute(f"SELECT count(*) FROM stg s JOIN {table} t ON {match} "
                 "WHERE t.row_hash = s.row_hash AND t.is_current", params)
@@ -1016,7 +1016,6 @@ def _chunks(normalized) -> Iterator[NormalizedCatalog]:
 class _PreparedChunk:
     """One chunk validated, converted and hashed: what is COPYed into staging."""
 
-    kind: str
     n_read: int
     frame: pd.DataFrame
     fluxes: pd.DataFrame | None
@@ -1033,7 +1032,7 @@ def _prepare_chunk(chunk: NormalizedCatalog, spec: TableSpec) -> _PreparedChunk:
             columns=[c for c, _ in FLUX_COLUMNS])
         fluxes = staging_frame(given, FLUX_COLUMNS)
     frame["row_hash"] = row_hashes(frame, spec.hashed, fluxes)
-    return _PreparedChunk(chunk.kind, chunk.n_read, frame, fluxes, split.rejects)
+    return _PreparedChunk(chunk.n_read, frame, fluxes, split.rejects)
 
 
 def _prefetched(items: Iterator, name: str = "livecat-prepare") -> Iterator:
@@ -1177,7 +1176,6 @@ def load_in_transaction(cur, catalog, first, chunks, spec, result, *, origin, ch
             if stream:
                 n_streamed += _insert_new(cur, spec, params)
                 _replace_fluxes(cur, streamed=True)
-                cur.execute("TRUNCATE stg_flux")
             kept += n_kept
     finally:
         prepared_chunks.close()
