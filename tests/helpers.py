@@ -16,6 +16,8 @@ from ingest.normalized import XRAY_FLUX_COLUMNS, XRAY_SOURCE_COLUMNS
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 """Real catalog samples, ../shared/samples beside the checkout (never copied in)."""
+DATA = Path(__file__).resolve().parent / "data"
+"""Hand-written fixtures and recorded answers of the tests (tests/data)."""
 
 
 def sample_path(*parts: str) -> Path:

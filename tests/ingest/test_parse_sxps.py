@@ -15,13 +15,13 @@ import pytest
 
 from catalog.errors import SourceError
 from ingest import sxps
-from helpers import assert_xray_contract
+from helpers import DATA, SAMPLES, assert_xray_contract
 
-SAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "samples" / "sxps"
+SAMPLE = (SAMPLES / "sxps"
           / "tapvizier_2sxps_3c273.json")
-DATA = Path(__file__).resolve().parent / "data" / "sxps"
-TWO = DATA / "2SXPS_Sources_excerpt.csv"
-LIVE = DATA / "LSXPS_Sources_excerpt.csv"
+SXPS_DATA = DATA / "sxps"
+TWO = SXPS_DATA / "2SXPS_Sources_excerpt.csv"
+LIVE = SXPS_DATA / "LSXPS_Sources_excerpt.csv"
 R90 = np.sqrt(-2 * np.log(0.1))  # 90 % radius / sigma, Rayleigh
 
 

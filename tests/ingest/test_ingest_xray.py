@@ -26,7 +26,7 @@ import pytest
 import sqlalchemy as sa
 import typer
 from astropy.io import fits
-from helpers import LocalServer, TAP_BOX, sample_path, use_private_home
+from helpers import DATA, LocalServer, TAP_BOX, sample_path, use_private_home
 from test_fetch import RecordedServer
 from typer.testing import CliRunner
 
@@ -36,7 +36,6 @@ from ingest import erass, load, xmm
 from ingest.tap import TapService
 from ingest.xray_cli import CATALOGS, ingest_xray, register
 
-DATA = Path(__file__).resolve().parent / "data"
 CSC_VOT = DATA / "csc" / "cxc_tap_master_csc21.vot"
 SXPS_2 = DATA / "sxps" / "2SXPS_Sources_excerpt.csv"
 SXPS_L = DATA / "sxps" / "LSXPS_Sources_excerpt.csv"

@@ -8,7 +8,6 @@ tests/data/erass1/README.md); the real TAPVizieR answer is read from
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,9 +15,9 @@ import pytest
 
 from catalog.errors import SourceError
 from ingest import erass
-from helpers import assert_xray_contract
+from helpers import SAMPLES, assert_xray_contract
 
-SAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "samples" / "erass1"
+SAMPLE = (SAMPLES / "erass1"
           / "tapvizier_erass1m_proxima.json")
 
 

@@ -19,14 +19,14 @@ from catalog.errors import SourceError
 from ingest import csc
 from ingest.normalized import XRAY_FLUX_COLUMNS, XRAY_SOURCE_COLUMNS
 
-from helpers import SAMPLES as ALL_SAMPLES
+from helpers import DATA, SAMPLES as ALL_SAMPLES
 
 SAMPLES = ALL_SAMPLES / "csc"
-DATA = Path(__file__).resolve().parent / "data" / "csc"
+CSC_DATA = DATA / "csc"
 CONE = SAMPLES / "NGC3532_conesearch.csv"
 AVE = SAMPLES / "NGC3532_ave.csv"
 HEASARC = SAMPLES / "heasarc_csc_3c273.vot"
-TAP = DATA / "cxc_tap_master_csc21.vot"
+TAP = CSC_DATA / "cxc_tap_master_csc21.vot"
 
 SIGMA95 = np.sqrt(-2 * np.log(0.05))  # 95 % radius / sigma for a 2-D Gaussian
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,7 +11,9 @@ import pytest
 from catalog.errors import InputError, SourceError
 from ingest import ipcat
 
-FIXTURE = Path(__file__).resolve().parent / "data" / "ipcat" / "alpha.html"
+from helpers import DATA
+
+FIXTURE = DATA / "ipcat" / "alpha.html"
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -25,8 +24,10 @@ from ingest import csc
 from ingest.tap import (TapOverflow, TapService, query_status, sync_params, sync_url,
                         tap_sync)
 
-DATA = Path(__file__).parent / "data" / "csc"
-CXC_FIXTURE = (DATA / "cxc_tap_master_csc21.vot").read_bytes()
+from helpers import DATA
+
+CSC_DATA = DATA / "csc"
+CXC_FIXTURE = (CSC_DATA / "cxc_tap_master_csc21.vot").read_bytes()
 
 # VOTable 1.4 / TAP 1.1 error document (DALI "error documents": no TABLE, the message is
 # the QUERY_STATUS INFO's text).

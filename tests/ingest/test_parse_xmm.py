@@ -16,9 +16,9 @@ from astropy.io import fits
 
 from catalog.errors import SourceError
 from ingest import xmm
-from helpers import assert_xray_contract
+from helpers import SAMPLES, assert_xray_contract
 
-SAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "samples" / "xmm"
+SAMPLE = (SAMPLES / "xmm"
           / "heasarc_xmmssc_5xmm_3c273.vot")
 
 

@@ -25,7 +25,6 @@ import re
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,10 +35,10 @@ from ingest import csc_fetch as F
 from ingest.tap import TapService, tap_sync
 
 from conftest import sample_path
-from helpers import TAP_BOX, tap_error_doc
+from helpers import DATA, TAP_BOX, tap_error_doc
 
-DATA = Path(__file__).parent / "data" / "csc"
-CXC_TEXT = (DATA / "cxc_tap_master_csc21.vot").read_text()
+CSC_DATA = DATA / "csc"
+CXC_TEXT = (CSC_DATA / "cxc_tap_master_csc21.vot").read_text()
 CXC_HEAD, _, _rest = CXC_TEXT.partition("<TABLEDATA>")
 CXC_HEAD += "<TABLEDATA>\n"
 CXC_ROWS = re.findall(r"<TR>.*?</TR>", CXC_TEXT, re.S)

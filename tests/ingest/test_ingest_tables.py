@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from helpers import invoke, summary
+from helpers import DATA, invoke, summary
 
 from catalog.errors import InputError
 from ingest.table_cli import TableColumns, map_classes, normalize_table, read_class_map
 from ingest.tables import read_input
 
-DATA = Path(__file__).resolve().parent / "data" / "tables"
-SIMBAD = DATA / "simbad_cvs.csv"
-SIMBAD_MAP = DATA / "simbad_map.csv"
-UNKNOWN = DATA / "unknown_class.csv"
+TABLES_DATA = DATA / "tables"
+SIMBAD = TABLES_DATA / "simbad_cvs.csv"
+SIMBAD_MAP = TABLES_DATA / "simbad_map.csv"
+UNKNOWN = TABLES_DATA / "unknown_class.csv"
 SIMBAD_ARGS = ["--catalog", "simbad_cvs", "--name-col", "main_id", "--ra-col", "ra",
                "--dec-col", "dec", "--class-col", "otype", "--ref-col", "bibcode",
                "--pos-err-col", "coo_err_arcsec"]

@@ -13,13 +13,12 @@ import sys
 import tarfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from conftest import sample_path
-from helpers import invoke, summary
+from helpers import DATA, invoke, summary
 from test_fetch import RecordedServer
 from test_load import snapshot
 
@@ -27,7 +26,7 @@ from catalog import migrate
 from catalog.engine import create_engine
 from ingest import atnf, load
 
-IPCAT_FIXTURE = Path(__file__).resolve().parent / "data" / "ipcat" / "alpha.html"
+IPCAT_FIXTURE = DATA / "ipcat" / "alpha.html"
 
 
 def psrj_names(version: str) -> set[str]:
