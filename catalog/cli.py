@@ -181,30 +181,18 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def parse_angle(text: str, what: str, hours: bool = False) -> float:
-    """Parse decimal degrees or sexagesimal text (RA in hours) into degrees."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    from astropy.coordinates import Angle
-    import astropy.units as u
-
-    try:
-        return float(Angle(text, unit=u.hourangle if hours else u.deg).deg)
-    except Exception:
-        raise InputError(f"{what} {text!r} is not an angle: give decimal degrees "
-                         f"or sexagesimal ({'05:34:31.9' if hours else '+22:00:52'})") from None
-
-
 CONE_COLUMNS = ["id", "catalog", "native_id", "name", "ra", "dec", "separation_arcsec",
                 "livecat_class", "pos_err_arcsec", "significance"]
 
 
 def cone(
-        ra: str = typer.Argument(..., help="Right ascension: degrees or hh:mm:ss."),
-        dec: str = typer.Argument(..., help="Declination: degrees or dd:mm:ss."),
-        radius: float = typer.Argument(..., help="Radius in arcseconds."),
+        ra: str = typer.Argument(..., help="Right ascension: decimal degrees, or "
+                                           "sexagesimal hours (11:05:07.2, '11 05 07.2', "
+                                           "11h05m07.2s)."),
+        dec: str = typer.Argument(..., help="Declination: decimal degrees or sexagesimal "
+                                            "(-58:51:00, '-58 51 00', -58d51m00s)."),
+        radius: str = typer.Argument(..., help="Radius: arcseconds, or an angle with its "
+                                               "unit (12arcmin, 0.2deg)."),
         table: str = typer.Option("xray_source", "--table", "-t",
                                   help="Positional table to search."),
         fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
@@ -213,18 +201,19 @@ def cone(
     """Sources within RADIUS arcsec of (RA, DEC), nearest first.
 
     Examples: livecat cone 187.2779 2.0524 10 ;
+    livecat cone "11 05 07.2" "-58 51 00" 2arcmin ;
     livecat cone 05:34:31.9 +22:00:52 120 --table literature_object --format csv
     """
+    from .coords import parse_region
     from .output import render
     from .sky import cone_search
 
     fmt = check_format(fmt)
-    ra_deg = parse_angle(ra, "RA", hours=":" in ra or "h" in ra)
-    dec_deg = parse_angle(dec, "Dec")
-    df = cone_search(_engine(), table, ra_deg, dec_deg, radius)
+    region = parse_region(ra, dec, radius)
+    df = cone_search(_engine(), table, region.ra, region.dec, region.radius_arcsec)
     if limit is not None:
         df = df.head(limit)
-    render(df, fmt, title=f"{table}: {len(df)} within {radius:g} arcsec",
+    render(df, fmt, title=f"{table}: {len(df)} within {region.radius_arcsec:g} arcsec",
            table_columns=CONE_COLUMNS)
 
 

@@ -149,16 +149,3 @@ def cone_ranges(ra_deg: float, dec_deg: float, radius_arcsec: float,
             merged.append([p, p])
     return np.array([(lo << shift, ((hi + 1) << shift) - 1) for lo, hi in merged],
                     dtype=np.int64).reshape(-1, 2)
-
-
-def angular_separation_deg(ra1, dec1, ra2, dec2) -> np.ndarray:
-    """Angular separation in degrees by the haversine formula (vectorised).
-
-    The same formula as the SQL function ``livecat.ang_sep_deg``, so Python and SQL agree
-    on which points fall inside a radius.
-    """
-    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(x, dtype=np.float64))
-                            for x in (ra1, dec1, ra2, dec2))
-    h = (np.sin((dec2 - dec1) / 2.0) ** 2
-         + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2.0) ** 2)
-    return np.degrees(2.0 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))

@@ -66,3 +66,14 @@ class Settings:
     def embedded_pgdata(self) -> Path:
         """Data directory of the embedded PostgreSQL server."""
         return self.home / "pgdata"
+
+
+def login_name(default: str = "unknown") -> str:
+    """The operating-system login name, or ``default`` where there is none (containers
+    without a passwd entry): what runs and decisions record as who did them."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # getpass raises OSError, KeyError or ImportError depending on why
+        return default

@@ -28,7 +28,6 @@ bytes still have that hash (unpickling runs code: a replaced file must not be lo
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import hashlib
 import io
 import json
@@ -45,7 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from catalog.errors import ConflictError, InputError, LivecatError
-from catalog.settings import SCHEMA, Settings
+from catalog.settings import SCHEMA, Settings, login_name
 from classify.features import REFERENCE_COLOURS, FeatureOptions, all_colours
 from classify.model import DEFAULT_ESTIMATOR, DEFAULT_PARAMS, TrainConfig, fit_model
 from classify.montecarlo import DEFAULT_N_SAMPLES
@@ -623,7 +622,7 @@ def train_run(
                                                   "redden_agn": bool(redden_agn)})),
                 "features": features, "classes": model_classes, "code": code_version(),
                 "seed": int(seed), "mc": int(mc_samples), "path": str(path), "sha": digest,
-                "secs": seconds, "who": _user(), "note": note,
+                "secs": seconds, "who": login_name(default=None), "note": note,
             })
         except Exception:
             path.unlink(missing_ok=True)
@@ -631,11 +630,7 @@ def train_run(
     return get_run(engine, run_id)
 
 
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return None
+
 
 
 def load_model(run: RunInfo) -> Any:

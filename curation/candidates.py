@@ -42,7 +42,6 @@ a candidate with any curation event is never modified.
 
 from __future__ import annotations
 
-import getpass
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -53,6 +52,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from catalog.errors import InputError
+from catalog.settings import login_name
 from catalog.sky import crossmatch
 
 ARCSEC2_PER_ARCMIN2 = 3600.0
@@ -202,13 +202,6 @@ def score_pairs(pairs: pd.DataFrame, density: pd.Series, model: MatchModel) -> p
 # --------------------------------------------------------------------------------------
 # Database
 # --------------------------------------------------------------------------------------
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
 
 
 def _literature(conn: Connection, catalog: str | None) -> pd.DataFrame:
@@ -371,7 +364,7 @@ def generate_candidates(engine: Engine, model: MatchModel | None = None,
         run_id = conn.execute(sa.text(
             "INSERT INTO livecat.candidate_run (invoked_by, literature_catalog, xray_catalog, "
             "params) VALUES (:who, :lc, :xc, CAST(:p AS jsonb)) RETURNING id"),
-            {"who": invoked_by or _login(), "lc": literature_catalog, "xc": xray_catalog,
+            {"who": invoked_by or login_name(), "lc": literature_catalog, "xc": xray_catalog,
              "p": json.dumps({**asdict(model), "model": "rayleigh-lr/sutherland-saunders"})}
         ).scalar_one()
         pairs = find_pairs(conn, model, literature_catalog, xray_catalog)

@@ -29,7 +29,6 @@ again.
 from __future__ import annotations
 
 import csv
-import getpass
 import json
 import math
 import os
@@ -41,7 +40,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from catalog.coords import angular_separation_deg
 from catalog.errors import ConflictError, InputError
+from catalog.settings import login_name
 
 DECISIONS = {"confirm": "confirmed", "reject": "rejected", "defer": "deferred"}
 CURATOR_ENV = "LIVECAT_CURATOR"
@@ -90,10 +91,10 @@ def current_curator(curator: str | None = None) -> str:
     for value in (curator, os.environ.get(CURATOR_ENV)):
         if value and value.strip():
             return value.strip()
-    try:
-        return getpass.getuser()
-    except Exception as exc:
-        raise InputError("no curator: pass --curator NAME or set LIVECAT_CURATOR") from exc
+    login = login_name(default=None)
+    if login is None:
+        raise InputError("no curator: pass --curator NAME or set LIVECAT_CURATOR")
+    return login
 
 
 # --------------------------------------------------------------------------------------
@@ -139,16 +140,10 @@ def check_decision(state: State, action: str, class_override: str | None,
                             + " (nothing to change)")
 
 
-def _sep_arcsec(ra1, dec1, ra2, dec2) -> float:
-    r1, d1, r2, d2 = map(math.radians, (ra1, dec1, ra2, dec2))
-    h = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin((r2 - r1) / 2) ** 2
-    return math.degrees(2 * math.asin(min(1.0, math.sqrt(h)))) * 3600.0
-
-
 def _moved(label: str, old: dict, new: dict) -> str | None:
     if None in (old.get("ra"), old.get("dec"), new.get("ra"), new.get("dec")):
         return None
-    sep = _sep_arcsec(old["ra"], old["dec"], new["ra"], new["dec"])
+    sep = float(angular_separation_deg(old["ra"], old["dec"], new["ra"], new["dec"])) * 3600.0
     errs = [e for e in (old.get("pos_err_arcsec"), new.get("pos_err_arcsec"))
             if e is not None and math.isfinite(e)]
     err = max(errs) if errs else MOVE_FLOOR_ARCSEC
@@ -314,7 +309,7 @@ def _check_not_others(events: list[Event], state: State, curator: str) -> None:
 def _parse_override(class_override: str | None) -> tuple[str | None, str | None]:
     if class_override is None or not str(class_override).strip():
         return None, None
-    from ingest.taxonomy import parse_class
+    from catalog.taxonomy import parse_class
 
     return parse_class(str(class_override))
 

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from catalog.errors import InputError
+from catalog.files import sha256_file
 
 FORMATS = ("csv", "parquet", "fits", "votable")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -250,7 +251,7 @@ def create_training_set(engine: Engine, name: str, curator: str, *,
         raise InputError(f"create takes a name without a version ({ref.name}); the next "
                          f"version number is chosen for you")
     if classes:
-        from ingest.taxonomy import validate_class
+        from catalog.taxonomy import validate_class
 
         classes = [validate_class(c)[0] for c in classes]
     with engine.begin() as conn:
@@ -465,15 +466,6 @@ def _write(frame: pd.DataFrame, fmt: str, out: Path) -> None:
             table.write(out, format="fits", overwrite=True)
         else:
             table.write(out, format="votable", overwrite=True)
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def manifest_path(out: str | Path) -> Path:

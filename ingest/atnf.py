@@ -49,8 +49,9 @@ import pandas as pd
 from astropy import units as u
 from astropy.coordinates import BarycentricMeanEcliptic, SkyCoord
 
+from catalog.coords import parse_sexagesimal
 from catalog.errors import InputError, SourceError
-from ingest import taxonomy
+from ingest import class_rules
 from ingest.normalized import (LITERATURE_COLUMNS, NormalizedCatalog, rejects_frame,
                                text_columns_as_object)
 
@@ -149,48 +150,6 @@ def parse_float(text: str) -> float:
     if not _NUMBER.fullmatch(text.strip()):
         raise InputError(f"{text!r} is not a number")
     return float(text.strip().replace("D", "E").replace("d", "e"))
-
-
-def sexagesimal_to_deg(text: str, *, hours: bool) -> tuple[float, float]:
-    """Convert ``hh:mm[:ss.s]`` or ``[+-]dd[:mm[:ss.s]]`` to degrees.
-
-    Parameters
-    ----------
-    text : str
-    hours : bool
-        True for right ascension (hours), False for declination (degrees).
-
-    Returns
-    -------
-    tuple of (float, float)
-        The angle in degrees and the size of one unit of its last quoted digit, in
-        arcseconds *of arc along the coordinate* (for RA, seconds of time times 15).
-
-    Raises
-    ------
-    catalog.errors.InputError
-        If the text is not sexagesimal or a field is out of range.
-    """
-    s = text.strip()
-    if hours and s[:1] in ("+", "-"):
-        raise InputError(f"right ascension {text!r} has a sign: expected hh:mm:ss.s")
-    sign = -1.0 if s.startswith("-") else 1.0
-    body = s.lstrip("+-")
-    fields = body.split(":")
-    if not 1 <= len(fields) <= 3 or not all(_NUMBER.fullmatch(f) for f in fields):
-        raise InputError(f"position {text!r} is not sexagesimal: expected "
-                         f"{'hh:mm:ss.s' if hours else '+dd:mm:ss.s'}")
-    nums = [float(f) for f in fields]
-    if any(n < 0 for n in nums) or any(n >= 60 for n in nums[1:]):
-        raise InputError(f"position {text!r} has a field out of range")
-    angle = nums[0] + sum(n / 60.0 ** i for i, n in enumerate(nums[1:], start=1))
-    scale = 15.0 if hours else 1.0
-    if hours and not 0 <= angle < 24:
-        raise InputError(f"right ascension {text!r} is outside 0-24 h")
-    if not hours and angle > 90:
-        raise InputError(f"declination {text!r} is outside -90..+90 deg")
-    unit_arcsec = last_digit_unit(fields[-1]) * 3600.0 / 60.0 ** (len(fields) - 1) * scale
-    return sign * angle * scale, unit_arcsec
 
 
 @dataclass
@@ -453,7 +412,7 @@ def _parse_line(tokens: list[str]) -> tuple[str, str, float, str | None] | str:
 def _uncertainty_in_units(name: str, value: str, uncertainty: str) -> float:
     """Absolute uncertainty; RAJ in seconds of time, DECJ in arcseconds."""
     if name in ("RAJ", "DECJ"):
-        _, unit_arcsec = sexagesimal_to_deg(value, hours=(name == "RAJ"))
+        _, unit_arcsec = parse_sexagesimal(value, hours=(name == "RAJ"))
         if "." in uncertainty or uncertainty[0] in "+-":
             # absolute, in units of the last field
             unit_arcsec /= last_digit_unit(value.split(":")[-1])
@@ -561,8 +520,8 @@ def _position(row: pd.Series) -> dict:
     """ICRS position and its error from RAJ/DECJ or ELONG/ELAT (raises InputError)."""
     ra_s, dec_s = row.get("RAJ"), row.get("DECJ")
     if isinstance(ra_s, str) and isinstance(dec_s, str):
-        ra, ra_unit = sexagesimal_to_deg(ra_s, hours=True)
-        dec, dec_unit = sexagesimal_to_deg(dec_s, hours=False)
+        ra, ra_unit = parse_sexagesimal(ra_s, hours=True)
+        dec, dec_unit = parse_sexagesimal(dec_s, hours=False)
         e_ra_s, e_dec = _err(row, "RAJ"), _err(row, "DECJ")
         # RA error along the sky: seconds of time * 15 * cos(dec)
         cosd = math.cos(math.radians(dec))
@@ -685,7 +644,7 @@ def normalize_psrcat(df: pd.DataFrame) -> NormalizedCatalog:
         there is no PSRJ); ``ra``/``dec`` ICRS degrees (ecliptic positions converted);
         ``pos_err_arcsec`` the larger of the RA (times cos dec) and Dec 1-sigma errors
         (from the quoted uncertainties, or one unit of the last quoted digit when none is
-        quoted); class and subclass from :func:`ingest.taxonomy.classify_pulsar` with
+        quoted); class and subclass from :func:`ingest.class_rules.classify_pulsar` with
         the rule kept in ``params["class_rule"]``; ``native_type`` the TYPE/BINCOMP
         text; ``reference`` the position's reference code, else the catalogue bibcode;
         ``params`` the numeric parameters with uncertainties and the parsed lists.
@@ -726,11 +685,11 @@ def normalize_psrcat(df: pd.DataFrame) -> NormalizedCatalog:
         pb = _num(row, "PB")
         if math.isnan(pb) and not math.isnan(_num(row, "FB0")) and _num(row, "FB0") > 0:
             pb = 1.0 / _num(row, "FB0") / 86400.0
-        mmin = taxonomy.minimum_companion_mass(pb, _num(row, "A1"))
+        mmin = class_rules.minimum_companion_mass(pb, _num(row, "A1"))
         p0 = _num(row, "P0")
         if math.isnan(p0) and _num(row, "F0") > 0:
             p0 = 1.0 / _num(row, "F0")
-        assignment = taxonomy.classify_pulsar(
+        assignment = class_rules.classify_pulsar(
             [(t.value.upper(), t.uncertain) for t in types],
             [(c.value, c.uncertain) for c in comps],
             is_binary=_binary_evidence(row, types), pb_days=pb,

@@ -64,7 +64,9 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from catalog.coords import angular_separation_deg
 from catalog.errors import InputError, SourceError
+from catalog.files import write_atomic
 from catalog.settings import Settings
 from ingest import csc
 from ingest.tap import DEFAULT_TIMEOUT_S, TapOverflow, TapService
@@ -254,15 +256,6 @@ def sky_tiles(ra_step_deg: float, dec_step_deg: float) -> list[Tile]:
     return tiles
 
 
-def angular_distance_deg(ra1, dec1, ra2, dec2) -> np.ndarray:
-    """Great-circle distance (degrees), haversine formula; arguments in degrees."""
-    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(x, dtype=float))
-                            for x in (ra1, dec1, ra2, dec2))
-    h = (np.sin((dec2 - dec1) / 2.0) ** 2
-         + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2.0) ** 2)
-    return np.degrees(2.0 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
-
-
 def _ra_in_range(ra: float, lo: float, hi: float) -> bool:
     """RA (any value, wrapped to [0, 360)) inside ``[lo, hi]``."""
     ra = ra % 360.0
@@ -289,7 +282,7 @@ def tile_distance_deg(tile: Tile, ra_deg: float, dec_deg: float) -> float:
         if tile.dec_lo <= foot <= tile.dec_hi:
             candidates.append(foot)
         for dec in candidates:
-            best = min(best, float(angular_distance_deg(ra_deg, dec_deg, edge, dec)))
+            best = min(best, float(angular_separation_deg(ra_deg, dec_deg, edge, dec)))
     return best
 
 
@@ -383,20 +376,10 @@ def load_manifest(path: Path, release: str) -> dict:
     return manifest
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``path`` through ``path.part`` + rename (never a half-written file)."""
-    part = path.with_name(path.name + ".part")
-    with open(part, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(part, path)
-
-
 def save_manifest(path: Path, manifest: dict) -> None:
     """Write the manifest atomically."""
     manifest["updated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    _write_atomic(path, json.dumps(manifest, indent=1, sort_keys=True).encode())
+    write_atomic(path, json.dumps(manifest, indent=1, sort_keys=True).encode())
 
 
 # --------------------------------------------------------------------------------------
@@ -479,7 +462,7 @@ def _rows_of(body: bytes, where: str) -> int:
 def _record_done(run: _Run, tile: Tile, body: bytes, rows: int, table: CscTable) -> Path:
     """Save a finished tile's answer, then record it in the manifest."""
     path = run.out_dir / f"{tile.id}.vot"
-    _write_atomic(path, body)
+    write_atomic(path, body)
     run.manifest["done"][tile.id] = {
         "file": path.name, "rows": rows, "service": table.service.name,
         "url": table.service.sync_url, "table": table.table, "release": table.release,
@@ -618,7 +601,7 @@ def read_tiles(paths: Iterable[str | os.PathLike], region=None) -> pd.DataFrame:
     if cone is not None and len(df):
         ra = pd.to_numeric(df["ra"], errors="coerce")
         dec = pd.to_numeric(df["dec"], errors="coerce")
-        inside = angular_distance_deg(cone.ra_deg, cone.dec_deg, ra, dec) <= cone.radius_deg
+        inside = angular_separation_deg(cone.ra_deg, cone.dec_deg, ra, dec) <= cone.radius_deg
         df = df.loc[np.asarray(inside)].reset_index(drop=True)
     df.attrs["tiles"] = len(frames)
     df.attrs["dropped_duplicates"] = int(dup.sum())

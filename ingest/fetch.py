@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Callable
 
 from catalog.errors import SourceError
+from catalog.files import sha256_file
 from catalog.settings import Settings
 
 #: Bytes read per chunk while downloading or hashing.
@@ -172,15 +173,6 @@ def mirror_path(url: str, mirror: Path) -> Path:
             return path
     raise SourceError(f"mirror {mirror} has no copy of {url}: expected "
                       f"{candidates[0]} (the URL path under the mirror directory)")
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _meta_path(path: Path) -> Path:
@@ -451,6 +443,6 @@ def fetch(url: str | None, *, file: str | Path | None = None,
     return fetch_remote(url, root=root, timeout=timeout, force=force, progress=progress)
 
 
-__all__ = ["FetchResult", "cache_root", "cache_path", "mirror_path", "sha256_file",
+__all__ = ["FetchResult", "cache_root", "cache_path", "mirror_path",
            "read_cache_meta", "conditional_headers", "resume_headers", "fetch", "fetch_file",
            "fetch_mirror", "fetch_remote"]

@@ -34,8 +34,9 @@ from html.parser import HTMLParser
 
 import pandas as pd
 
+from catalog.coords import parse_sexagesimal
 from catalog.errors import InputError, SourceError
-from ingest import taxonomy
+from ingest import class_rules
 from ingest.normalized import (LITERATURE_COLUMNS, NormalizedCatalog, rejects_frame,
                                text_columns_as_object)
 
@@ -230,50 +231,6 @@ def split_alt_names(text: str) -> list[str]:
 # Normalize
 # --------------------------------------------------------------------------------------
 
-_SEXA = re.compile(r"^([+-]?)(\d{1,3})(?:[ :]+(\d{1,2}(?:\.\d*)?))?(?:[ :]+(\d{1,2}(?:\.\d*)?))?$")
-
-
-def parse_sexagesimal(text: str, *, hours: bool) -> tuple[float, float]:
-    """Convert ``hh mm ss.s`` / ``+dd mm ss`` (blanks or colons) to degrees.
-
-    Parameters
-    ----------
-    text : str
-    hours : bool
-        True for right ascension.
-
-    Returns
-    -------
-    tuple of (float, float)
-        The angle (deg) and one unit of its last quoted digit in arcseconds along the
-        coordinate (for RA, seconds of time times 15; not yet times cos(dec)).
-
-    Raises
-    ------
-    catalog.errors.InputError
-        If the text is not sexagesimal or is out of range.
-    """
-    m = _SEXA.match(text.strip())
-    if not m or (hours and m.group(1)):
-        kind = "RA 'hh mm ss.ss'" if hours else "Dec '+dd mm ss.s'"
-        raise InputError(f"position {text!r} is not sexagesimal: expected {kind}")
-    sign = -1.0 if m.group(1) == "-" else 1.0
-    fields = [f for f in m.group(2, 3, 4) if f is not None]
-    nums = [float(f) for f in fields]
-    if any(n >= 60 for n in nums[1:]):
-        raise InputError(f"position {text!r} has minutes or seconds of 60 or more")
-    angle = sum(n / 60.0 ** i for i, n in enumerate(nums))
-    if hours and angle >= 24:
-        raise InputError(f"right ascension {text!r} is not below 24 h")
-    if not hours and angle > 90:
-        raise InputError(f"declination {text!r} is outside -90..+90 deg")
-    last = fields[-1]
-    decimals = len(last.split(".", 1)[1]) if "." in last else 0
-    unit_arcsec = 10.0 ** -decimals * 3600.0 / 60.0 ** (len(fields) - 1)
-    scale = 15.0 if hours else 1.0
-    return sign * angle * scale, unit_arcsec * scale
-
-
 def parse_period(text: str) -> dict | None:
     """Read a period cell: a number with optional question marks.
 
@@ -363,7 +320,7 @@ def normalize_ipcat(df: pd.DataFrame) -> NormalizedCatalog:
             rejects.append((rowno, name, f"row {rowno} ({name}): {exc}"))
             continue
         seen.add(name)
-        assignment = taxonomy.classify_ip(level)
+        assignment = class_rules.classify_ip(level)
         number = row["number"].strip()
         params = {
             "number": int(number) if number.isdigit() else (number or None),

@@ -62,7 +62,6 @@ can kill it at a known point.
 from __future__ import annotations
 
 import gc
-import getpass
 import itertools
 import json
 import math
@@ -84,6 +83,7 @@ from sqlalchemy.engine import Engine
 from catalog.errors import ConflictError, InputError
 from catalog.healpix import radec_to_hpx
 from catalog.pgcopy import copy_columns
+from catalog.settings import login_name
 from ingest.normalized import NormalizedCatalog
 
 #: Rows per COPY chunk (bounds the memory of the Python row tuples).
@@ -985,7 +985,7 @@ def load_catalog(engine: Engine, catalog: str, normalized, *,
     spec = SPECS[first.kind]
     started = time.monotonic()
     result = LoadResult(catalog=catalog, version=version, kind=first.kind)
-    invoked_by = invoked_by or _login()
+    invoked_by = invoked_by or login_name()
     command = command or " ".join(sys.argv)
     with ingest_transaction(engine, lambda: [(catalog, version, result)], invoked_by,
                             command) as (_, cur):
@@ -1241,13 +1241,6 @@ def check_invariants(result: LoadResult, staged: int, kept: int) -> None:
                             + "; ".join(problems) + "): nothing was written")
 
 
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "unknown"
-
-
 def record_failed_run(engine: Engine, catalog: str, version: str, exc: BaseException,
                       result: LoadResult | None = None, invoked_by: str | None = None,
                       command: str | None = None) -> int | None:
@@ -1265,7 +1258,7 @@ def record_failed_run(engine: Engine, catalog: str, version: str, exc: BaseExcep
                 "INSERT INTO livecat.ingest_run (catalog, release_id, invoked_by, command, "
                 "n_read, status, error, finished_at) VALUES (:c, :r, :who, :cmd, :n, "
                 "'failed', :err, clock_timestamp()) RETURNING id"),
-                {"c": catalog, "r": release_id, "who": invoked_by or _login(),
+                {"c": catalog, "r": release_id, "who": invoked_by or login_name(),
                  "cmd": command or " ".join(sys.argv),
                  "n": result.n_read if result else 0, "err": message}).scalar_one()
     except Exception:
@@ -1283,7 +1276,7 @@ def record_skipped_run(engine: Engine, catalog: str, version: str | None,
             "INSERT INTO livecat.ingest_run (catalog, release_id, invoked_by, command, status, "
             "error, finished_at) VALUES (:c, :r, :who, :cmd, 'skipped', :why, "
             "clock_timestamp()) RETURNING id"),
-            {"c": catalog, "r": release_id, "who": _login(), "cmd": " ".join(sys.argv),
+            {"c": catalog, "r": release_id, "who": login_name(), "cmd": " ".join(sys.argv),
              "why": reason}).scalar_one()
     return LoadResult(catalog=catalog, version=version or "", kind="", run_id=run_id,
                       release_id=release_id, status="skipped", note=reason)

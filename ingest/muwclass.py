@@ -182,7 +182,7 @@ def normalize_td(df: pd.DataFrame) -> TrainingSet:
     """
     from ingest import tables as T
     from ingest.normalized import LITERATURE_COLUMNS, NormalizedCatalog
-    from ingest.taxonomy import allowed_classes, validate_class
+    from catalog.taxonomy import allowed_classes, validate_class
 
     df = df.reset_index(drop=True)
     n = len(df)
@@ -405,11 +405,12 @@ def load_training_set(engine, td: TrainingSet, fetched, *, release: str | None =
                       wait: bool = False, invoked_by: str | None = None,
                       command: str | None = None, progress=None) -> ImportResult:
     """Write the four parts of a normalized training set in one transaction."""
-    from ingest.load import _login, ingest_transaction
+    from catalog.settings import login_name
+    from ingest.load import ingest_transaction
 
     version = release or f"sha256:{fetched.sha256[:12]}"
     xray_version = f"muwclass-td {version}"
-    invoked_by = invoked_by or _login()
+    invoked_by = invoked_by or login_name()
     command = command or " ".join(sys.argv)
     result = ImportResult()
     started = time.monotonic()

@@ -90,7 +90,7 @@ def read_class_map(path: str | Path) -> dict[str, tuple[str, str | None]]:
         Missing file or columns, an empty native label, a label mapped twice to different
         classes, or a target class outside the taxonomy (the message names the line).
     """
-    from ingest.taxonomy import parse_class
+    from catalog.taxonomy import parse_class
 
     path = Path(path)
     try:
@@ -152,7 +152,7 @@ def map_classes(labels: pd.Series, names: pd.Series, class_map: dict | None,
         When a label is neither in the map nor a taxonomy class: names the label, the
         first row (1-based) and object having it, and how many rows have it.
     """
-    from ingest.taxonomy import parse_class
+    from catalog.taxonomy import parse_class
 
     folded = {k.casefold(): v for k, v in (class_map or {}).items()}
     cache: dict[str, tuple[str, str | None] | None] = {}
@@ -184,7 +184,7 @@ def map_classes(labels: pd.Series, names: pd.Series, class_map: dict | None,
             classes.append(hit[0])
             subs.append(hit[1])
     if unknown:
-        from ingest.taxonomy import allowed_classes
+        from catalog.taxonomy import allowed_classes
 
         parts = []
         for label, rows in list(unknown.items())[:MAX_QUOTED]:

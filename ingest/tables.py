@@ -507,53 +507,20 @@ def _bool_text(v):
 
 
 def sexagesimal_to_deg(series: pd.Series, hours: bool) -> tuple[pd.Series, pd.Series]:
-    """Convert ``"hh mm ss.s"`` / ``"±dd mm ss.s"`` text (space or colon separated) to degrees.
-
-    Cells that already hold a decimal number are passed through (treated as degrees).
-
-    Parameters
-    ----------
-    series : pandas.Series
-        Text column.
-    hours : bool
-        True for right ascension (value in hours, times 15).
+    """:func:`catalog.coords.sexagesimal_to_deg` with this module's null spellings
+    (:data:`NULL_TOKENS`) read as missing.
 
     Returns
     -------
     values : pandas.Series of float64
     bad : pandas.Series of bool
-        True where a non-null cell is neither sexagesimal nor a number, or has minutes or
-        seconds outside [0, 60).
+        True where a non-null cell is not an angle or is out of range.
     """
-    if pd.api.types.is_numeric_dtype(series.dtype) or len(series) == 0:
-        return to_float(series.astype("float64") if len(series) == 0 else series)
-    text = series.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
-    null = text.map(_is_null_token)
-    parts = text.where(~null, "").astype(str).str.replace(":", " ", regex=False)\
-        .str.split(expand=True)
-    n = len(text)
-    if parts.shape[1] < 3:
-        parts = parts.reindex(columns=range(3))
-    first = parts[0].astype(object).where(parts[0].notna(), "").astype(str)
-    a, bad_a = to_float(parts[0])
-    m, bad_m = to_float(parts[1])
-    s, bad_s = to_float(parts[2])
-    three = parts[1].notna() & parts[2].notna()
-    if parts.shape[1] > 3:
-        three &= parts.loc[:, 3:].isna().all(axis=1)
-    negative = first.str.startswith("-")
-    mag = a.abs() + m / 60.0 + s / 3600.0
-    deg = mag.where(~negative, -mag) * (15.0 if hours else 1.0)
-    single = parts[1].isna() & ~null
-    plain, bad_plain = to_float(text.where(single, None))
-    values = deg.where(three, plain.where(single, np.nan)).astype("float64")
-    out_of_range = three & ((m < 0) | (m >= 60) | (s < 0) | (s >= 60))
-    bad = ~null & ((three & (bad_a | bad_m | bad_s | out_of_range))
-                   | (single & bad_plain)
-                   | (~three & ~single))
-    values[bad] = np.nan
-    assert len(values) == n
-    return values, bad
+    from catalog.coords import sexagesimal_to_deg as parse_column
+
+    if not (pd.api.types.is_numeric_dtype(series.dtype) or len(series) == 0):
+        series = series.astype(object).where(~series.map(_is_null_token), None)
+    return parse_column(series, hours)
 
 
 # --------------------------------------------------------------------------- rejects

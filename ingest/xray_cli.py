@@ -171,7 +171,8 @@ def _tiles_fetch(key: str, release: str, region, *, tables=None, cache_dir=None,
                  ra_step_deg=None, dec_step_deg=None, progress=None) -> Fetched:
     """Fetch TAP tiles (CSC, or XMM 5XMM from HEASARC xmmssc) and describe them."""
     from ingest import csc_fetch as F
-    from ingest.fetch import FetchResult, sha256_file
+    from catalog.files import sha256_file
+    from ingest.fetch import FetchResult
 
     if tables is None:
         if key == "csc":
@@ -346,13 +347,13 @@ def _position_columns(key: str) -> tuple[str, str]:
 
 
 def _in_region(sources, region) -> np.ndarray:
-    from ingest.csc_fetch import angular_distance_deg
+    from catalog.coords import angular_separation_deg
 
     ra0, dec0, radius = region
     ra = sources["ra"].to_numpy(dtype=float)
     dec = sources["dec"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
-        return np.asarray(angular_distance_deg(ra0, dec0, ra, dec)) <= radius
+        return np.asarray(angular_separation_deg(ra0, dec0, ra, dec)) <= radius
 
 
 def normalized_chunks(key: str, df, release: str, region=None,

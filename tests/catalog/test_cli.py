@@ -56,6 +56,18 @@ def test_cone_formats(crab, db_url, monkeypatch):
     assert res.exit_code == 0 and "J0534+2200" in res.output
 
 
+
+def test_cone_reads_any_sexagesimal_ra_as_hours_and_radius_units(crab, db_url, monkeypatch):
+    # blank-separated sexagesimal used to be read as degrees and found nothing
+    for ra, dec in (("05 34 31.97", "+22 00 52.1"), ("5h34m31.97s", "22d00m52.1s")):
+        res = invoke(["cone", ra, dec, "10", "-t", "literature_object", "-f", "json"],
+                     monkeypatch, db_url)
+        assert res.exit_code == 0, res.output
+        assert [r["native_id"] for r in json.loads(res.output)] == ["J0534+2200"]
+    res = invoke(["cone", "83.633218", "22.014464", "0.2deg", "-t", "literature_object",
+                  "-f", "json"], monkeypatch, db_url)
+    assert sorted(r["native_id"] for r in json.loads(res.output)) == ["J0534+2200", "far"]
+
 def test_negative_declination_is_an_argument(crab, db_url, monkeypatch):
     res = invoke(["cone", "10", "-45.5", "5", "-t", "literature_object"], monkeypatch, db_url)
     assert res.exit_code == 0, res.output
@@ -67,6 +79,8 @@ def test_negative_declination_is_an_argument(crab, db_url, monkeypatch):
     (["cone", "10", "20", "5", "--table", "nope"],
      "Error: unknown table 'nope': positional tables are literature_object, "),
     (["cone", "ten", "20", "5"], "Error: RA 'ten' is not an angle"),
+    (["cone", "400", "10", "10"], "Error: RA 400.0 is outside [0, 360) degrees"),
+    (["cone", "10", "20", "5 furlongs"], "Error: radius '5 furlongs' is not an angle"),
     (["cone", "10", "20", "5", "--format", "xml"], "Error: unknown format 'xml'"),
     (["db", "downgrade", "nonexistent"], "Error: unknown revision 'nonexistent'"),
 ])

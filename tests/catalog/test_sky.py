@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from catalog.errors import InputError
-from catalog.healpix import angular_separation_deg, radec_to_hpx
+from catalog.coords import angular_separation_deg
+from catalog.healpix import radec_to_hpx
 from catalog.sky import cone_search, crossmatch
 
 N_TOTAL = 100_000

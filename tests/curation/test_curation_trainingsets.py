@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from test_curation_flow import invoke, literature_catalog, xray_catalog
 
 from catalog import migrate
+from catalog.files import sha256_file
 from catalog.engine import create_engine
 from catalog.errors import InputError
 from curation import candidates as C
@@ -57,7 +58,7 @@ def test_export_is_byte_identical(frozen, engine, tmp_path, monkeypatch, db_url)
         man_a, man_b = json.loads(ma.read_text()), json.loads(mb.read_text())
         assert man_a.pop("file") == f"a.{fmt}" and man_b.pop("file") == f"b.{fmt}"
         assert man_a == man_b
-        assert man_a["sha256"] == T.sha256_file(a)
+        assert man_a["sha256"] == sha256_file(a)
         assert man_a["class_counts"] == {"AGN": 1, "CV": 2, "NS": 1}
         assert man_a["decisions"] and man_a["releases"] == [
             {"catalog": "lt", "version": "1", "checksum": None},

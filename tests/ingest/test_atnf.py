@@ -22,7 +22,7 @@ from astropy.coordinates import SkyCoord
 
 from catalog.errors import InputError, SourceError
 from ingest import atnf
-from ingest.taxonomy import validate_class
+from catalog.taxonomy import validate_class
 
 from helpers import SAMPLES
 RELEASES = {"1.58": 2636, "1.59": 2659, "1.67": 3320}
@@ -120,29 +120,6 @@ def test_zero_uncertainty_means_none(parsed):
 ])
 def test_absolute_uncertainty(value, err, expected):
     assert atnf.absolute_uncertainty(value, err) == pytest.approx(expected, rel=1e-9)
-
-
-@pytest.mark.parametrize("text,hours,deg,unit_arcsec", [
-    ("00:02:58.17", True, (2 * 60 + 58.17) / 240, 0.15),
-    ("+62:16:09.4", False, 62 + 16 / 60 + 9.4 / 3600, 0.1),
-    ("47:46:33.4", False, 47 + 46 / 60 + 33.4 / 3600, 0.1),  # unsigned (release 1.67)
-    ("-27:51", False, -(27 + 51 / 60), 60.0),
-    ("17:46", True, (17 + 46 / 60) * 15, 900.0),
-    ("+57", False, 57.0, 3600.0),
-])
-def test_sexagesimal_to_deg(text, hours, deg, unit_arcsec):
-    value, unit = atnf.sexagesimal_to_deg(text, hours=hours)
-    assert value == pytest.approx(deg, abs=1e-12)
-    assert unit == pytest.approx(unit_arcsec)
-
-
-@pytest.mark.parametrize("text,hours", [
-    ("-01:00:00", True), ("24:00:00", True), ("12:61:00", True), ("+91:00:00", False),
-    ("12h30m", True), ("", False),
-])
-def test_sexagesimal_to_deg_rejects(text, hours):
-    with pytest.raises(InputError):
-        atnf.sexagesimal_to_deg(text, hours=hours)
 
 
 def test_absolute_uncertainty_rejects_text():
@@ -247,7 +224,7 @@ def test_unreadable_lines_become_problems_and_rejects_not_exceptions():
         "line": 3, "param": "RAJ", "text": "RAJ      00:00:01    1  2 3 4",
         "reason": "expected 'NAME value [uncertainty] [reference]', got 6 columns"}]
     assert df.loc[1, "problems"][0]["param"] == "F0"
-    assert df.loc[2, "problems"][0]["reason"].startswith("RAJ: position '00:02:99'")
+    assert df.loc[2, "problems"][0]["reason"].startswith("RAJ: RA '00:02:99'")
     nc = atnf.normalize_psrcat(df)
     assert list(nc.sources["native_id"]) == ["J0001+0001"]
     rejects = dict(zip(nc.rejects["native_id"], nc.rejects["reason"]))

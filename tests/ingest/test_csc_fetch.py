@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
+from catalog.coords import angular_separation_deg
 from catalog.errors import SourceError
 from ingest import csc
 from ingest import csc_fetch as F
@@ -313,7 +314,7 @@ def test_tile_distance_matches_brute_force():
         ra0, dec0 = rng.uniform(0, 360), np.degrees(np.arcsin(rng.uniform(-1, 1)))
         gra, gdec = np.meshgrid(np.linspace(t.ra_lo, t.ra_hi, 301),
                                 np.linspace(t.dec_lo, t.dec_hi, 301))
-        brute = F.angular_distance_deg(ra0, dec0, gra, gdec).min()
+        brute = angular_separation_deg(ra0, dec0, gra, gdec).min()
         exact = F.tile_distance_deg(t, ra0, dec0)
         assert exact <= brute + 1e-9
         assert brute - exact < 0.2  # grid spacing bound
@@ -328,7 +329,7 @@ def test_region_selects_exactly_the_overlapping_tiles(cone):
     ids = {t.id for t in chosen}
     assert ids <= {t.id for t in all_tiles}
     ra, dec = sphere_points(200_000, seed=3)
-    near = F.angular_distance_deg(ra0, dec0, ra, dec) <= radius
+    near = angular_separation_deg(ra0, dec0, ra, dec) <= radius
     for t in all_tiles:
         has_inside = bool((t.contains(ra, dec) & near).any())
         if has_inside:

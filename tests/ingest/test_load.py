@@ -17,7 +17,8 @@ from catalog import migrate
 from catalog.engine import create_engine
 from catalog.errors import ConflictError, InputError
 from conftest import sample_path
-from ingest import atnf, load, taxonomy
+from catalog import taxonomy
+from ingest import atnf, load
 from ingest.normalized import (LITERATURE_COLUMNS, XRAY_FLUX_COLUMNS, XRAY_SOURCE_COLUMNS,
                                NormalizedCatalog, empty_rejects)
 
