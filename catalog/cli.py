@@ -19,13 +19,6 @@ import typer
 
 from .errors import InputError, LivecatError
 
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "nightly": ("ingest.nightly", "nightly_command",
-                "Check every configured catalog, ingest what changed, write a JSON-lines "
-                "report; exit 1 if any failed."),
-}
-"""Top-level commands that live in other packages: module, function, help."""
-
 GROUPS: dict[str, tuple[str, str]] = {
     "ingest": ("ingest.cli", "Fetch and load the X-ray and literature catalogs."),
     "curate": ("curation.cli", "Review counterpart candidates with an audit trail."),
@@ -217,6 +210,69 @@ def cone(
            table_columns=CONE_COLUMNS)
 
 
+# --- nightly -------------------------------------------------------------------------
+def nightly(
+        catalogs: Optional[list[str]] = typer.Option(
+            None, "--catalogs", help="Catalogs to check, comma-separated or repeated "
+                                     "(default $LIVECAT_NIGHTLY_CATALOGS, else every catalog "
+                                     "with a known remote)."),
+        report: Optional[str] = typer.Option(
+            None, "--report", help="Append the JSON-lines run report here (default: "
+                                   "$LIVECAT_HOME/reports/nightly-<UTC date>.jsonl)."),
+        mirror: Optional[str] = typer.Option(None, "--mirror",
+                                             help="Read files from this mirror directory."),
+        release: Optional[list[str]] = typer.Option(
+            None, "--release", help="KEY=RELEASE, e.g. xmm=4XMM-DR14 (repeatable)."),
+) -> None:
+    """Check every configured catalog for a new release, ingest what changed, then flag
+    the curator decisions whose source moved or changed class (curate recheck).
+
+    Writes one JSON line per catalog and step (catalog, release, status, counts, error)
+    and exits 1 when any failed; the others still run.
+
+    Examples: livecat nightly ; livecat nightly --catalogs xmm,erass1
+    --report /var/log/livecat/nightly.jsonl
+    """
+    # the root command composes the layers: ingest never imports curation
+    from pathlib import Path
+
+    from curation.decisions import flag_changed_decisions
+    from ingest.nightly import configured_catalogs, default_report_path, run_nightly
+    from ingest.progress import Reporter
+
+    from .migrate import engine_at_head
+    from .settings import Settings
+
+    try:
+        names = configured_catalogs(catalogs)
+        releases = {}
+        for item in release or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                fail(f"--release {item!r}: expected KEY=RELEASE, e.g. xmm=4XMM-DR14")
+            releases[key.strip()] = value.strip()
+        path = Path(report) if report else default_report_path(Settings.from_env().home)
+        engine = engine_at_head()
+    except LivecatError as exc:
+        fail(str(exc))
+    steps = [("curate recheck", lambda eng: {"flagged": len(flag_changed_decisions(eng))})]
+    with Reporter() as reporter:
+        lines = run_nightly(engine, names, report_path=path, releases=releases,
+                            mirror=Path(mirror) if mirror else None, reporter=reporter,
+                            then=steps)
+    for line in lines:
+        counts = line["counts"] or {}
+        shown = " ".join(f"{k}={v}" for k, v in counts.items())
+        typer.echo(f"{line['catalog']}: {line['status']}"
+                   + (f" ({line['release']})" if line["release"] else "")
+                   + (f" {shown}" if shown else "")
+                   + (f" - {line['error']}" if line["error"] else ""))
+    typer.echo(f"report: {path}")
+    failed = [line["catalog"] for line in lines if line["status"] == "failed"]
+    if failed:
+        fail(f"nightly ingest failed for {', '.join(failed)}")
+
+
 # --- root ----------------------------------------------------------------------------
 def _placeholder(name: str, module: str, help_text: str) -> typer.Typer:
     """A group shown in --help whose package is imported only when invoked."""
@@ -240,11 +296,7 @@ def build_app(argv: list[str] | None = None) -> typer.Typer:
                       context_settings={"help_option_names": ["-h", "--help"]})
     app.add_typer(db_app, name="db")
     app.command("cone", context_settings={"ignore_unknown_options": True})(handle_errors(cone))
-    for name, (module, function, help_text) in COMMANDS.items():
-        if invoked == name:
-            app.command(name, help=help_text)(getattr(importlib.import_module(module), function))
-        else:  # listed in --help without importing its package
-            app.command(name, help=help_text)(lambda: None)
+    app.command("nightly")(nightly)
     for name, (module, help_text) in GROUPS.items():
         if invoked == name and importlib.util.find_spec(module) is not None:
             sub = importlib.import_module(module).app

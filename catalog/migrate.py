@@ -84,3 +84,23 @@ def status(engine: Engine) -> DbStatus:
             rows[name] = conn.execute(sa.text(f'SELECT count(*) FROM {SCHEMA}."{name}"')).scalar_one()
     return DbStatus(url=engine.url.render_as_string(hide_password=True), revision=current,
                     head=head, pending=pending, table_rows=rows)
+
+
+def engine_at_head() -> Engine:
+    """The livecat engine, refusing a database whose schema is not at the newest revision.
+
+    Raises
+    ------
+    catalog.errors.ConfigError
+        Saying which revision it is at and to run ``livecat db upgrade``.
+    """
+    from .engine import get_engine
+    from .errors import ConfigError
+
+    engine = get_engine()
+    current = current_revision(engine)
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if current != head:
+        raise ConfigError(f"the database schema is at revision {current or 'none'}, not "
+                          f"{head}: run `livecat db upgrade` first")
+    return engine

@@ -325,3 +325,46 @@ def review_cmd(status: str = typer.Option("open", "--status",
             typer.echo(f"candidate {cid}: {ev.previous_status} -> {ev.status}")
         except LivecatError as exc:
             typer.echo(f"not saved: {exc}", err=True)
+
+
+@app.command("import-muwclass")
+@handle_errors
+def import_muwclass_cmd(
+        file: Optional[Path] = typer.Argument(
+            None, help="Local TD.csv (default: download files/TD.csv of "
+                       "huiyang-astro/MUWCLASS_CSCv2)."),
+        mirror: Optional[Path] = typer.Option(None, "--mirror",
+                                              help="Directory laid out like the remote."),
+        release: Optional[str] = typer.Option(None, "--release",
+                                              help="Release name (default: sha256:<12 hex>)."),
+        allow_mass_retire: bool = typer.Option(
+            False, "--allow-mass-retire",
+            help="Allow retiring more than 5% of the training set's sources or objects."),
+        wait: bool = typer.Option(False, "--wait", help="Wait for a running ingest of it."),
+        force: bool = typer.Option(False, "--force", help="Ingest even when this exact file "
+                                                          "is already held."),
+) -> None:
+    """Import the published MUWCLASS training set and confirm its pairs.
+
+    Runs `livecat ingest muwclass-td` (sources as catalog muwclass-csc, classes as
+    literature catalog muwclass, Gaia/2MASS/WISE counterparts), then confirms each
+    object's own source as curator muwclass-import through the ordinary decision API
+    (decided candidates are left alone; re-running changes nothing).
+
+    Examples: livecat curate import-muwclass ;
+    livecat curate import-muwclass ../shared/samples/muwclass/TD_train.csv
+    """
+    from catalog.migrate import engine_at_head
+    from catalog.output import render
+    from curation.muwclass_import import import_muwclass, summary
+    from ingest.progress import Reporter
+    from ingest.spec import IngestArgs
+
+    args = IngestArgs(file=file, mirror=mirror, release=release, wait=wait, force=force,
+                      allow_mass_retire=allow_mass_retire)
+    engine = engine_at_head()
+    with Reporter() as reporter:
+        ingested, confirmation = import_muwclass(engine, args, reporter)
+    if ingested.status == "skipped":
+        typer.echo(f"muwclass: skipped - {ingested.note}")
+    render(summary(ingested, confirmation), "table", title="MUWCLASS training set")

@@ -1,4 +1,4 @@
-"""ATNF Pulsar Catalogue: parse ``psrcat.db`` and normalize it to literature objects.
+"""ATNF Pulsar Catalogue: its records (:mod:`ingest.psrcat`) as livecat literature objects.
 
 Format (Manchester et al. 2005, AJ 129, 1993; the catalogue's help page
 https://www.atnf.csiro.au/research/pulsar/psrcat/psrcat_help.html, Appendix A
@@ -37,12 +37,7 @@ https://www.atnf.csiro.au/research/pulsar/psrcat/download.html.
 
 from __future__ import annotations
 
-import io
 import math
-import re
-import tarfile
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,8 +45,11 @@ from astropy import units as u
 from astropy.coordinates import BarycentricMeanEcliptic, SkyCoord
 
 from catalog.coords import parse_sexagesimal
-from catalog.errors import InputError, SourceError
+from catalog.errors import InputError
 from ingest import class_rules
+from ingest.psrcat import (ListItem, extract_psrcat_db, last_digit_unit, parse_assoc_item,
+                           parse_float, parse_list_value, parse_psrcat_db, psrcat_version)
+from ingest.spec import Reading
 from ingest.normalized import (LITERATURE_COLUMNS, NormalizedCatalog, rejects_frame,
                                text_columns_as_object)
 
@@ -60,401 +58,6 @@ CATALOG = "atnf"
 PACKAGE_URL = "https://www.atnf.csiro.au/research/pulsar/psrcat/downloads/psrcat_pkg.tar.gz"
 #: Bibcode of the catalogue paper, used as the reference when a pulsar has none.
 CATALOG_BIBCODE = "2005AJ....129.1993M"
-
-
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eEdD][-+]?\d+)?")
-
-
-# --------------------------------------------------------------------------------------
-# Low-level value parsing
-# --------------------------------------------------------------------------------------
-
-
-def last_digit_unit(value: str) -> float:
-    """Return the size of one unit in the last quoted digit of a number.
-
-    Parameters
-    ----------
-    value : str
-        A decimal number as written, e.g. ``"8.6682478274"``, ``"-0.448354E-12"``,
-        ``"735"``, or a sexagesimal string whose last field is used (``"00:02:58.17"``).
-
-    Returns
-    -------
-    float
-        ``1e-10`` for ``"8.6682478274"``, ``1e-18`` for ``"-0.448354E-12"``, ``1`` for
-        ``"735"``, ``0.01`` for ``"00:02:58.17"``.
-
-    Raises
-    ------
-    catalog.errors.InputError
-        If the (last field of the) value is not a number.
-    """
-    last = value.strip().split(":")[-1]
-    if not _NUMBER.fullmatch(last):
-        raise InputError(f"value {value!r} is not a number: expected e.g. 1.25 or 3.1E-12")
-    mant, exp = (re.split(r"[eEdD]", last) + [""])[:2]
-    decimals = len(mant.split(".", 1)[1]) if "." in mant else 0
-    return 10.0 ** (int(exp or 0) - decimals)
-
-
-def absolute_uncertainty(value: str, uncertainty: str) -> float:
-    """Convert a psrcat uncertainty to an absolute uncertainty in the value's units.
-
-    Parameters
-    ----------
-    value : str
-        The value as written (for sexagesimal values the unit is that of the last field).
-    uncertainty : str
-        The uncertainty column: an integer in units of the last quoted digit, or, when
-        written with a decimal point or a sign, already absolute.
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    catalog.errors.InputError
-        If either string is not a number.
-
-    Examples
-    --------
-    >>> absolute_uncertainty("8.6682478274", "1")
-    1e-10
-    """
-    if not _NUMBER.fullmatch(uncertainty):
-        raise InputError(f"uncertainty {uncertainty!r} of value {value!r} is not a number")
-    err = float(uncertainty.replace("D", "E").replace("d", "e"))
-    if "." in uncertainty or uncertainty[0] in "+-":
-        return abs(err)
-    return err * last_digit_unit(value)
-
-
-def parse_float(text: str) -> float:
-    """Parse a psrcat number (``E`` or Fortran ``D`` exponent).
-
-    Parameters
-    ----------
-    text : str
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    catalog.errors.InputError
-        If the text is not a number.
-    """
-    if not _NUMBER.fullmatch(text.strip()):
-        raise InputError(f"{text!r} is not a number")
-    return float(text.strip().replace("D", "E").replace("d", "e"))
-
-
-@dataclass
-class ListItem:
-    """One item of a psrcat list parameter (TYPE, BINCOMP, ASSOC, SURVEY).
-
-    Attributes
-    ----------
-    value : str
-        The item without its references and uncertainty marker (``"HE"``,
-        ``"GRS:4FGL_J0002.8+6217"``).
-    uncertain : bool
-        True when the item carried ``(?)`` or a trailing ``?``.
-    refs : list of str
-        Bracketed references of the item.
-    """
-
-    value: str
-    uncertain: bool = False
-    refs: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        """Return a JSON-serialisable dict."""
-        return {"value": self.value, "uncertain": self.uncertain, "refs": list(self.refs)}
-
-
-def split_top_level(text: str, sep: str = ",") -> list[str]:
-    """Split on ``sep`` outside brackets and parentheses.
-
-    Parameters
-    ----------
-    text : str
-    sep : str, optional
-
-    Returns
-    -------
-    list of str
-    """
-    parts, depth, cur = [], 0, []
-    for ch in text:
-        if ch in "[(":
-            depth += 1
-        elif ch in "])":
-            depth = max(0, depth - 1)
-        if ch == sep and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    return [p.strip() for p in parts if p.strip()]
-
-
-def parse_list_value(text: str) -> list[ListItem]:
-    """Parse a psrcat list value such as ``AXP[esy+20],HE[kdk+20]``.
-
-    Parameters
-    ----------
-    text : str
-
-    Returns
-    -------
-    list of ListItem
-
-    Examples
-    --------
-    >>> [i.as_dict() for i in parse_list_value("CO(?)[jbo+07]")]
-    [{'value': 'CO', 'uncertain': True, 'refs': ['jbo+07']}]
-    """
-    items = []
-    for part in split_top_level(text):
-        refs: list[str] = []
-        m = re.search(r"\[([^\[\]]*)\]\s*$", part)
-        if m:
-            refs = [r.strip() for r in m.group(1).split(",") if r.strip()]
-            part = part[: m.start()].rstrip()
-        uncertain = False
-        if part.endswith("(?)"):
-            uncertain, part = True, part[:-3].rstrip()
-        elif part.endswith("?"):
-            uncertain, part = True, part[:-1].rstrip()
-        items.append(ListItem(part, uncertain, refs))
-    return items
-
-
-def parse_assoc_item(item: ListItem) -> dict:
-    """Split an ASSOC item into kind and name (``GRS:4FGL_J0002.8+6217``).
-
-    The kind is the text before the first ``:`` (a ``;`` typo is accepted, as in
-    ``XRS;1XSPS_110500.3-603713``); an item without a kind gets ``kind=None``; an
-    empty name (``XRS:[bhc+17]``) means "an X-ray source, see the reference".
-
-    Parameters
-    ----------
-    item : ListItem
-
-    Returns
-    -------
-    dict
-        ``kind``, ``name``, ``uncertain``, ``refs``.
-    """
-    m = re.match(r"^([A-Za-z]+)[:;](.*)$", item.value)
-    kind, name = (m.group(1), m.group(2)) if m else (None, item.value)
-    return {"kind": kind, "name": name or None, "uncertain": item.uncertain,
-            "refs": list(item.refs)}
-
-
-# --------------------------------------------------------------------------------------
-# Parse
-# --------------------------------------------------------------------------------------
-
-
-def _read_text(text_or_path: str | Path | bytes) -> str:
-    if isinstance(text_or_path, bytes):
-        return text_or_path.decode("latin-1")
-    if isinstance(text_or_path, Path) or (
-            isinstance(text_or_path, str) and "\n" not in text_or_path
-            and len(text_or_path) < 4096 and Path(text_or_path).exists()):
-        path = Path(text_or_path)
-        try:
-            return path.read_bytes().decode("latin-1")
-        except OSError as exc:
-            raise SourceError(f"cannot read psrcat database {path}: {exc}") from exc
-    if isinstance(text_or_path, str):
-        if "\n" not in text_or_path and not text_or_path.lstrip().startswith(("#", "PSR")):
-            raise SourceError(
-                f"psrcat database {text_or_path!r} not found: expected a path to "
-                "psrcat.db or the file's text")
-        return text_or_path
-    raise TypeError(f"expected text, bytes or a path, got {type(text_or_path).__name__}")
-
-
-def psrcat_version(text: str) -> str | None:
-    """Read the catalogue release from the ``#CATALOGUE <version>`` header line.
-
-    Parameters
-    ----------
-    text : str
-        The file's text (only the leading comment lines are looked at).
-
-    Returns
-    -------
-    str or None
-        E.g. ``"1.58"``; None when the header has no version.
-    """
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            if line.strip():
-                break
-            continue
-        m = re.match(r"#\s*CATALOGUE\s+(\S+)", line, flags=re.IGNORECASE)
-        if m:
-            return m.group(1)
-    return None
-
-
-def parse_psrcat_db(text_or_path: str | Path | bytes) -> pd.DataFrame:
-    """Parse a ``psrcat.db`` file into one row per pulsar record.
-
-    Parameters
-    ----------
-    text_or_path : str, pathlib.Path or bytes
-        The file's text or bytes, or a path to it.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per record, in file order, with columns
-
-        - ``record`` (1-based record number) and ``line`` (line of its first entry);
-        - for each parameter ``P`` met: ``P`` (the value as written, str),
-          ``P_ERR`` (absolute uncertainty, float, NaN when none; for ``RAJ`` in
-          seconds of time, for ``DECJ`` in arcseconds, otherwise in the value's units)
-          and ``P_REF`` (reference code, str or None);
-        - ``alternatives``: dict of parameter -> list of ``{"value", "err", "ref"}``
-          for repeated parameters (the first occurrence is in the columns);
-        - ``problems``: the lines of the record that could not be read, as dicts
-          ``{"line", "param", "reason", "text"}`` (the normalize stage rejects a record
-          whose name, position, type or orbit lines are unreadable and keeps the
-          others, listing the problems in ``params``).
-
-        ``attrs["version"]`` holds the release from the header (or None).
-
-    Raises
-    ------
-    catalog.errors.SourceError
-        If a path cannot be read, or the text holds no PSRJ/PSRB line at all (not a
-        psrcat database).
-    """
-    text = _read_text(text_or_path)
-    records: list[dict] = []
-    current: dict | None = None
-
-    def close() -> None:
-        nonlocal current
-        if current is not None:
-            records.append(current)
-        current = None
-
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        if raw.startswith("#"):
-            continue
-        if raw.startswith("@"):
-            close()
-            continue
-        tokens = raw.split()
-        if not tokens:
-            continue
-        if current is None:
-            current = {"record": len(records) + 1, "line": lineno, "alternatives": {},
-                       "problems": []}
-        entry = _parse_line(tokens)
-        if isinstance(entry, str):
-            current["problems"].append(
-                {"line": lineno, "param": tokens[0], "reason": entry, "text": raw.strip()})
-            continue
-        name, value, err, ref = entry
-        if name in current:
-            current["alternatives"].setdefault(name, []).append(
-                {"value": value, "err": None if math.isnan(err) else err, "ref": ref})
-            continue
-        current[name] = value
-        current[name + "_ERR"] = err
-        current[name + "_REF"] = ref
-    close()
-    if not any("PSRJ" in r or "PSRB" in r for r in records):
-        raise SourceError(
-            "not a psrcat database: no PSRJ or PSRB line found (expected blocks of "
-            "'NAME value [uncertainty] [reference]' lines separated by '@' lines)")
-    df = pd.DataFrame.from_records(records)
-    df.attrs["version"] = psrcat_version(text)
-    return df
-
-
-def _parse_line(tokens: list[str]) -> tuple[str, str, float, str | None] | str:
-    """Read one ``NAME value [uncertainty] [reference]`` line, or say what is wrong."""
-    name = tokens[0]
-    if len(tokens) < 2:
-        return f"parameter {name} has no value"
-    if len(tokens) > 4:
-        return (f"expected 'NAME value [uncertainty] [reference]', got {len(tokens)} "
-                "columns")
-    value, err, ref = tokens[1], math.nan, None
-    rest = tokens[2:]
-    if rest and _NUMBER.fullmatch(rest[0]):
-        try:
-            err = _uncertainty_in_units(name, value, rest[0])
-        except InputError as exc:
-            return f"{name}: {exc}"
-        if err == 0.0:
-            err = math.nan  # "0" is written where no uncertainty is known
-        rest = rest[1:]
-    if rest:
-        if len(rest) > 1 or _NUMBER.fullmatch(rest[0]):
-            return f"{name}: cannot tell the uncertainty from the reference"
-        ref = rest[0]
-    return name, value, err, ref
-
-
-def _uncertainty_in_units(name: str, value: str, uncertainty: str) -> float:
-    """Absolute uncertainty; RAJ in seconds of time, DECJ in arcseconds."""
-    if name in ("RAJ", "DECJ"):
-        _, unit_arcsec = parse_sexagesimal(value, hours=(name == "RAJ"))
-        if "." in uncertainty or uncertainty[0] in "+-":
-            # absolute, in units of the last field
-            unit_arcsec /= last_digit_unit(value.split(":")[-1])
-        err_arcsec = float(uncertainty) * unit_arcsec
-        return err_arcsec / 15.0 if name == "RAJ" else err_arcsec
-    return absolute_uncertainty(value, uncertainty)
-
-
-def extract_psrcat_db(tarball_bytes: bytes) -> str:
-    """Return the text of ``psrcat.db`` from a ``psrcat_pkg.tar.gz`` tarball.
-
-    Parameters
-    ----------
-    tarball_bytes : bytes
-        The downloaded tarball (gzip-compressed tar; plain tar is accepted too).
-
-    Returns
-    -------
-    str
-        The database text (``psrcat_tar/psrcat.db`` in the ATNF package; any member
-        named ``psrcat.db`` is accepted).
-
-    Raises
-    ------
-    catalog.errors.SourceError
-        If the bytes are not a tar archive or hold no ``psrcat.db``.
-    """
-    try:
-        with tarfile.open(fileobj=io.BytesIO(tarball_bytes), mode="r:*") as tar:
-            members = [m for m in tar.getmembers()
-                       if m.isfile() and Path(m.name).name == "psrcat.db"]
-            if not members:
-                names = ", ".join(m.name for m in tar.getmembers()[:10])
-                raise SourceError(
-                    "psrcat tarball holds no psrcat.db (expected psrcat_tar/psrcat.db); "
-                    f"it has: {names or 'no files'}")
-            members.sort(key=lambda m: (m.name != "psrcat_tar/psrcat.db", len(m.name)))
-            handle = tar.extractfile(members[0])
-            assert handle is not None
-            return handle.read().decode("latin-1")
-    except tarfile.TarError as exc:
-        raise SourceError(f"psrcat package is not a readable tar.gz archive: {exc}") from exc
 
 
 # --------------------------------------------------------------------------------------
@@ -727,3 +330,14 @@ def normalize_psrcat(df: pd.DataFrame) -> NormalizedCatalog:
     result.check_counts()
     return result
 
+
+
+def read_release(fetched, args=None, reporter=None) -> Reading:
+    """The read stage: the psrcat package tarball or a bare ``psrcat.db`` -> literature
+    objects, with the release the file names itself (``#CATALOGUE``)."""
+    data = fetched.result.read_bytes()
+    is_archive = (data[:2] == b"\x1f\x8b" or data[:3] == b"BZh"
+                  or data[:6] == b"\xfd7zXZ\x00" or data[257:262] == b"ustar")
+    text = extract_psrcat_db(data) if is_archive else data.decode("latin-1")
+    return Reading(chunks=normalize_psrcat(parse_psrcat_db(text)),
+                   version=psrcat_version(text))

@@ -1,254 +1,38 @@
-"""``livecat ingest``: fetch, parse, normalize and load catalogs; list what is held.
+"""``livecat ingest``: typer commands over :func:`ingest.pipeline.run`.
 
-The commands are thin: each builds a fetch (remote URL, ``--file`` or ``--mirror``) and
-calls :func:`run_ingest` with the catalog's read function (parse + normalize), which
-skips a release already held with the same checksum (unless ``--force``) and otherwise
-hands the normalized rows to :func:`ingest.load.load_catalog`. The same functions
-(:func:`ingest_atnf`, :func:`ingest_ipcat`) are the library API.
-
-Progress goes to stderr: a rich progress display on a terminal, plain timestamped log
-lines otherwise. The summary table (read / inserted / updated / unchanged / rejected /
-retired) goes to stdout.
+One command per catalog of :data:`ingest.registry.REGISTRY` (built from the registry, so
+a new catalog gets its command with its entry), plus ``table`` (a curator's class table),
+``list`` and ``rejects``. Progress goes to stderr; the summary (read / inserted / updated
+/ unchanged / rejected / retired) to stdout. A mistake prints one ``Error:`` line and
+exits 1.
 """
 
 from __future__ import annotations
 
-import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import typer
 
-from catalog.cli import handle_errors
+from catalog.cli import check_format, handle_errors
+from catalog.migrate import engine_at_head
+from ingest.registry import REGISTRY, RESERVED_NAMES
+from ingest.spec import CatalogSpec, IngestArgs
 
 app = typer.Typer(help="Fetch and load the X-ray and literature catalogs.",
                   no_args_is_help=True)
-
-#: Catalogs this command can ingest (name -> kind), listed by ``livecat ingest list``
-#: even before their first ingest.
-KNOWN_CATALOGS: dict[str, str] = {"atnf": "literature", "ipcat": "literature",
-                                  "csc": "xray", "xmm": "xray", "erass1": "xray",
-                                  "2sxps": "xray", "lsxps": "xray"}
 
 FILE_HELP = "Read this local file instead of downloading (the remote is not contacted)."
 MIRROR_HELP = "Directory laid out like the remote: the URL path becomes the file path."
 WAIT_HELP = "Wait for a running ingest of the same catalog instead of failing."
 FORCE_HELP = "Load even when this exact input (same SHA-256) is already held."
-
-
-# --------------------------------------------------------------------------------------
-# Progress
-# --------------------------------------------------------------------------------------
-
-
-class Reporter:
-    """Progress on stderr: rich bars on a terminal, plain log lines otherwise.
-
-    Parameters
-    ----------
-    interactive : bool, optional
-        Force the rich display on (True) or off (False); default: whether stderr is a
-        terminal.
-    """
-
-    def __init__(self, interactive: bool | None = None) -> None:
-        self.interactive = sys.stderr.isatty() if interactive is None else interactive
-        self._progress = None
-        self._tasks: dict[str, int] = {}
-        self._logged: dict[str, int] = {}
-
-    def __enter__(self) -> "Reporter":
-        if self.interactive:
-            from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
-                                       SpinnerColumn, TextColumn, TimeElapsedColumn)
-
-            self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                      BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                      console=Console(stderr=True), transient=False)
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-    def log(self, message: str) -> None:
-        """Write one line of progress."""
-        if self._progress is not None:
-            self._progress.console.log(message)
-        else:
-            typer.echo(f"{time.strftime('%H:%M:%S')} {message}", err=True)
-
-    def update(self, stage: str, done: int, total: int | None) -> None:
-        """Progress callback: ``stage`` has done ``done`` of ``total`` units."""
-        if self._progress is not None:
-            if stage not in self._tasks:
-                self._tasks[stage] = self._progress.add_task(stage, total=total)
-            self._progress.update(self._tasks[stage], completed=done, total=total)
-            return
-        # plain mode: the start, every 25 % and the end of each stage
-        if total is None:
-            self.log(f"{stage}: started")
-            return
-        step = max(1, total // 4)
-        last = self._logged.get(stage)
-        if last is None or (total and (done >= total or done - last >= step)):
-            self._logged[stage] = done
-            self.log(f"{stage}: {done}" + (f" of {total}" if total else ""))
-
-    def download(self, done: int, total: int | None) -> None:
-        """Fetch progress callback (bytes)."""
-        self.update("download (bytes)", done, total)
-
-
-# --------------------------------------------------------------------------------------
-# Library functions
-# --------------------------------------------------------------------------------------
-
-
-@dataclass
-class ReadOutcome:
-    """What a catalog's read function returns: normalized rows and the native version."""
-
-    normalized: object
-    version: str | None
-
-
-def run_ingest(engine, catalog: str, fetched, read: Callable, *, release: str | None = None,
-               complete: bool = True, wait: bool = False, force: bool = False,
-               reporter: Reporter | None = None):
-    """Parse, normalize and load one fetched input, unless it is already held.
-
-    Parameters
-    ----------
-    engine : sqlalchemy.engine.Engine
-    catalog : str
-    fetched : ingest.fetch.FetchResult
-    read : callable
-        ``read(fetched) -> ReadOutcome``: the catalog's parse + normalize.
-    release : str, optional
-        Release name; default the version ``read`` found, else ``sha256:<12 hex>``.
-    complete, wait : bool
-        See :func:`ingest.load.load_catalog`.
-    force : bool
-        Load even when a complete release with the same checksum is held.
-    reporter : Reporter, optional
-
-    Returns
-    -------
-    ingest.load.LoadResult
-        ``status == "skipped"`` when the input was already held.
-    """
-    from catalog.errors import ConflictError
-    from ingest.load import (check_not_locked, held_release, load_catalog, record_failed_run,
-                             record_skipped_run)
-
-    report = reporter.log if reporter else (lambda message: None)
-    if not force:
-        held = held_release(engine, catalog, fetched.sha256)
-        if held is not None:
-            why = (f"{catalog} {held} is already held with the same content "
-                   f"(sha256 {fetched.sha256[:12]}); nothing to do (use --force to reload)")
-            report(why)
-            return record_skipped_run(engine, catalog, held, why)
-    if not wait:
-        try:
-            check_not_locked(engine, catalog)  # fail before minutes of parsing, not after
-        except ConflictError as exc:
-            record_failed_run(engine, catalog, release or "", exc)
-            raise
-    report(f"{catalog}: parsing {fetched.origin}")
-    outcome = read(fetched)
-    version = release or outcome.version or f"sha256:{fetched.sha256[:12]}"
-    report(f"{catalog} {version}: {len(outcome.normalized.sources)} rows kept, "
-           f"{len(outcome.normalized.rejects)} rejected by normalize; loading")
-    return load_catalog(engine, catalog, outcome.normalized, version=version,
-                        origin=fetched.origin, checksum=fetched.sha256,
-                        remote_meta=fetched.remote_meta(), complete=complete, wait=wait,
-                        progress=reporter.update if reporter else None)
-
-
-def _is_archive(data: bytes) -> bool:
-    """gzip, bzip2, xz or a plain tar (``ustar`` magic at offset 257)."""
-    return data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00" \
-        or data[257:262] == b"ustar"
-
-
-def read_atnf(fetched) -> ReadOutcome:
-    """Parse + normalize an ATNF input: the psrcat package tarball or a bare psrcat.db."""
-    from ingest import atnf
-
-    data = fetched.read_bytes()
-    text = atnf.extract_psrcat_db(data) if _is_archive(data) else data.decode("latin-1")
-    parsed = atnf.parse_psrcat_db(text)
-    return ReadOutcome(atnf.normalize_psrcat(parsed), atnf.psrcat_version(text))
-
-
-def read_ipcat(fetched) -> ReadOutcome:
-    """Parse + normalize the IP catalogue page (no version: the content hash names it)."""
-    from ingest import ipcat
-
-    data = fetched.read_bytes()
-    try:
-        html = data.decode("utf-8")
-    except UnicodeDecodeError:
-        html = data.decode("latin-1")
-    return ReadOutcome(ipcat.normalize_ipcat(ipcat.parse_ipcat_html(html)), None)
-
-
-def ingest_atnf(engine, *, file=None, mirror=None, release: str | None = None,
-                wait: bool = False, force: bool = False, reporter: Reporter | None = None):
-    """Fetch (or read) the ATNF Pulsar Catalogue and load it as catalog ``atnf``.
-
-    The default remote is :data:`ingest.atnf.PACKAGE_URL` (``psrcat_pkg.tar.gz``); the
-    release is the ``#CATALOGUE`` version of ``psrcat.db`` unless ``release`` is given.
-    ``file`` may be the tarball or a bare ``psrcat.db``.
-    """
-    from ingest import atnf
-    from ingest.fetch import fetch
-
-    fetched = fetch(atnf.PACKAGE_URL, file=file, mirror=mirror,
-                    progress=reporter.download if reporter else None)
-    return run_ingest(engine, atnf.CATALOG, fetched, read_atnf, release=release, wait=wait,
-                      force=force, reporter=reporter)
-
-
-def ingest_ipcat(engine, *, file=None, mirror=None, release: str | None = None,
-                 wait: bool = False, force: bool = False, reporter: Reporter | None = None):
-    """Fetch (or read) K. Mukai's IP catalogue page and load it as catalog ``ipcat``."""
-    from ingest import ipcat
-    from ingest.fetch import fetch
-
-    fetched = fetch(ipcat.SOURCE_URL, file=file, mirror=mirror,
-                    progress=reporter.download if reporter else None)
-    return run_ingest(engine, ipcat.CATALOG, fetched, read_ipcat, release=release, wait=wait,
-                      force=force, reporter=reporter)
-
-
-# --------------------------------------------------------------------------------------
-# Commands
-# --------------------------------------------------------------------------------------
-
-
-def _engine():
-    """The livecat engine, refusing a database whose schema is not at the newest revision."""
-    from alembic.script import ScriptDirectory
-
-    from catalog import migrate
-    from catalog.engine import get_engine
-    from catalog.errors import ConfigError
-
-    engine = get_engine()
-    current = migrate.current_revision(engine)
-    head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
-    if current != head:
-        raise ConfigError(f"the database schema is at revision {current or 'none'}, not "
-                          f"{head}: run `livecat db upgrade` first")
-    return engine
+REGION_HELP = ("RA DEC RADIUS: load only this cone and retire only inside it. RA/Dec in "
+               "degrees or sexagesimal (RA in hours), radius in arcsec or with a unit "
+               "(12arcmin, 0.2deg).")
+COMPLETE_HELP = ("The --file holds the whole catalogue: retire every held source it lacks "
+                 "(without it, a file speaks only for the sky its rows fill).")
+MASS_HELP = "Allow retiring more than 5% of the catalog's current rows."
+OLDER_HELP = "Allow a release older than the one held to supersede it."
 
 
 def print_summary(result) -> None:
@@ -268,57 +52,125 @@ def print_summary(result) -> None:
     render(frame, "table", title=title)
 
 
-def _check_source_options(file: Optional[Path], mirror: Optional[Path]) -> None:
-    from catalog.errors import InputError
+def run_command(spec: CatalogSpec, args: IngestArgs):
+    """Run one ingest with progress on stderr; return its result."""
+    from ingest.pipeline import run
+    from ingest.progress import Reporter
 
-    if file is not None and mirror is not None:
-        raise InputError("give either --file or --mirror, not both")
-
-
-@app.command("atnf")
-@handle_errors
-def atnf_command(
-        file: Optional[Path] = typer.Option(None, "--file", help=FILE_HELP),
-        mirror: Optional[Path] = typer.Option(None, "--mirror", help=MIRROR_HELP),
-        release: Optional[str] = typer.Option(None, "--release",
-                                              help="Release name (default: from psrcat.db)."),
-        wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
-        force: bool = typer.Option(False, "--force", help=FORCE_HELP),
-) -> None:
-    """Ingest the ATNF Pulsar Catalogue (psrcat) into literature_object.
-
-    Examples: livecat ingest atnf ;
-    livecat ingest atnf --file psrcat.db ;
-    livecat ingest atnf --mirror /data/mirror  (reads /data/mirror/research/pulsar/psrcat/downloads/psrcat_pkg.tar.gz)
-    """
-    _check_source_options(file, mirror)
-    engine = _engine()
+    engine = engine_at_head()
     with Reporter() as reporter:
-        result = ingest_atnf(engine, file=file, mirror=mirror, release=release, wait=wait,
-                             force=force, reporter=reporter)
-    print_summary(result)
+        return run(engine, spec, args, reporter)
 
 
-@app.command("ipcat")
+def _region(values):
+    from catalog.coords import parse_region
+
+    return parse_region(*values) if values and None not in values else None
+
+
+def _catalog_command(spec: CatalogSpec):
+    positional_file = spec.kind == "trainingset"
+    spatial = spec.kind in ("xray", "survey")
+
+    @handle_errors
+    def command(
+            file: Optional[Path] = (typer.Argument(None, help=FILE_HELP) if positional_file
+                                    else typer.Option(None, "--file", help=FILE_HELP)),
+            mirror: Optional[Path] = typer.Option(None, "--mirror", help=MIRROR_HELP),
+            release: Optional[str] = typer.Option(
+                None, "--release",
+                help=f"Release name (default: {spec.default_release or 'what the input names itself, else sha256:<12 hex>'}"  # noqa: E501
+                     + ("; with --file: what the file names itself" if spec.default_release
+                        else "") + ")."),
+            region: Optional[tuple[str, str, str]] = typer.Option(
+                None, "--region", help=REGION_HELP, metavar="RA DEC RADIUS",
+                hidden=not spatial),
+            complete_release: bool = typer.Option(False, "--complete-release",
+                                                  help=COMPLETE_HELP,
+                                                  hidden=spec.whole_catalogue_files),
+            allow_mass_retire: bool = typer.Option(False, "--allow-mass-retire",
+                                                   help=MASS_HELP),
+            allow_older: bool = typer.Option(False, "--allow-older", help=OLDER_HELP),
+            wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
+            force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    ) -> None:
+        args = IngestArgs(file=file, mirror=mirror, release=release, region=_region(region),
+                          force=force, wait=wait, complete_release=complete_release,
+                          allow_mass_retire=allow_mass_retire, allow_older=allow_older)
+        result = run_command(spec, args)
+        if spec.kind == "trainingset":
+            _print_training_set(spec, result)
+        else:
+            print_summary(result)
+
+    target = {"xray": "xray_source / xray_flux", "literature": "literature_object",
+              "survey": "mw_source",
+              "trainingset": "xray_source, literature_object and mw_counterpart"}[spec.kind]
+    command.__doc__ = f"Ingest {spec.title} into {target}.\n\nExamples: {spec.examples}"
+    return command
+
+
+def _print_training_set(spec: CatalogSpec, result) -> None:
+    from catalog.output import render
+
+    if result.status == "skipped":
+        typer.echo(f"{spec.name}: skipped - {result.note}")
+        return
+    lit = result.literature
+    title = (f"{spec.name} {result.xray.version}: runs {result.xray.run_id} "
+             f"({result.xray.catalog})" + (f", {lit.run_id} ({lit.catalog})" if lit else "")
+             + f" {result.status} in {result.seconds:.1f} s")
+    render(result.summary(), "table", title=title)
+    typer.echo("to confirm the training set's pairs as curator muwclass-import: "
+               "livecat curate import-muwclass (same file)", err=True)
+
+
+for _spec in REGISTRY.values():
+    app.command(_spec.command or _spec.name)(_catalog_command(_spec))
+
+
+@app.command("table")
 @handle_errors
-def ipcat_command(
-        file: Optional[Path] = typer.Option(None, "--file", help=FILE_HELP),
-        mirror: Optional[Path] = typer.Option(None, "--mirror", help=MIRROR_HELP),
+def table_command(
+        file: Path = typer.Argument(..., help="CSV, VOTable or FITS table (gzip ok)."),
+        catalog: str = typer.Option(..., "--catalog",
+                                    help="Name of the literature catalog it becomes."),
+        name_col: str = typer.Option(..., "--name-col", help="Object name column."),
+        ra_col: str = typer.Option(..., "--ra-col",
+                                   help="RA column: degrees or sexagesimal hours."),
+        dec_col: str = typer.Option(..., "--dec-col",
+                                    help="Dec column: degrees or ±dd mm ss.s."),
+        class_col: str = typer.Option(..., "--class-col", help="Native class column."),
+        ref_col: Optional[str] = typer.Option(None, "--ref-col",
+                                              help="Reference (bibcode) column."),
+        class_map: Optional[Path] = typer.Option(
+            None, "--class-map", help="CSV 'native,class' mapping labels to classes."),
+        pos_err_col: Optional[str] = typer.Option(
+            None, "--pos-err-col", help="1-sigma position error column, arcsec."),
+        fmt: Optional[str] = typer.Option(None, "--format",
+                                          help="csv, votable or fits (default: sniffed)."),
         release: Optional[str] = typer.Option(
-            None, "--release", help="Release name (default: sha256:<first 12 hex digits>)."),
+            None, "--release", help="Release name (default: sha256 of table + options)."),
+        allow_mass_retire: bool = typer.Option(False, "--allow-mass-retire", help=MASS_HELP),
         wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
-        force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+        force: bool = typer.Option(False, "--force", help="Load even when this table "
+                                                          "with these options is held."),
 ) -> None:
-    """Ingest K. Mukai's catalogue of intermediate polars (CV/IP) into literature_object.
+    """Ingest a table of classified objects (SIMBAD export, paper table) into literature_object.
 
-    Examples: livecat ingest ipcat ; livecat ingest ipcat --file alpha.html
+    Example: livecat ingest table cvs.csv --catalog ritter_cvs --name-col Name
+    --ra-col RA --dec-col Dec --class-col Type --ref-col Bibcode --class-map map.csv
+    (map.csv: native,class / DN,CV/dwarf-nova / IP,CV/IP)
     """
-    _check_source_options(file, mirror)
-    engine = _engine()
-    with Reporter() as reporter:
-        result = ingest_ipcat(engine, file=file, mirror=mirror, release=release, wait=wait,
-                              force=force, reporter=reporter)
-    print_summary(result)
+    from ingest.classtable import TableColumns, table_spec
+
+    cols = TableColumns(name=name_col, ra=ra_col, dec=dec_col, klass=class_col,
+                        ref=ref_col, pos_err=pos_err_col)
+    spec = table_spec(catalog, cols, class_map_path=class_map, fmt=fmt,
+                      reserved=RESERVED_NAMES)
+    print_summary(run_command(spec, IngestArgs(file=file, release=release, wait=wait,
+                                               force=force,
+                                               allow_mass_retire=allow_mass_retire)))
 
 
 @app.command("list")
@@ -329,17 +181,33 @@ def list_command(fmt: str = typer.Option("table", "--format", "-f",
 
     Example: livecat ingest list --format csv
     """
-    from catalog.cli import check_format
     from catalog.output import render
-    from ingest.load import catalog_summary
+    from ingest.listing import catalog_summary
 
     fmt = check_format(fmt)
-    frame = catalog_summary(_engine(), KNOWN_CATALOGS)
+    frame = catalog_summary(engine_at_head(),
+                            {name: spec.kind for name, spec in REGISTRY.items()})
     render(frame, fmt, title="catalogs",
            table_columns=["catalog", "kind", "releases", "rows", "current", "last_run",
                           "status"])
 
-from ingest.xray_cli import register as _register_xray; _register_xray(app)  # noqa: E402
-KNOWN_CATALOGS["muwclass"] = "literature"
-from ingest.table_cli import register as _register_tables; _register_tables(app)  # noqa: E402
-from ingest.muwclass import register as _register_muwclass; _register_muwclass(app)  # noqa: E402
+
+@app.command("rejects")
+@handle_errors
+def rejects_command(
+        run_id: Optional[int] = typer.Argument(
+            None, help="Ingest run id (default: the newest run that rejected rows)."),
+        fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
+) -> None:
+    """Show the rows an ingest run rejected, with the reason for each.
+
+    Examples: livecat ingest rejects ; livecat ingest rejects 12 --format csv
+    """
+    from catalog.output import render
+    from ingest.listing import run_rejects
+
+    fmt = check_format(fmt)
+    run, rejects = run_rejects(engine_at_head(), run_id)
+    title = (f"run {run['id']} ({run['catalog']} {run['version'] or ''}, {run['status']}): "
+             f"{len(rejects)} rejected")
+    render(rejects, fmt, title=title)

@@ -68,6 +68,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ingest import readers as R
 from ingest import tables as T
 from ingest.normalized import NormalizedCatalog
 
@@ -136,9 +137,9 @@ def parse(path_or_bytes, fmt: str | None = None) -> pd.DataFrame:
     catalog.errors.SourceError
         Unreadable input or a table without ``name``, ``ra``, ``dec``.
     """
-    df = T.read_input(path_or_bytes, fmt)
+    df = R.read_input(path_or_bytes, fmt)
     df = df.rename(columns={c: HEASARC_TO_CXC[c] for c in df.columns if c in HEASARC_TO_CXC})
-    T.require_columns(df, REQUIRED, "a Chandra Source Catalog master-source table "
+    R.require_columns(df, REQUIRED, "a Chandra Source Catalog master-source table "
                       "(CXC TAP, HEASARC csc or CSC query-result CSV)")
     return df
 
@@ -158,7 +159,7 @@ def normalize(df: pd.DataFrame, release: str | None = None) -> NormalizedCatalog
     NormalizedCatalog
         ``kind="xray"`` with sources, fluxes and rejects; ``n_read == len(df)``.
     """
-    T.require_columns(df, REQUIRED, "a Chandra Source Catalog master-source table")
+    R.require_columns(df, REQUIRED, "a Chandra Source Catalog master-source table")
     release = release or DEFAULT_RELEASE
     df = df.reset_index(drop=True)
     n = len(df)
@@ -192,8 +193,8 @@ def normalize(df: pd.DataFrame, release: str | None = None) -> NormalizedCatalog
     nh = num.get("nh_gal", nan).to_numpy()
     nh_cm2 = np.where(nh < 1e10, nh * 1e20, nh)
     n_obs = _n_obs(num, n)
-    var_intra = _band_prob(num, "var_intra_prob", None)
-    var_inter = _band_prob(num, "var_inter_prob", num.get("var_inter_prob"))
+    var_intra = _band_prob(num, "var_intra_prob", None, n)
+    var_inter = _band_prob(num, "var_inter_prob", num.get("var_inter_prob"), n)
 
     flag_frame = pd.DataFrame({name: (flags[col] if col in flags
                                       else pd.Series(pd.NA, index=range(n), dtype="boolean"))
@@ -268,9 +269,9 @@ def _flux_bands(flux_cols: dict, fnum: dict, good: np.ndarray) -> list[dict]:
     return bands
 
 
-def _band_prob(num: dict, stem: str, fallback: pd.Series | None) -> np.ndarray:
-    """Broad-band probability, else the max over bands present, else ``fallback``."""
-    n = len(next(iter(num.values()))) if num else 0
+def _band_prob(num: dict, stem: str, fallback: pd.Series | None, n: int) -> np.ndarray:
+    """Broad-band probability, else the max over bands present, else ``fallback``
+    (``n`` rows: a table may have no probability column at all)."""
     per_band = [num[f"{stem}_{b}"].to_numpy() for b in BANDS if f"{stem}_{b}" in num]
     if not per_band:
         return fallback.to_numpy() if fallback is not None else np.full(n, np.nan)
@@ -310,7 +311,7 @@ def _as_int(values: pd.Series) -> pd.Series:
 def _extra(df: pd.DataFrame, num: dict, flux_cols: dict, release: str) -> pd.DataFrame:
     """Catalog-specific columns kept in ``extra`` (native names)."""
     extra = pd.DataFrame({c: (_as_int(v) if _is_int_column(c) else v)
-                          for c, v in num.items()})
+                          for c, v in num.items()}, index=pd.RangeIndex(len(df)))
     for c in _EXTRA_TEXT:
         if c in df.columns:
             extra[c] = T.id_text(df[c].reset_index(drop=True))

@@ -57,6 +57,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from ingest import readers as R
 from ingest import tables as T
 from ingest.normalized import NormalizedCatalog
 
@@ -95,12 +96,12 @@ def parse(path_or_bytes, fmt: str | None = None) -> pd.DataFrame:
     catalog.errors.SourceError
         Unreadable input, or no ``RA``/``DEC`` and no ``UID``/``IAUNAME``.
     """
-    df = T.read_input(path_or_bytes, fmt)
+    df = R.read_input(path_or_bytes, fmt)
     if df.attrs.get("original_names"):
-        df = T.rename_vizier_to_original(df)
-    T.require_columns(df, REQUIRED, "an eROSITA eRASS catalogue (FITS or TAPVizieR)")
+        df = R.rename_vizier_to_original(df)
+    R.require_columns(df, REQUIRED, "an eROSITA eRASS catalogue (FITS or TAPVizieR)")
     if "UID" not in df.columns and "IAUNAME" not in df.columns:
-        T.require_columns(df, ["UID"], "an eROSITA eRASS catalogue with UID or IAUNAME")
+        R.require_columns(df, ["UID"], "an eROSITA eRASS catalogue with UID or IAUNAME")
     return df
 
 
@@ -124,7 +125,7 @@ def normalize(df: pd.DataFrame, release: str | None = None) -> NormalizedCatalog
     -------
     NormalizedCatalog
     """
-    T.require_columns(df, REQUIRED, "an eROSITA eRASS catalogue")
+    R.require_columns(df, REQUIRED, "an eROSITA eRASS catalogue")
     df = df.reset_index(drop=True)
     n = len(df)
     release = release or ("DR2" if "UID_DR1" in df.columns else DEFAULT_RELEASE)
@@ -209,65 +210,3 @@ def _bands(num: dict, bands: dict, good: np.ndarray) -> list[dict]:
             out.append({"band": band, "lo": lo, "hi": hi, "kind": kind,
                         "value": value, "value_lo": vlo, "value_hi": vhi})
     return out
-
-
-# --------------------------------------------------------------------------- fixture writer
-
-def write_fits_fixture(path, rows: list[dict], hard: bool = False, dr2: bool = False):
-    """Write a small eRASS catalogue FITS file with the official names, types and units.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    rows : list of dict
-        Values by FITS column name; columns missing from a row are written as null
-        (NaN for floats, ``False`` for logicals, 0 for integers without TNULL).
-    hard : bool
-        Hard (3B) layout: bands 0-3, ``UID_1B``, ``DET_LIKE_0..3``.
-    dr2 : bool
-        Add the DR2 ``UID_DR1`` link column.
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    from pathlib import Path
-
-    from astropy.io import fits
-
-    cols = [("IAUNAME", "23A", None), ("DETUID", "32A", None), ("SKYTILE", "J", None),
-            ("ID_SRC", "J", None), ("UID", "K", None),
-            ("UID_1B" if hard else "UID_Hard", "K", None)]
-    if dr2:
-        cols.append(("UID_DR1", "K", None))
-    cols += [("RA", "D", "deg"), ("DEC", "D", "deg"), ("POS_ERR", "E", "arcsec"),
-             ("RADEC_ERR", "E", "arcsec"), ("MJD_MIN", "E", "d"), ("MJD_MAX", "E", "d"),
-             ("EXT", "E", "arcsec"), ("EXT_ERR", "E", "arcsec"), ("EXT_LIKE", "E", None)]
-    band_names = list(HARD_BANDS) if hard else ["1", "P1", "P2", "P3"]
-    cols += [(f"DET_LIKE_{b}", "E", None) for b in (("0", "1", "2", "3") if hard else ("0",))]
-    for b in band_names:
-        cols += [(f"ML_CTS_{b}", "E", "ct"), (f"ML_CTS_ERR_{b}", "E", "ct"),
-                 (f"ML_RATE_{b}", "E", "ct/s"), (f"ML_RATE_ERR_{b}", "E", "ct/s"),
-                 (f"ML_FLUX_{b}", "E", "erg/cm**2/s"), (f"ML_FLUX_ERR_{b}", "E", "erg/cm**2/s"),
-                 (f"ML_FLUX_LOWERR_{b}", "E", "erg/cm**2/s"),
-                 (f"ML_FLUX_UPERR_{b}", "E", "erg/cm**2/s"), (f"ML_EXP_{b}", "E", "s")]
-    cols += [(c, "L", None) for c in FLAG_COLUMNS if c != "FLAG_SP_GC"]
-    columns = []
-    for name, form, unit in cols:
-        values = [r.get(name) for r in rows]
-        if form.endswith("A"):
-            arr = np.array(["" if v is None else str(v) for v in values])
-        elif form == "L":
-            arr = np.array([bool(v) if v is not None else False for v in values])
-        elif form in ("J", "K"):
-            arr = np.array([0 if v is None else int(v) for v in values],
-                           dtype=np.int64 if form == "K" else np.int32)
-        elif form == "D":
-            arr = np.array([np.nan if v is None else float(v) for v in values])
-        else:
-            arr = np.array([np.nan if v is None else float(v) for v in values], np.float32)
-        columns.append(fits.Column(name=name, format=form, unit=unit, array=arr))
-    hdu = fits.BinTableHDU.from_columns(columns, name="CATALOGUE")
-    path = Path(path)
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
-    return path

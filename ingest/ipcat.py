@@ -37,8 +37,13 @@ import pandas as pd
 from catalog.coords import parse_sexagesimal
 from catalog.errors import InputError, SourceError
 from ingest import class_rules
-from ingest.normalized import (LITERATURE_COLUMNS, NormalizedCatalog, rejects_frame,
-                               text_columns_as_object)
+from ingest.normalized import (
+    LITERATURE_COLUMNS,
+    NormalizedCatalog,
+    rejects_frame,
+    text_columns_as_object,
+)
+from ingest.spec import Reading
 
 CATALOG = "ipcat"
 SOURCE_URL = "https://asd.gsfc.nasa.gov/Koji.Mukai/iphome/catalog/alpha.html"
@@ -70,6 +75,8 @@ class _TableParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.tables: list[list[list[str]]] = []
+        self.closed: list[bool] = []  # per table: was its </table> seen
+        self.html_closed = False
         self._stack: list[list[list[str]]] = []
         self._cell: list[str] | None = None
 
@@ -103,6 +110,9 @@ class _TableParser(HTMLParser):
         elif tag == "table" and self._stack:
             self._close_cell()
             self.tables.append([r for r in self._stack.pop() if r])
+            self.closed.append(True)
+        elif tag == "html":
+            self.html_closed = True
 
     def handle_data(self, data: str) -> None:
         if self._cell is not None:
@@ -113,6 +123,7 @@ class _TableParser(HTMLParser):
         while self._stack:  # unclosed tables
             self._close_cell()
             self.tables.append([r for r in self._stack.pop() if r])
+            self.closed.append(False)
 
 
 def _clean_cell(text: str) -> str:
@@ -152,18 +163,25 @@ def parse_ipcat_html(html: str) -> pd.DataFrame:
     ------
     catalog.errors.SourceError
         If the page holds no table with the catalogue's columns (at least Var. Name,
-        Alt. Name(s), RA and Dec).
+        Alt. Name(s), RA and Dec), or the page is truncated (the table or the page is not
+        closed).
     """
     parser = _TableParser()
     parser.feed(html)
     parser.close()
-    for table in parser.tables:
+    for table, closed in zip(parser.tables, parser.closed):
         if not table:
             continue
         header = [_clean_cell(c).replace("\n", " ") for c in table[0]]
         mapping = _header_map(header)
         if mapping is None:
             continue
+        if not (closed and parser.html_closed):
+            raise SourceError(
+                "the IP catalogue page is truncated: "
+                + ("its table has no closing </TABLE>" if not closed
+                   else "the page has no closing </HTML>")
+                + f" after {len(table) - 1} rows; download it again")
         rows = []
         for cells in table[1:]:
             texts = [_clean_cell(c) for c in cells]
@@ -353,3 +371,14 @@ def normalize_ipcat(df: pd.DataFrame) -> NormalizedCatalog:
     result.check_counts()
     return result
 
+
+
+def read_release(fetched, args=None, reporter=None) -> Reading:
+    """The read stage: the page (UTF-8, else Latin-1) -> literature objects. The page
+    names no release: the content hash names it."""
+    data = fetched.result.read_bytes()
+    try:
+        html = data.decode("utf-8")
+    except UnicodeDecodeError:
+        html = data.decode("latin-1")
+    return Reading(chunks=normalize_ipcat(parse_ipcat_html(html)))

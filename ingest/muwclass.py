@@ -1,66 +1,67 @@
-"""The published MUWCLASS training set (Yang et al. 2022, ApJ 941, 104): ``livecat ingest muwclass-td``.
+"""The published MUWCLASS training set (Yang et al. 2022, ApJ 941, 104): sources, objects.
 
 The training set (``files/TD.csv`` of github.com/huiyang-astro/MUWCLASS_CSCv2) is one row
 per Chandra Source Catalog 2.0 source with its X-ray fluxes, the optical/IR counterpart
 the MUWCLASS pipeline chose, and, for labelled rows, the literature object and class. One
-import writes, in ONE transaction (a failure anywhere leaves the database as it was):
+ingest writes, in ONE transaction (a failure anywhere leaves the database as it was):
 
-1. the X-ray sources: ``xray_source`` rows of catalog ``csc`` keyed by the CSCv2 name,
-   through the shared loader as a *partial* release ``muwclass-td sha256:<12 hex>`` (no
-   other CSC source is retired): position, 1-sigma position error (``CSCv2_PU`` is the 95 %
+1. the X-ray sources: ``xray_source`` rows of their own catalog ``muwclass-csc`` (never
+   rows of a real ``csc`` ingest: the training set's values are the MUWCLASS averages,
+   not the CSC's), keyed by the CSCv2 name and linked to the real CSC source by it
+   (``extra.csc_native_id``): position, 1-sigma position error (``CSCv2_PU`` is the 95 %
    radius: divided by 2.4477, :func:`ingest.tables.sigma_from_radius`), significance
    (``CSCv2_S/N``), variability probabilities (``P_intra``, ``P_inter``, when the file has
    them), flags (``CSCv2_flags`` words ``extent``, ``conf``, ``pileup`` -> ``extended``,
    ``confused``, ``pileup``), and the four CSC energy fluxes ``Fs``/``Fm``/``Fh``/``Fb``
    (bands s 0.5-1.2, m 1.2-2, h 2-7, b 0.5-7 keV, kind ``energy_flux``, erg/cm2/s) with
    the interval value -/+ error;
-2. the literature objects: ``literature_object`` rows of catalog ``muwclass`` (a complete
-   release ``sha256:<12 hex>``), one per labelled row, keyed by the CSCv2 name (the
-   training set pairs one object with one source; ``Catalog_name`` is not unique),
-   named ``Catalog_name``, class ``True_Class`` (validated against the taxonomy: a class
-   outside it is an error naming it and its row, nothing is written), reference
-   ``Class_ref``; the training set publishes no literature position, so the object takes
-   the X-ray position (``params.position_from = "CSCv2"``, no position error);
+2. the literature objects: ``literature_object`` rows of catalog ``muwclass``, one per
+   labelled row, keyed by the CSCv2 name (the training set pairs one object with one
+   source; ``Catalog_name`` is not unique), named ``Catalog_name``, class ``True_Class``
+   (validated against the taxonomy: a class outside it is an error naming it and its row,
+   nothing is written), reference ``Class_ref``; the training set publishes no literature
+   position, so the object takes the X-ray position (``params.position_from = "CSCv2"``, no
+   position error). The file speaks for the objects of the sources it lists: an object
+   is retired only when its source is in the file and no longer labelled; a file without
+   labels retires none;
 3. the multiwavelength counterparts: ``mw_counterpart`` rows (``matched_by =
    "muwclass-td"``, ``is_best``, no survey designation or position: the file does not
    publish them): ``gaia_dr3`` (``Gmag``, ``BPmag``, ``RPmag`` with errors, ``Plx``,
    ``e_Plx``, ``PM``, Bailer-Jones ``rgeo`` with ``b_rgeo``/``B_rgeo`` as ``rgeo_lo``/
    ``rgeo_hi``; MUWCLASS used Gaia EDR3, whose photometry and astrometry DR3 repeats),
    ``2mass`` (``Jmag``, ``Hmag``, ``Kmag``), ``allwise`` (``W1mag``-``W3mag``), each
-   only when the row has a value for that survey;
-4. the confirmed training counterparts: for every labelled row a
-   ``counterpart_candidate`` (literature object, X-ray source; separation 0, match
-   probability 1) confirmed through :func:`curation.decisions.decide_in` by the curator
-   ``muwclass-import``. A candidate that already has a decision (a re-import, or a
-   curator who changed it since) is left alone.
+   only when the row has a value for that survey.
+
+Confirming the training set's pairs is a curation action (the curator
+``muwclass-import`` confirms each object's source through the same decision API as a
+person): ``livecat curate import-muwclass`` runs this ingest and then
+:mod:`curation.muwclass_import`.
 
 Rows without ``True_Class`` come in as unlabelled sources (steps 1 and 3 only) to be
 classified. Bad rows (missing name, bad position, unparseable number, negative error)
-are rejected with the reason, in both ingest runs.
-
-Idempotent: the X-ray and literature rows go through the shared loader's change
-detection, counterparts are upserted only when a value differs, decisions only for
-undecided candidates; a second import reports 0 inserted and 0 updated everywhere (without
-``--force`` the same file is skipped outright).
+are rejected with the reason, in both ingest runs. Idempotent: a second ingest of the
+same file reports 0 inserted and 0 updated everywhere (without ``--force`` the same file
+is skipped outright).
 """
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pandas as pd
 
 from catalog.errors import InputError
+from ingest.footprint import Footprint
+from ingest.load import LoadOptions, Release, ingest_transaction, load_in_transaction
+from ingest.runs import LoadResult
+from ingest.spec import Reading
+from ingest.staging import STAGING_TABLES
 
 CATALOG = "muwclass"
-XRAY_CATALOG = "csc"
-CURATOR = "muwclass-import"
+#: The X-ray sources of the training set: a catalog of their own, linked to ``csc`` by name.
+XRAY_CATALOG = "muwclass-csc"
 MATCHED_BY = "muwclass-td"
 #: ``files/TD.csv`` of the MUWCLASS_CSCv2 repository (default branch).
 SOURCE_URL = "https://raw.githubusercontent.com/huiyang-astro/MUWCLASS_CSCv2/HEAD/files/TD.csv"
@@ -111,9 +112,6 @@ class ImportResult:
     mw_updated: int = 0
     mw_unchanged: int = 0
     mw_removed: int = 0
-    candidates_new: int = 0
-    confirmed: int = 0
-    already_decided: int = 0
     status: str = "running"
     note: str | None = None
     seconds: float = 0.0
@@ -121,15 +119,13 @@ class ImportResult:
     def summary(self) -> pd.DataFrame:
         """One row per part: read / inserted / updated / unchanged / rejected / retired."""
         rows = []
-        for label, r in (("csc sources", self.xray), ("muwclass objects", self.literature)):
+        for label, r in (("muwclass-csc sources", self.xray),
+                         ("muwclass objects", self.literature)):
             if r is not None:
                 rows.append({"part": label, **r.counts()})
         rows.append({"part": "mw counterparts", "read": None, "inserted": self.mw_inserted,
                      "updated": self.mw_updated, "unchanged": self.mw_unchanged,
                      "rejected": None, "retired": self.mw_removed})
-        rows.append({"part": "confirmed counterparts", "read": None,
-                     "inserted": self.confirmed, "updated": 0,
-                     "unchanged": self.already_decided, "rejected": None, "retired": None})
         frame = pd.DataFrame(rows)
         for col in frame.columns[1:]:
             frame[col] = frame[col].astype("Int64")
@@ -149,10 +145,10 @@ def parse_td(data) -> pd.DataFrame:
     catalog.errors.SourceError
         Unreadable input or a missing required column.
     """
-    from ingest import tables as T
+    from ingest import readers as R
 
-    df = T.read_input(data, "csv")
-    T.require_columns(df, REQUIRED, "the MUWCLASS training set (files/TD.csv)")
+    df = R.read_input(data, "csv")
+    R.require_columns(df, REQUIRED, "the MUWCLASS training set (files/TD.csv)")
     return df
 
 
@@ -217,8 +213,9 @@ def normalize_td(df: pd.DataFrame) -> TrainingSet:
     # 1. X-ray sources and fluxes
     flags = [_flags(v) for v in (df["CSCv2_flags"].iloc[g].tolist()
                                  if "CSCv2_flags" in df else [None] * len(g))]
-    extra = [{"CSCv2_PU_arcsec": pu, "origin": "MUWCLASS training set"}
-             for pu in num["CSCv2_PU"].to_numpy()[g].tolist()]
+    extra = [{"CSCv2_PU_arcsec": pu, "origin": "MUWCLASS training set", "csc_native_id": name}
+             for pu, name in zip(num["CSCv2_PU"].to_numpy()[g].tolist(),
+                                 ids.iloc[g].tolist())]
     xray_sources = T.finish_sources({
         "native_id": ids.iloc[g].tolist(), "name": ids.iloc[g].tolist(),
         "ra": num["CSCv2_RA"].to_numpy()[g], "dec": num["CSCv2_DEC"].to_numpy()[g],
@@ -288,22 +285,11 @@ def normalize_td(df: pd.DataFrame) -> TrainingSet:
 # --------------------------------------------------------------------------------------
 
 
-def _load_part(cur, catalog, normalized, *, version, fetched, complete, wait, invoked_by,
-               command, progress):
-    """One shared-loader step inside the caller's transaction.
-
-    :func:`ingest.load.load_catalog` opens its own transaction; the import needs its X-ray
-    and literature loads, counterparts and decisions to commit together, so it runs the
-    loader's transaction body (:func:`ingest.load.load_in_transaction`) on its own cursor.
-    """
-    from ingest.load import SPECS, STAGING_TABLES, LoadResult, load_in_transaction
-
-    spec = SPECS[normalized.kind]
-    result = LoadResult(catalog=catalog, version=version, kind=normalized.kind)
-    load_in_transaction(cur, catalog, normalized, iter(()), spec, result,
-                        origin=fetched.origin, checksum=fetched.sha256,
-                        remote_meta=fetched.remote_meta(), complete=complete, wait=wait,
-                        invoked_by=invoked_by, command=command, progress=progress)
+def _load_part(cur, release: Release, normalized, options: LoadOptions):
+    """One shared-loader step inside the caller's transaction (the import's X-ray and
+    literature loads and counterparts commit together)."""
+    result = LoadResult(catalog=release.catalog, version=release.version, kind="")
+    load_in_transaction(cur, release, normalized, result, options)
     # the loader's staging tables live until commit; the next step creates its own
     cur.execute(f"DROP TABLE IF EXISTS {', '.join(STAGING_TABLES)}")
     result.status = "succeeded"
@@ -349,168 +335,42 @@ def _load_counterparts(cur, mw: pd.DataFrame, run_id: int, result: ImportResult)
     result.mw_removed = cur.rowcount
 
 
-def _confirm_counterparts(conn, cur, literature_rows: pd.DataFrame, result: ImportResult,
-                          invoked_by: str) -> None:
-    """Candidates for the labelled rows, confirmed by ``muwclass-import`` when undecided."""
-    from curation.decisions import decide_in
-
-    ids = literature_rows["native_id"].tolist()
-    cur.execute(
-        "SELECT l.id, x.id, l.native_id, x.native_id, x.pos_err_arcsec, l.ra, l.dec, "
-        "l.pos_err_arcsec, l.livecat_class, l.subclass, x.ra, x.dec, l.name, l.reference "
-        "FROM livecat.literature_object l JOIN livecat.xray_source x ON x.catalog = %s "
-        "AND x.native_id = l.native_id WHERE l.catalog = %s AND l.native_id = ANY(%s) "
-        "AND NOT EXISTS (SELECT 1 FROM livecat.counterpart_candidate c "
-        "WHERE c.literature_id = l.id AND c.xray_source_id = x.id) ORDER BY l.id",
-        (XRAY_CATALOG, CATALOG, ids))
-    new = cur.fetchall()
-    if new:
-        cur.execute("INSERT INTO livecat.candidate_run (invoked_by, literature_catalog, "
-                    "xray_catalog, params, n_pairs, n_new) VALUES (%s, %s, %s, %s::jsonb, "
-                    "%s, %s) RETURNING id",
-                    (invoked_by, CATALOG, XRAY_CATALOG,
-                     json.dumps({"model": "muwclass-td: the training set's own pairing",
-                                 "curator": CURATOR}), len(new), len(new)))
-        run = cur.fetchone()[0]
-        with cur.copy("COPY livecat.counterpart_candidate (literature_id, xray_source_id, "
-                      "literature_catalog, literature_native_id, xray_catalog, "
-                      "xray_native_id, separation_arcsec, sigma_arcsec, norm_sep, "
-                      "match_prob, snapshot, created_run_id) FROM STDIN") as copy:
-            for (lid, xid, lnid, xnid, xerr, lra, ldec, lerr, lcls, lsub, xra, xdec,
-                 _name, _ref) in new:
-                snap = {"literature": {"ra": lra, "dec": ldec, "pos_err_arcsec": lerr,
-                                       "livecat_class": lcls, "subclass": lsub},
-                        "xray": {"ra": xra, "dec": xdec, "pos_err_arcsec": xerr}}
-                copy.write_row((lid, xid, CATALOG, lnid, XRAY_CATALOG, xnid, 0.0,
-                                float(xerr) if xerr is not None else 0.0, 0.0, 1.0,
-                                json.dumps(snap), run))
-        result.candidates_new = len(new)
-    cur.execute(
-        "SELECT c.id, l.name, l.livecat_class, l.reference FROM livecat.counterpart_candidate c "
-        "JOIN livecat.literature_object l ON l.id = c.literature_id "
-        "JOIN livecat.xray_source x ON x.id = c.xray_source_id "
-        "WHERE l.catalog = %s AND x.catalog = %s AND l.native_id = x.native_id "
-        "AND l.native_id = ANY(%s) AND NOT EXISTS (SELECT 1 FROM livecat.curation_event e "
-        "WHERE e.candidate_id = c.id) ORDER BY c.id", (CATALOG, XRAY_CATALOG, ids))
-    undecided = cur.fetchall()
-    for cid, name, cls, ref in undecided:
-        decide_in(conn, cid, "confirm", CURATOR, source=MATCHED_BY,
-                  note=f"MUWCLASS training set ({REFERENCE}): {name} is {cls}"
-                       + (f" ({ref})" if ref else ""))
-    result.confirmed = len(undecided)
-    result.already_decided = len(ids) - len(undecided)
-
-
-def load_training_set(engine, td: TrainingSet, fetched, *, release: str | None = None,
-                      wait: bool = False, invoked_by: str | None = None,
-                      command: str | None = None, progress=None) -> ImportResult:
-    """Write the four parts of a normalized training set in one transaction."""
-    from catalog.settings import login_name
-    from ingest.load import ingest_transaction
-
-    version = release or f"sha256:{fetched.sha256[:12]}"
-    xray_version = f"muwclass-td {version}"
-    invoked_by = invoked_by or login_name()
-    command = command or " ".join(sys.argv)
+def load_training_set(engine, spec, fetched, reading, version: str, footprint, args,
+                      reporter=None) -> ImportResult:
+    """The load stage of the registry entry: the X-ray sources (a complete release of
+    ``muwclass-csc``), the labelled objects (speaking for the sources the file lists) and
+    the counterparts, in one transaction."""
+    td: TrainingSet = reading.chunks
+    fetch_result = fetched.result
+    options = LoadOptions(wait=args.wait, allow_mass_retire=args.allow_mass_retire,
+                          progress=reporter.update if reporter else None).resolved()
+    meta = fetch_result.remote_meta()
     result = ImportResult()
     started = time.monotonic()
+    xray_release = Release(XRAY_CATALOG, version, fetch_result.origin, fetch_result.sha256,
+                           meta, Footprint.whole_sky())
+    literature_release = Release(CATALOG, version, fetch_result.origin, fetch_result.sha256,
+                                 meta, Footprint.ids(td.xray.sources["native_id"]))
 
     def failed_runs():
         result.status = "failed"
-        return [(XRAY_CATALOG, xray_version, result.xray), (CATALOG, version, result.literature)]
+        return [(XRAY_CATALOG, version, result.xray), (CATALOG, version, result.literature)]
 
-    with ingest_transaction(engine, failed_runs, invoked_by, command) as (conn, cur):
-        result.xray = _load_part(cur, XRAY_CATALOG, td.xray, version=xray_version,
-                                 fetched=fetched, complete=False, wait=wait,
-                                 invoked_by=invoked_by, command=command, progress=progress)
-        result.literature = _load_part(cur, CATALOG, td.literature, version=version,
-                                       fetched=fetched, complete=True, wait=wait,
-                                       invoked_by=invoked_by, command=command,
-                                       progress=progress)
+    with ingest_transaction(engine, failed_runs, options) as (_, cur):
+        result.xray = _load_part(cur, xray_release, td.xray, options)
+        if len(td.literature.sources) or len(td.literature.rejects):
+            result.literature = _load_part(cur, literature_release, td.literature, options)
         _load_counterparts(cur, td.counterparts, result.xray.run_id, result)
-        _confirm_counterparts(conn, cur, td.literature.sources, result, invoked_by)
     result.status = "succeeded"
     result.seconds = time.monotonic() - started
     return result
 
 
-def ingest_muwclass_td(engine, *, file=None, mirror=None, release: str | None = None,
-                       wait: bool = False, force: bool = False, reporter=None) -> ImportResult:
-    """Fetch (or read) the MUWCLASS training set and import it (the library API).
-
-    Returns
-    -------
-    ImportResult
-        ``status == "skipped"`` when this exact file is already held (unless ``force``).
-    """
-    from ingest.fetch import fetch
-    from ingest.load import check_not_locked, held_release, record_skipped_run
-
-    report = reporter.log if reporter else (lambda message: None)
-    fetched = fetch(SOURCE_URL, file=file, mirror=mirror,
-                    progress=reporter.download if reporter else None)
-    if not force:
-        held = held_release(engine, CATALOG, fetched.sha256)
-        if held is not None:
-            why = (f"{CATALOG} {held} is already held with the same content (sha256 "
-                   f"{fetched.sha256[:12]}); nothing to do (use --force to reload)")
-            report(why)
-            record_skipped_run(engine, CATALOG, held, why)
-            return ImportResult(status="skipped", note=why)
-    if not wait:
-        check_not_locked(engine, XRAY_CATALOG)
-        check_not_locked(engine, CATALOG)
-    report(f"{CATALOG}: parsing {fetched.origin}")
-    td = normalize_td(parse_td(fetched.path))
-    report(f"{CATALOG}: {len(td.xray.sources)} sources ({len(td.literature.sources)} labelled), "
-           f"{len(td.counterparts)} counterparts, {len(td.xray.rejects)} rejected; loading")
-    return load_training_set(engine, td, fetched, release=release, wait=wait,
-                             progress=reporter.update if reporter else None)
-
-
-# --------------------------------------------------------------------------------------
-# Command
-# --------------------------------------------------------------------------------------
-
-
-def register(app) -> None:
-    """Add ``muwclass-td`` to the ``livecat ingest`` command group."""
-    import typer
-
-    from catalog.cli import handle_errors
-
-    @app.command("muwclass-td")
-    @handle_errors
-    def muwclass_td_command(
-            file: Optional[Path] = typer.Argument(
-                None, help="Local TD.csv (default: download files/TD.csv of "
-                           "huiyang-astro/MUWCLASS_CSCv2)."),
-            mirror: Optional[Path] = typer.Option(
-                None, "--mirror", help="Directory laid out like the remote."),
-            release: Optional[str] = typer.Option(
-                None, "--release", help="Release name (default: sha256:<12 hex>)."),
-            wait: bool = typer.Option(False, "--wait", help="Wait for running ingests of "
-                                                            "csc/muwclass."),
-            force: bool = typer.Option(False, "--force", help="Import even when this exact "
-                                                              "file is already held."),
-    ) -> None:
-        """Import the MUWCLASS training set: CSC sources, fluxes, counterparts, classes, confirmations.
-
-        Examples: livecat ingest muwclass-td ;
-        livecat ingest muwclass-td ../shared/samples/muwclass/TD_train.csv
-        """
-        from catalog.output import render
-        from ingest.cli import Reporter, _check_source_options, _engine
-
-        _check_source_options(file, mirror)
-        engine = _engine()
-        with Reporter() as reporter:
-            result = ingest_muwclass_td(engine, file=file, mirror=mirror, release=release,
-                                        wait=wait, force=force, reporter=reporter)
-        if result.status == "skipped":
-            typer.echo(f"{CATALOG}: skipped - {result.note}")
-            return
-        title = (f"{CATALOG} {result.literature.version}: runs {result.xray.run_id} (csc), "
-                 f"{result.literature.run_id} (muwclass) {result.status} in "
-                 f"{result.seconds:.1f} s")
-        render(result.summary(), "table", title=title)
+def read_release(fetched, args=None, reporter=None) -> Reading:
+    """The read stage: TD.csv -> a :class:`TrainingSet` (no release name in the file)."""
+    td = normalize_td(parse_td(fetched.result.path))
+    if reporter:
+        reporter.log(f"{CATALOG}: {len(td.xray.sources)} sources "
+                     f"({len(td.literature.sources)} labelled), {len(td.counterparts)} "
+                     f"counterparts, {len(td.xray.rejects)} rejected")
+    return Reading(chunks=td)

@@ -33,7 +33,7 @@ Literature objects (``sources`` when ``kind == "literature"``), one row per obje
     name [str]
     ra, dec [float, deg]    ICRS
     pos_err_arcsec [float]  1-sigma position error, NaN when unknown
-    livecat_class [str]     one of the taxonomy classes (ingest.taxonomy), or None
+    livecat_class [str]     one of the taxonomy classes (catalog.taxonomy), or None
     subclass [str|None]     e.g. "IP", "magnetar", "redback"
     native_type [str|None]  the catalog's own type text, kept so a curator sees why
     reference [str|None]    bibcode or reference text

@@ -57,6 +57,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ingest import readers as R
 from ingest import tables as T
 from ingest.normalized import NormalizedCatalog
 
@@ -93,12 +94,12 @@ def parse(path_or_bytes, fmt: str | None = None) -> pd.DataFrame:
     catalog.errors.SourceError
         Unreadable input, or no ``RA``/``Decl`` and no ``2SXPS_ID``/``LSXPS_ID``.
     """
-    df = T.read_input(path_or_bytes, fmt)
+    df = R.read_input(path_or_bytes, fmt)
     if df.attrs.get("original_names"):
-        df = T.rename_vizier_to_original(df)
-    T.require_columns(df, ("RA", "Decl"), "a Swift-XRT 2SXPS/LSXPS source table")
+        df = R.rename_vizier_to_original(df)
+    R.require_columns(df, ("RA", "Decl"), "a Swift-XRT 2SXPS/LSXPS source table")
     if not any(c in df.columns for c in ID_COLUMNS.values()):
-        T.require_columns(df, ["2SXPS_ID or LSXPS_ID"], "a Swift-XRT 2SXPS/LSXPS source table")
+        R.require_columns(df, ["2SXPS_ID or LSXPS_ID"], "a Swift-XRT 2SXPS/LSXPS source table")
     return df
 
 
@@ -117,12 +118,12 @@ def normalize(df: pd.DataFrame, release: str | None = None) -> NormalizedCatalog
     -------
     NormalizedCatalog
     """
-    T.require_columns(df, ("RA", "Decl"), "a Swift-XRT 2SXPS/LSXPS source table")
+    R.require_columns(df, ("RA", "Decl"), "a Swift-XRT 2SXPS/LSXPS source table")
     df = df.reset_index(drop=True)
     n = len(df)
     id_col = next((c for c in ID_COLUMNS.values() if c in df.columns), None)
     if id_col is None:
-        T.require_columns(df, ["2SXPS_ID or LSXPS_ID"], "a Swift-XRT source table")
+        R.require_columns(df, ["2SXPS_ID or LSXPS_ID"], "a Swift-XRT source table")
     release = release or next(r for r, c in ID_COLUMNS.items() if c == id_col)
     ids = T.id_text(df[id_col])
     rc = T.RejectCollector(n, ids)

@@ -63,11 +63,11 @@ Normalization choices
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ingest import readers as R
 from ingest import tables as T
 from ingest.normalized import NormalizedCatalog
 
@@ -122,7 +122,7 @@ def parse(path_or_bytes, fmt: str | None = None) -> pd.DataFrame:
     catalog.errors.SourceError
         Unreadable/truncated input or missing ``SRCID``/``SC_RA``/``SC_DEC``.
     """
-    df = T.read_input(path_or_bytes, fmt)
+    df = R.read_input(path_or_bytes, fmt)
     heasarc = [c for c in df.columns if c in HEASARC_TO_FITS]
     if {"srcid", "ra", "dec"} <= set(df.columns):  # HEASARC xmmssc naming
         df = df.rename(columns={c: HEASARC_TO_FITS[c] for c in heasarc})
@@ -132,7 +132,7 @@ def parse(path_or_bytes, fmt: str | None = None) -> pd.DataFrame:
         _fix_degree_errors(df)
     else:
         df = df.rename(columns={c: c.upper() for c in df.columns})
-    T.require_columns(df, REQUIRED, "an XMM-Newton SSC unique-source (slim) catalogue or "
+    R.require_columns(df, REQUIRED, "an XMM-Newton SSC unique-source (slim) catalogue or "
                       "a HEASARC xmmssc table")
     return df
 
@@ -164,10 +164,10 @@ def normalize(df: pd.DataFrame, release: str | None = None) -> NormalizedCatalog
     -------
     NormalizedCatalog
     """
-    T.require_columns(df, REQUIRED, "an XMM-Newton SSC unique-source (slim) catalogue")
+    R.require_columns(df, REQUIRED, "an XMM-Newton SSC unique-source (slim) catalogue")
     df = df.reset_index(drop=True)
     n = len(df)
-    release = release or _guess_release(df)
+    release = release or guess_release(df)
     ids = T.id_text(df["SRCID"])
     rc = T.RejectCollector(n, ids)
     T.check_ids(rc, ids, "SRCID")
@@ -244,7 +244,7 @@ def id_column(df: pd.DataFrame) -> str:
 def iter_normalize(df: pd.DataFrame, release: str | None = None, chunk_rows: int = 200_000):
     """Chunked :func:`normalize` for 1e6-row catalogues (bounded memory); see
     :func:`ingest.tables.iter_normalize`. The release is guessed once for all chunks."""
-    return T.iter_normalize(normalize, df, id_column(df), release or _guess_release(df),
+    return T.iter_normalize(normalize, df, id_column(df), release or guess_release(df),
                             chunk_rows)
 
 
@@ -255,7 +255,7 @@ def _flag_from(sum_flag: np.ndarray, test) -> pd.arrays.BooleanArray:
     return pd.array(np.where(np.isnan(sum_flag), None, value), dtype="boolean")
 
 
-def _guess_release(df: pd.DataFrame) -> str | None:
+def guess_release(df: pd.DataFrame) -> str | None:
     """Guess the release from the IAU name prefix (``4XMM J`` / ``5XMM J``)."""
     if "IAUNAME" not in df.columns or not len(df):
         return None
@@ -265,120 +265,3 @@ def _guess_release(df: pd.DataFrame) -> str | None:
     if first.startswith("4XMM"):
         return "4XMM-DR14"
     return None
-
-
-# --------------------------------------------------------------------------- fixture writer
-
-#: Slim-catalogue columns written by :func:`write_slim_fits_fixture`: name, TFORM, TUNIT.
-SLIM_COLUMNS = (
-    [("SRCID", "K", None), ("IAUNAME", "21A", None), ("SC_RA", "D", "deg"),
-     ("SC_DEC", "D", "deg"), ("SC_POSERR", "E", "arcsec"), ("SC_DET_ML", "E", None)]
-    + [(f"SC_EP_{n}_FLUX{s}", "E", "erg/cm**2/s") for n in BANDS for s in ("", "_ERR")]
-    + [(f"SC_HR{i}{s}", "E", None) for i in range(1, 5) for s in ("", "_ERR")]
-    + [("SC_EXTENT", "E", "arcsec"), ("SC_EXT_ML", "E", None), ("SC_CHI2PROB", "E", None),
-       ("SC_VAR_FLAG", "L", None), ("SC_SUM_FLAG", "I", None), ("N_DETECTIONS", "I", None),
-       ("MJD_FIRST", "D", "d"), ("MJD_LAST", "D", "d")]
-)
-#: TNULL of the integer columns (FITS floats use NaN).
-SLIM_TNULL = {"SC_SUM_FLAG": -32768, "N_DETECTIONS": -32768}
-
-
-def write_slim_fits_fixture(path, n_rows: int, seed: int = 0,
-                            release: str = "4XMM-DR13") -> Path:
-    """Write a synthetic XMM slim (unique-source) catalogue FITS file.
-
-    Real column names, TFORMs, TUNITs and null conventions (float NaN, integer TNULL,
-    logical ``F``) of the 4XMM slim catalogue; values are random but physically shaped
-    (positions uniform on the sphere, log-normal fluxes with ~20 % errors, band fluxes
-    consistent with band 8, hardness ratios in [-1, 1] with NaN where undefined,
-    ``SC_CHI2PROB`` NaN for sources without a time series). About 1 % of the rows have a
-    null ``SC_SUM_FLAG`` (TNULL). Vectorised: 1e6 rows take a few seconds.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Output file (overwritten).
-    n_rows : int
-        Number of unique sources.
-    seed : int
-        Random seed (same seed and size give the same file content).
-    release : str
-        Written to the ``CATALOG`` header keyword and the IAU name prefix
-        (``4XMM``/``5XMM``).
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    from astropy.io import fits
-
-    rng = np.random.default_rng(seed)
-    n = int(n_rows)
-    ra = rng.uniform(0.0, 360.0, n)
-    dec = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, n)))
-    prefix = "5XMM" if release.startswith("5XMM") else "4XMM"
-    srcid = 200000000000000 + rng.permutation(n).astype(np.int64) * 7 + 1
-    flux8 = 10 ** rng.normal(-14.0, 0.7, n)
-    frac = rng.dirichlet(np.ones(5), n)  # share of bands 1-5 in band 8
-    cols = {
-        "SRCID": srcid, "IAUNAME": _iau_names(prefix, ra, dec),
-        "SC_RA": ra, "SC_DEC": dec,
-        "SC_POSERR": rng.gamma(4.0, 0.35, n).astype(np.float32) + np.float32(0.3),
-        "SC_DET_ML": (6.0 + 10 ** rng.normal(1.3, 0.8, n)).astype(np.float32),
-    }
-    band_flux = {n_: flux8 * frac[:, i] for i, n_ in enumerate((1, 2, 3, 4, 5))}
-    band_flux[8] = flux8
-    band_flux[9] = flux8 * frac[:, 1:4].sum(axis=1)
-    for b in BANDS:
-        rel = rng.uniform(0.05, 0.4, n)
-        cols[f"SC_EP_{b}_FLUX"] = band_flux[b].astype(np.float32)
-        cols[f"SC_EP_{b}_FLUX_ERR"] = (band_flux[b] * rel).astype(np.float32)
-    for i in range(1, 5):
-        hr = rng.uniform(-1.0, 1.0, n).astype(np.float32)
-        undefined = rng.random(n) < 0.05
-        hr[undefined] = np.nan
-        err = rng.uniform(0.01, 0.5, n).astype(np.float32)
-        err[undefined] = np.nan
-        cols[f"SC_HR{i}"], cols[f"SC_HR{i}_ERR"] = hr, err
-    extended = rng.random(n) < 0.05
-    cols["SC_EXTENT"] = np.where(extended, rng.uniform(6.0, 80.0, n), 0.0).astype(np.float32)
-    cols["SC_EXT_ML"] = np.where(extended, rng.uniform(4.0, 200.0, n), 0.0).astype(np.float32)
-    chi2 = rng.random(n).astype(np.float32)
-    chi2[rng.random(n) < 0.6] = np.nan  # no EPIC time series
-    cols["SC_CHI2PROB"] = chi2
-    cols["SC_VAR_FLAG"] = np.nan_to_num(chi2, nan=1.0) < 1e-5
-    sum_flag = rng.choice(np.array([0, 1, 2, 3, 4], dtype=np.int16), n,
-                          p=[0.8, 0.12, 0.04, 0.03, 0.01])
-    sum_flag[rng.random(n) < 0.01] = SLIM_TNULL["SC_SUM_FLAG"]
-    cols["SC_SUM_FLAG"] = sum_flag
-    cols["N_DETECTIONS"] = (1 + rng.geometric(0.7, n) - 1).astype(np.int16)
-    first = rng.uniform(51560.0, 60300.0, n)
-    cols["MJD_FIRST"] = first
-    cols["MJD_LAST"] = np.where(cols["N_DETECTIONS"] > 1,
-                                first + rng.uniform(0.0, 60310.0 - first), first)
-    columns = []
-    for name, form, unit in SLIM_COLUMNS:
-        columns.append(fits.Column(name=name, format=form, unit=unit,
-                                   null=SLIM_TNULL.get(name), array=cols[name]))
-    hdu = fits.BinTableHDU.from_columns(columns, name="SRCLIST")
-    hdu.header["CATALOG"] = (f"{release} slim (synthetic)", "livecat test fixture")
-    hdu.header["COMMENT"] = ("Synthetic data in the 4XMM slim unique-source layout; "
-                             "columns per the XMM SSC 4XMM User Guide")
-    path = Path(path)
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
-    return path
-
-
-def _iau_names(prefix: str, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    """IAU designations ``<prefix> JHHMMSS.s+DDMMSS`` (truncated, as the SSC does)."""
-    t = np.floor(ra / 15.0 * 36000.0).astype(np.int64)  # tenths of a time second
-    hh, rem = np.divmod(t, 36000)
-    mm, ds = np.divmod(rem, 600)
-    sign = np.where(dec < 0, "-", "+")
-    a = np.floor(np.abs(dec) * 3600.0).astype(np.int64)
-    dd, rem = np.divmod(a, 3600)
-    dm, dsec = np.divmod(rem, 60)
-    return np.array([f"{prefix} J{h:02d}{m:02d}{s // 10:02d}.{s % 10}{g}{d:02d}{x:02d}{y:02d}"
-                     for h, m, s, g, d, x, y in zip(hh.tolist(), mm.tolist(), ds.tolist(),
-                                                    sign.tolist(), dd.tolist(), dm.tolist(),
-                                                    dsec.tolist())])

@@ -67,7 +67,7 @@ def raw_copy(url: str, fits_path: Path) -> tuple[float, int]:
     """Read the FITS table and COPY it as CSV into an unindexed table; seconds, rows."""
     import psycopg
 
-    from ingest.tables import read_fits_table
+    from ingest.readers import read_fits_table
 
     t0 = time.perf_counter()
     df = read_fits_table(fits_path, str(fits_path))
@@ -103,7 +103,8 @@ def main() -> None:
 
     from catalog import migrate
     from catalog.engine import create_engine
-    from ingest.xmm import write_slim_fits_fixture
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from xray_fixtures import write_slim_fits_fixture  # the test tree's fixture writer
 
     name = f"livecat_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.url, autocommit=True) as conn:

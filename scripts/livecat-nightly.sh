@@ -14,8 +14,8 @@
 #                                                                 or ~/.local/state/livecat)
 #   LIVECAT_NIGHTLY_ARGS      extra arguments, e.g. "--mirror /data/mirror"
 #
-# Exit status: that of `livecat ingest nightly` (1 when any catalog failed), or 75
-# (EX_TEMPFAIL) when another nightly run still holds the lock.
+# Exit status: that of `livecat nightly` (1 when any catalog or the curate recheck
+# step failed), or 75 (EX_TEMPFAIL) when another nightly run still holds the lock.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -36,7 +36,7 @@ stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 log="$log_dir/nightly-$stamp.log"
 report="$log_dir/nightly-$stamp.jsonl"
 
-# one nightly at a time (the loader's advisory locks also stop two ingests of a catalog)
+# one nightly at a time (the loader's locks also stop two ingests of a catalog)
 exec 9>"$log_dir/nightly.lock"
 if ! flock -n 9; then
     echo "livecat-nightly: another nightly run holds $log_dir/nightly.lock; exiting" >&2
@@ -46,12 +46,9 @@ fi
 export PYTHONUNBUFFERED=1
 status=0
 # shellcheck disable=SC2086
+# livecat nightly ingests what changed, then flags the curator decisions whose source
+# moved or changed class (curate recheck) itself
 livecat nightly --report "$report" ${LIVECAT_NIGHTLY_ARGS:-} >"$log" 2>&1 || status=$?
-# ingest may not import curation (data flows one way), so the wrapper asks curation to flag
-# decisions whose source moved or changed class in what was just ingested
-if ! livecat curate recheck >>"$log" 2>&1 && [[ $status -eq 0 ]]; then
-    status=1
-fi
 ln -sfn "$(basename "$log")" "$log_dir/nightly-latest.log"
 ln -sfn "$(basename "$report")" "$log_dir/nightly-latest.jsonl"
 # keep 60 days of logs and reports

@@ -18,6 +18,9 @@ SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 """Real catalog samples, ../shared/samples beside the checkout (never copied in)."""
 DATA = Path(__file__).resolve().parent / "data"
 """Hand-written fixtures and recorded answers of the tests (tests/data)."""
+PAUSE_RUNNER = Path(__file__).resolve().parent / "pause_before_commit.py"
+"""Runs livecat pausing each load before it commits (see that file)."""
+PAUSE_MARKER = "livecat-load: paused before commit"
 
 
 def sample_path(*parts: str) -> Path:

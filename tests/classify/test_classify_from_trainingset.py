@@ -2,7 +2,7 @@
 
 What a user runs, in order, on a fresh database (every step through the ``livecat`` CLI):
 
-1. ``livecat ingest muwclass-td FILE``: a small excerpt of the real MUWCLASS training set
+1. ``livecat curate import-muwclass FILE``: a small excerpt of the real MUWCLASS training set
    (``../shared/samples/muwclass/TD_train.csv``): 8 AGN, 8 CV, 8 NS and 8 YSO, one more
    CV whose hard-band flux is blanked (a member without the s/m/h fluxes), and 4 rows
    without a class (sources only, to be classified). The import writes the CSC sources
@@ -94,7 +94,7 @@ def world(engine, db_url, tmp_path_factory):
         mp.setenv("LIVECAT_CURATOR", "alice")
         path = tmp / "TD.csv"
         rows.to_csv(path, index=False)
-        ok(invoke(["ingest", "muwclass-td", str(path)], mp, db_url))
+        ok(invoke(["curate", "import-muwclass", str(path)], mp, db_url))
 
         res = ok(invoke(["trainingset", "create", NAME, "--note", "as imported"], mp, db_url))
         assert res.stdout.startswith(f"created {NAME}@1: {4 * PER_CLASS + 1} members "
@@ -105,7 +105,7 @@ def world(engine, db_url, tmp_path_factory):
         agn = rows[rows["True_Class"] == "AGN"]["CSCv2_name"].tolist()[:2]
         decisions = pd.DataFrame({
             "action": "reject", "literature_catalog": "muwclass",
-            "literature_native_id": ns + agn, "xray_catalog": "csc",
+            "literature_native_id": ns + agn, "xray_catalog": "muwclass-csc",
             "xray_native_id": ns + agn, "expected_status": "confirmed",
             "note": "not a clean training source"})
         decisions.to_csv(tmp / "decisions.csv", index=False)

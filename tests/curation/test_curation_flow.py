@@ -30,7 +30,7 @@ from curation import candidates as C
 from curation import decisions as D
 from curation import trainingsets as T
 from ingest import csc
-from ingest.cli import ingest_atnf
+from ingest.pipeline import ingest
 from ingest.load import load_catalog
 from ingest.normalized import (
     LITERATURE_COLUMNS,
@@ -147,7 +147,7 @@ def candidate_ids(engine, lit_catalog: str) -> dict[str, list[int]]:
 
 def test_whole_flow_on_real_samples(clean_tables, db_url, monkeypatch, tmp_path):
     engine = clean_tables
-    atnf158 = ingest_atnf(engine, file=sample_path("atnf", "psrcat-1.58.db"))
+    atnf158 = ingest(engine, "atnf", file=sample_path("atnf", "psrcat-1.58.db"))
     assert atnf158.n_inserted == 2636
     sample = csc_sample()
     assert load_catalog(engine, "csc", sample, version="2.0").n_inserted == 389
@@ -187,7 +187,7 @@ def test_whole_flow_on_real_samples(clean_tables, db_url, monkeypatch, tmp_path)
                                                                      "xtest"}
 
     # a new ATNF release and a new version of the class table
-    atnf159 = ingest_atnf(engine, file=sample_path("atnf", "psrcat-1.59.db"))
+    atnf159 = ingest(engine, "atnf", file=sample_path("atnf", "psrcat-1.59.db"))
     assert atnf159.status == "succeeded" and atnf159.n_updated > 0
     load_catalog(engine, "testlit", class_table(sample.sources, moved={"OBJ1": 2.0},
                                                  reclassified={"OBJ0": "YSO"}), version="v2")

@@ -21,7 +21,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 from catalog.errors import InputError, SourceError
-from ingest import atnf
+from ingest import atnf, psrcat
 from catalog.taxonomy import validate_class
 
 from helpers import SAMPLES
@@ -36,7 +36,7 @@ def sample_path(version: str) -> Path:
 
 @pytest.fixture(scope="module")
 def parsed():
-    return {v: atnf.parse_psrcat_db(sample_path(v)) for v in RELEASES}
+    return {v: psrcat.parse_psrcat_db(sample_path(v)) for v in RELEASES}
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +72,11 @@ def test_real_release_parses_completely(parsed, version):
     assert list(df["record"]) == list(range(1, len(df) + 1))
     assert all(p == [] for p in df["problems"])  # every line of the release was read
     assert df.attrs["version"] == version
-    assert atnf.psrcat_version(text) == version
+    assert psrcat.psrcat_version(text) == version
 
 
 def test_psrcat_version_absent():
-    assert atnf.psrcat_version("# no version here\nPSRJ J0000+0000\n") is None
+    assert psrcat.psrcat_version("# no version here\nPSRJ J0000+0000\n") is None
 
 
 def test_uncertainty_in_units_of_the_last_digit(parsed):
@@ -119,12 +119,12 @@ def test_zero_uncertainty_means_none(parsed):
     ("99.7", "19.9", 19.9), ("1.0D-3", "2", 2e-4),
 ])
 def test_absolute_uncertainty(value, err, expected):
-    assert atnf.absolute_uncertainty(value, err) == pytest.approx(expected, rel=1e-9)
+    assert psrcat.absolute_uncertainty(value, err) == pytest.approx(expected, rel=1e-9)
 
 
 def test_absolute_uncertainty_rejects_text():
     with pytest.raises(InputError, match="'abc'"):
-        atnf.absolute_uncertainty("abc", "1")
+        psrcat.absolute_uncertainty("abc", "1")
 
 
 def test_repeated_parameter_keeps_first_and_alternatives(parsed):
@@ -138,7 +138,7 @@ def test_repeated_parameter_keeps_first_and_alternatives(parsed):
 
 def test_list_with_bracketed_references(parsed):
     r = record(parsed["1.58"], "J0007+7303")
-    items = [atnf.parse_assoc_item(i) for i in atnf.parse_list_value(r["ASSOC"])]
+    items = [psrcat.parse_assoc_item(i) for i in psrcat.parse_list_value(r["ASSOC"])]
     assert items == [
         {"kind": "GRS", "name": "2FGL_J0007.0+7303", "uncertain": False, "refs": ["naa+12"]},
         {"kind": "XRS", "name": "RX_J0007.0+7303", "uncertain": False, "refs": ["cdm+10"]},
@@ -147,31 +147,31 @@ def test_list_with_bracketed_references(parsed):
 
 
 def test_list_items_with_own_references_and_uncertainty(parsed):
-    items = atnf.parse_list_value(record(parsed["1.67"], "J1818-1607")["TYPE"])
+    items = psrcat.parse_list_value(record(parsed["1.67"], "J1818-1607")["TYPE"])
     assert [i.as_dict() for i in items] == [
         {"value": "AXP", "uncertain": False, "refs": ["esy+20"]},
         {"value": "HE", "uncertain": False, "refs": ["kdk+20"]},
     ]
-    items = atnf.parse_list_value("HE[hcg+01,ppp+09,aaa+09i]")
+    items = psrcat.parse_list_value("HE[hcg+01,ppp+09,aaa+09i]")
     assert items[0].refs == ["hcg+01", "ppp+09", "aaa+09i"]
-    assert atnf.parse_list_value("CO(?)[jbo+07]")[0].as_dict() == {
+    assert psrcat.parse_list_value("CO(?)[jbo+07]")[0].as_dict() == {
         "value": "CO", "uncertain": True, "refs": ["jbo+07"]}
-    assert atnf.parse_list_value("BINARY?[pqm+21]")[0].as_dict() == {
+    assert psrcat.parse_list_value("BINARY?[pqm+21]")[0].as_dict() == {
         "value": "BINARY", "uncertain": True, "refs": ["pqm+21"]}
-    assert [i.value for i in atnf.parse_list_value("NRAD,AXP(?)")] == ["NRAD", "AXP"]
+    assert [i.value for i in psrcat.parse_list_value("NRAD,AXP(?)")] == ["NRAD", "AXP"]
 
 
 def test_comma_inside_brackets_and_empty_assoc_name(parsed):
     r = record(parsed["1.58"], "J1910-5959B")  # GC:NGC6752,XRS:[bgh+06,fhc+14]
-    items = [atnf.parse_assoc_item(i) for i in atnf.parse_list_value(r["ASSOC"])]
+    items = [psrcat.parse_assoc_item(i) for i in psrcat.parse_list_value(r["ASSOC"])]
     assert items == [
         {"kind": "GC", "name": "NGC6752", "uncertain": False, "refs": []},
         {"kind": "XRS", "name": None, "uncertain": False, "refs": ["bgh+06", "fhc+14"]},
     ]
     # parentheses inside a name do not split it; a ';' typo still gives the kind
-    items = atnf.parse_list_value("SNR:G290.1-0.8(MSH_11-61A)[htg+14],XRS;1XSPS_1105[wcp+18]")
-    assert [atnf.parse_assoc_item(i)["kind"] for i in items] == ["SNR", "XRS"]
-    assert atnf.parse_assoc_item(items[0])["name"] == "G290.1-0.8(MSH_11-61A)"
+    items = psrcat.parse_list_value("SNR:G290.1-0.8(MSH_11-61A)[htg+14],XRS;1XSPS_1105[wcp+18]")
+    assert [psrcat.parse_assoc_item(i)["kind"] for i in items] == ["SNR", "XRS"]
+    assert psrcat.parse_assoc_item(items[0])["name"] == "G290.1-0.8(MSH_11-61A)"
 
 
 def test_reference_in_the_reference_column_applies_to_the_list(parsed, normalized):
@@ -218,7 +218,7 @@ DECJ     +02:00:00   1
 
 
 def test_unreadable_lines_become_problems_and_rejects_not_exceptions():
-    df = atnf.parse_psrcat_db(BROKEN)
+    df = psrcat.parse_psrcat_db(BROKEN)
     assert len(df) == 3
     assert df.loc[0, "problems"] == [{
         "line": 3, "param": "RAJ", "text": "RAJ      00:00:01    1  2 3 4",
@@ -237,12 +237,43 @@ def test_unreadable_lines_become_problems_and_rejects_not_exceptions():
 
 def test_text_without_pulsars_is_a_source_error():
     with pytest.raises(SourceError, match="no PSRJ or PSRB"):
-        atnf.parse_psrcat_db("#CATALOGUE 1.0\n<html>\n<body>oops</body>\n")
+        psrcat.parse_psrcat_db("#CATALOGUE 1.0\n<html>\n<body>oops</body>\n")
 
 
 def test_missing_path_is_a_source_error(tmp_path):
-    with pytest.raises(SourceError, match="not found"):
-        atnf.parse_psrcat_db(str(tmp_path / "nope.db"))
+    with pytest.raises(SourceError, match="cannot read"):
+        psrcat.parse_psrcat_db(tmp_path / "nope.db")
+
+
+def test_text_that_is_a_path_is_text_not_a_file_to_read(tmp_path):
+    # a downloaded "psrcat.db" whose content is a path must never read that path
+    real = sample_path("1.58")
+    with pytest.raises(SourceError, match="no PSRJ or PSRB"):
+        psrcat.parse_psrcat_db(str(real))
+    with pytest.raises(SourceError, match="no PSRJ or PSRB"):
+        psrcat.parse_psrcat_db(str(real).encode())
+
+
+def test_truncated_database_is_refused():
+    text = sample_path("1.58").read_text(encoding="latin-1")
+    cut = text[:text.rindex("@")]  # the last record is never closed
+    with pytest.raises(SourceError, match="truncated"):
+        psrcat.parse_psrcat_db(cut)
+    mid = text[:len(text) // 2]
+    with pytest.raises(SourceError, match="truncated"):
+        psrcat.parse_psrcat_db(mid)
+
+
+def test_value_beyond_a_double_is_a_problem_not_a_crash():
+    text = ("#CATALOGUE 1.0\nPSRJ     J0001+0001\nRAJ      00:01:00   1\n"
+            "DECJ     +01:00:00  1\nF0       1e400      1\nP0       1.0  1e400\n@----\n")
+    df = psrcat.parse_psrcat_db(text)
+    reasons = [p["reason"] for p in df.loc[0, "problems"]]
+    assert any("out of range" in r for r in reasons), reasons
+    nc = atnf.normalize_psrcat(df)
+    assert list(nc.sources["native_id"]) == ["J0001+0001"]
+    with pytest.raises(InputError, match="out of range"):
+        psrcat.parse_float("1e400")
 
 
 # ----------------------------------------------------------------------------- fetch
@@ -262,16 +293,16 @@ def test_extract_psrcat_db_from_package():
     data = sample_path("1.58").read_bytes()
     blob = _tarball({"psrcat_tar/README": b"readme", "psrcat_tar/psrcat.db": data,
                      "psrcat_tar/glitch.db": b"x"})
-    text = atnf.extract_psrcat_db(blob)
+    text = psrcat.extract_psrcat_db(blob)
     assert text == data.decode("latin-1")
-    assert atnf.psrcat_version(text) == "1.58"
+    assert psrcat.psrcat_version(text) == "1.58"
 
 
 def test_extract_psrcat_db_errors():
     with pytest.raises(SourceError, match="no psrcat.db"):
-        atnf.extract_psrcat_db(_tarball({"psrcat_tar/README": b"x"}))
+        psrcat.extract_psrcat_db(_tarball({"psrcat_tar/README": b"x"}))
     with pytest.raises(SourceError, match="tar"):
-        atnf.extract_psrcat_db(b"<html>not a tarball</html>")
+        psrcat.extract_psrcat_db(b"<html>not a tarball</html>")
 
 
 # ----------------------------------------------------------------------------- normalize
@@ -377,7 +408,7 @@ DECJ     +05:00:00
 
 
 def test_rejects_missing_positions_names_and_duplicates():
-    nc = atnf.normalize_psrcat(atnf.parse_psrcat_db(MINIMAL))
+    nc = atnf.normalize_psrcat(psrcat.parse_psrcat_db(MINIMAL))
     assert nc.n_read == 7
     assert list(nc.sources["native_id"]) == ["J0100+0100", "B0400+04"]
     rejects = nc.rejects.set_index("row_number")
@@ -416,7 +447,7 @@ def test_class_counts_release_1_58(normalized):
 
 def test_class_counts_are_consistent_with_the_raw_codes(parsed, normalized):
     raw, s = parsed["1.58"], normalized["1.58"].sources
-    primary = raw["BINCOMP"].dropna().map(lambda t: atnf.parse_list_value(t)[0].value)
+    primary = raw["BINCOMP"].dropna().map(lambda t: psrcat.parse_list_value(t)[0].value)
     base = primary.str.split("/").str[0].str.rstrip("T")
     lmxb_codes = int(base.isin(["He", "CO", "UL"]).sum())
     ns_codes = int(base.isin(["NS", "DNS"]).sum())
@@ -424,7 +455,7 @@ def test_class_counts_are_consistent_with_the_raw_codes(parsed, normalized):
     assert counts["LMXB"] >= lmxb_codes
     assert collections.Counter(s["subclass"].fillna("-"))["DNS"] == ns_codes
     certain_axp = raw["TYPE"].dropna().map(
-        lambda t: any(i.value == "AXP" and not i.uncertain for i in atnf.parse_list_value(t)))
+        lambda t: any(i.value == "AXP" and not i.uncertain for i in psrcat.parse_list_value(t)))
     assert collections.Counter(s["subclass"].fillna("-"))["magnetar"] == int(certain_axp.sum())
     assert counts["NS"] / len(s) > 0.85
 

@@ -33,6 +33,7 @@ from catalog.coords import angular_separation_deg
 from catalog.errors import SourceError
 from ingest import csc
 from ingest import csc_fetch as F
+from ingest import tiles as T
 from ingest.tap import TapService, tap_sync
 
 from conftest import sample_path
@@ -95,12 +96,12 @@ def parse_box(query: str):
     m = TAP_BOX.match(query.strip())
     if not m:
         return None
-    tile = F.Tile(float(m["ra_lo"]), float(m["ra_hi"]), float(m["dec_lo"]),
+    tile = T.Tile(float(m["ra_lo"]), float(m["ra_hi"]), float(m["dec_lo"]),
                   float(m["dec_hi"]))
     return m["table"], [c.strip() for c in m["cols"].split(",")], tile, m["op"] == "<="
 
 
-def in_box(ra, dec, tile: F.Tile, top_inclusive: bool) -> bool:
+def in_box(ra, dec, tile: T.Tile, top_inclusive: bool) -> bool:
     """The service side of the predicate, evaluated from the parsed query."""
     upper = dec <= tile.dec_hi if top_inclusive else dec < tile.dec_hi
     return tile.ra_lo <= ra < tile.ra_hi and tile.dec_lo <= dec and upper
@@ -235,7 +236,7 @@ def sphere_points(n, seed=1):
 
 @pytest.mark.parametrize("ra_step,dec_step", STEPS)
 def test_tiles_partition_the_sky(ra_step, dec_step):
-    tiles = F.sky_tiles(ra_step, dec_step)
+    tiles = T.sky_tiles(ra_step, dec_step)
     ra, dec = sphere_points(20_000)
     # every tile corner and edge midpoint, the poles, RA just below 360
     corners = [(a, d) for t in tiles for a in (t.ra_lo, (t.ra_lo + t.ra_hi) / 2)
@@ -262,7 +263,7 @@ def test_tiles_partition_the_sky(ra_step, dec_step):
 
 
 def test_polar_tiles_are_not_slivers():
-    tiles = F.sky_tiles(10, 10)
+    tiles = T.sky_tiles(10, 10)
     top = [t for t in tiles if t.dec_hi == 90]
     equator = [t for t in tiles if t.dec_lo == 0]
     assert len(equator) == 36 and 1 <= len(top) < 10
@@ -271,12 +272,12 @@ def test_polar_tiles_are_not_slivers():
     def area(t):
         return math.radians(t.ra_hi - t.ra_lo) * (math.sin(math.radians(t.dec_hi))
                                                   - math.sin(math.radians(t.dec_lo)))
-    assert area(F.Tile(0, 10, 80, 90)) / area(equator[0]) < 0.1
+    assert area(T.Tile(0, 10, 80, 90)) / area(equator[0]) < 0.1
     assert 0.25 < area(top[0]) / area(equator[0]) <= 1
 
 
 def test_split_partitions_the_tile():
-    for tile in (F.Tile(0, 10, 80, 90), F.Tile(350, 360, -90, -80), F.Tile(10, 20, 0, 10)):
+    for tile in (T.Tile(0, 10, 80, 90), T.Tile(350, 360, -90, -80), T.Tile(10, 20, 0, 10)):
         kids = tile.split()
         ra, dec = np.meshgrid(np.linspace(tile.ra_lo, tile.ra_hi, 41)[:-1],
                               np.linspace(tile.dec_lo, tile.dec_hi, 41))
@@ -287,12 +288,12 @@ def test_split_partitions_the_tile():
 
 
 def test_adql_uses_half_open_comparisons_not_geometry():
-    adql = F.tile_adql(F.Tile(120.0, 130.0, 30.0, 40.0), F.CXC_MASTER)
+    adql = F.tile_adql(T.Tile(120.0, 130.0, 30.0, 40.0), F.CXC_MASTER)
     assert adql.startswith("SELECT name, ra, dec, err_ellipse_r0")
     assert adql.endswith("FROM csc21.master_source WHERE ra >= 120.0 AND ra < 130.0 "
                          "AND dec >= 30.0 AND dec < 40.0")
     assert not re.search(r"CONTAINS|CIRCLE|POINT|BETWEEN", adql)
-    top = F.tile_adql(F.Tile(0.0, 90.0, 80.0, 90.0), F.HEASARC_CSC)
+    top = F.tile_adql(T.Tile(0.0, 90.0, 80.0, 90.0), F.HEASARC_CSC)
     assert top == ("SELECT * FROM csc WHERE ra >= 0.0 AND ra < 90.0 "
                    "AND dec >= 80.0 AND dec <= 90.0")
 
@@ -308,14 +309,14 @@ def test_cxc_columns_are_the_master_source_columns_the_parser_reads():
 
 def test_tile_distance_matches_brute_force():
     rng = np.random.default_rng(7)
-    tiles = F.sky_tiles(30, 20)
+    tiles = T.sky_tiles(30, 20)
     for _ in range(60):
         t = tiles[rng.integers(len(tiles))]
         ra0, dec0 = rng.uniform(0, 360), np.degrees(np.arcsin(rng.uniform(-1, 1)))
         gra, gdec = np.meshgrid(np.linspace(t.ra_lo, t.ra_hi, 301),
                                 np.linspace(t.dec_lo, t.dec_hi, 301))
         brute = angular_separation_deg(ra0, dec0, gra, gdec).min()
-        exact = F.tile_distance_deg(t, ra0, dec0)
+        exact = T.tile_distance_deg(t, ra0, dec0)
         assert exact <= brute + 1e-9
         assert brute - exact < 0.2  # grid spacing bound
 
@@ -324,8 +325,8 @@ def test_tile_distance_matches_brute_force():
                                   (200.0, -89.5, 1.0), (95.0, 30.0, 25.0)])
 def test_region_selects_exactly_the_overlapping_tiles(cone):
     ra0, dec0, radius = cone
-    chosen = F.plan_tiles(10, 10, cone)
-    all_tiles = F.sky_tiles(10, 10)
+    chosen = T.plan_tiles(10, 10, cone)
+    all_tiles = T.sky_tiles(10, 10)
     ids = {t.id for t in chosen}
     assert ids <= {t.id for t in all_tiles}
     ra, dec = sphere_points(200_000, seed=3)
@@ -335,7 +336,7 @@ def test_region_selects_exactly_the_overlapping_tiles(cone):
         if has_inside:
             assert t.id in ids
     for t in chosen:
-        assert F.tile_distance_deg(t, ra0, dec0) <= radius + 1e-9
+        assert T.tile_distance_deg(t, ra0, dec0) <= radius + 1e-9
     if dec0 + radius >= 90 or dec0 - radius <= -90:  # a cone over a pole takes the whole cap
         pole_band = [t for t in all_tiles if (t.dec_hi == 90 if dec0 > 0 else t.dec_lo == -90)]
         assert {t.id for t in pole_band} <= ids
@@ -344,11 +345,11 @@ def test_region_selects_exactly_the_overlapping_tiles(cone):
 def test_bad_region_and_steps_are_input_errors():
     from catalog.errors import InputError
     with pytest.raises(InputError, match="RADIUS"):
-        F.plan_tiles(10, 10, (10, 95, 1))
+        T.plan_tiles(10, 10, (10, 95, 1))
     with pytest.raises(InputError):
-        F.plan_tiles(10, 10, (10, 5))
+        T.plan_tiles(10, 10, (10, 5))
     with pytest.raises(InputError, match="tile steps"):
-        F.plan_tiles(0, 10)
+        T.plan_tiles(0, 10)
 
 
 # --------------------------------------------------------------------------------------
@@ -373,7 +374,7 @@ def test_whole_sky_fetch_splits_overflowing_tiles(serve, tmp_path):
         parent = next(t for t in asked if t.id == parent_id)
         assert {k.id for k in parent.split()} == set(kids)
         assert set(kids) <= {t.id for t in asked}
-    assert len(asked) == len(F.sky_tiles(30, 30)) + 4 * len(manifest["split"])
+    assert len(asked) == len(T.sky_tiles(30, 30)) + 4 * len(manifest["split"])
     df = F.read_tiles(paths)
     assert sorted(df["name"]) == POOL_NAMES  # every source exactly once
     assert df.attrs["dropped_duplicates"] == 0
@@ -419,7 +420,7 @@ def test_interrupted_fetch_resumes_with_only_the_missing_tiles(serve, tmp_path):
                           tables=[cxc_table(url2, row_limit=5)], cache_dir=tmp_path)
     second = [t.id for t in healthy.tiles()]
     assert not set(second) & first  # nothing fetched twice
-    plan = F.sky_tiles(30, 30)
+    plan = T.sky_tiles(30, 30)
     splits = read_manifest(tmp_path)["split"]
     assert len(first) + len(second) == len(plan) + 4 * len(splits)
     assert sorted(F.read_tiles(paths)["name"]) == POOL_NAMES

@@ -14,17 +14,20 @@ import tarfile
 import threading
 import time
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from conftest import sample_path
-from helpers import DATA, invoke, summary
+from helpers import DATA, PAUSE_MARKER, PAUSE_RUNNER, invoke, summary
 from test_fetch import RecordedServer
 from test_load import snapshot
 
 from catalog import migrate
 from catalog.engine import create_engine
+from catalog.errors import ConflictError
 from ingest import atnf, load
+from ingest.normalized import NormalizedCatalog
 
 IPCAT_FIXTURE = DATA / "ipcat" / "alpha.html"
 
@@ -202,7 +205,7 @@ def _wait_for_marker(proc, timeout: float) -> str:
                 break
             continue
         seen.append(line)
-        if load.PAUSE_MARKER in line:
+        if PAUSE_MARKER in line:
             return "".join(seen)
     proc.kill()
     raise AssertionError("the ingest never reached the commit point:\n" + "".join(seen))
@@ -216,9 +219,9 @@ def test_sigkill_mid_load_leaves_database_unchanged(clean_tables, db_url, monkey
     before = snapshot(engine, skip=())
 
     file_159 = str(sample_path("atnf", "psrcat-1.59.db"))
-    env = {**os.environ, "LIVECAT_DATABASE_URL": db_url, load.PAUSE_ENV: "120"}
+    env = {**os.environ, "LIVECAT_DATABASE_URL": db_url}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from catalog.cli import main; main()", "ingest", "atnf",
+        [sys.executable, str(PAUSE_RUNNER), "120", "cli", "ingest", "atnf",
          "--file", file_159], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     try:
@@ -227,9 +230,9 @@ def test_sigkill_mid_load_leaves_database_unchanged(clean_tables, db_url, monkey
 
         # meanwhile a second ingest of the same catalog fails clearly
         other = create_engine(db_url)
-        with pytest.raises(load.ConflictError, match="another ingest of atnf is running"):
-            load.load_catalog(other, "atnf", load.NormalizedCatalog(
-                "literature", load.pd.DataFrame(columns=["native_id", "ra", "dec"]), 0),
+        with pytest.raises(ConflictError, match="another ingest of atnf is running"):
+            load.load_catalog(other, "atnf", NormalizedCatalog(
+                "literature", pd.DataFrame(columns=["native_id", "ra", "dec"]), 0),
                 version="x")
         other.dispose()
         res = invoke(["ingest", "atnf", "--file", file_159, "--force"], monkeypatch, db_url)

@@ -1,5 +1,6 @@
-"""`livecat ingest muwclass-td`: the MUWCLASS training set into sources, fluxes,
-counterparts, literature objects and confirmed training counterparts."""
+"""`livecat ingest muwclass-td`: the MUWCLASS training set into sources (catalog
+muwclass-csc), fluxes, counterparts and literature objects. The confirmations of its pairs
+are a curation action: tests/curation/test_muwclass_import.py."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from conftest import sample_path
 from helpers import invoke
 from test_fetch import RecordedServer
 
-from curation.decisions import decide
 from ingest import muwclass
+from ingest.pipeline import ingest
 
 REMOTE_PATH = "/huiyang-astro/MUWCLASS_CSCv2/HEAD/files/TD.csv"
 MAG_SURVEYS = {"gaia_dr3": ["Gmag", "BPmag", "RPmag", "Plx", "PM", "rgeo"],
@@ -60,10 +61,10 @@ def isolated_home(monkeypatch, tmp_path):
 # --------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_full_training_set_counts_reingest_and_curator_decisions(clean_tables):
+def test_full_training_set_counts_and_reingest(clean_tables):
     engine = clean_tables
     raw = pd.read_csv(td_path())  # independent reading: pandas' own parser
-    result = muwclass.ingest_muwclass_td(engine, file=td_path())
+    result = ingest(engine, "muwclass", file=td_path())
     assert result.status == "succeeded"
     n = len(raw)
     assert (result.xray.n_inserted, result.xray.n_rejected) == (n, 0)
@@ -79,7 +80,10 @@ def test_full_training_set_counts_reingest_and_curator_decisions(clean_tables):
                    "LMXB": 52, "CV": 35, "HMXB": 21}
 
     # X-ray sources: one per CSC name, fluxes per band = non-empty flux cells
-    assert scalar(engine, "SELECT count(*) FROM livecat.xray_source WHERE catalog = 'csc'") == n
+    # the training set's sources are a catalog of their own, never rows of a real CSC ingest
+    assert scalar(engine, "SELECT count(*) FROM livecat.xray_source "
+                          "WHERE catalog = 'muwclass-csc'") == n
+    assert scalar(engine, "SELECT count(*) FROM livecat.xray_source WHERE catalog = 'csc'") == 0
     with engine.connect() as conn:
         bands = {r[0]: r[1:] for r in conn.execute(sa.text(
             "SELECT band, count(*), min(band_lo_kev), max(band_hi_kev), "
@@ -113,35 +117,15 @@ def test_full_training_set_counts_reingest_and_curator_decisions(clean_tables):
     assert best == pytest.approx((r1["Gmag"], r1["e_Gmag"], r1["Jmag"], r1["W3mag"],
                                   r1["rgeo"], r1["b_rgeo"], r1["B_rgeo"]))
 
-    # every labelled row is a confirmed counterpart by muwclass-import, pairing the
-    # literature object with its own CSC source
-    with engine.connect() as conn:
-        confirmed = conn.execute(sa.text(
-            "SELECT count(*), count(DISTINCT c.literature_id), "
-            "bool_and(c.literature_native_id = c.xray_native_id) "
-            "FROM livecat.counterpart_candidate c JOIN livecat.curation_state s "
-            "ON s.candidate_id = c.id WHERE s.status = 'confirmed' "
-            "AND s.last_curator = 'muwclass-import'")).one()
-    assert confirmed == (n, n, True)
-    assert result.confirmed == n
-
     # same file again: skipped; forced: nothing inserted or updated anywhere
     before = counts(engine)
-    again = muwclass.ingest_muwclass_td(engine, file=td_path())
+    again = ingest(engine, "muwclass", file=td_path())
     assert again.status == "skipped"
-    forced = muwclass.ingest_muwclass_td(engine, file=td_path(), force=True)
+    forced = ingest(engine, "muwclass", file=td_path(), force=True)
     assert (forced.xray.n_inserted, forced.xray.n_updated, forced.xray.n_unchanged) == (0, 0, n)
     assert (forced.literature.n_inserted, forced.literature.n_updated) == (0, 0)
     assert (forced.mw_inserted, forced.mw_updated, forced.mw_removed) == (0, 0, 0)
-    assert (forced.candidates_new, forced.confirmed, forced.already_decided) == (0, 0, n)
     assert counts(engine) == {**before, "catalog_release": before["catalog_release"]}
-
-    # a curator's later decision survives a re-import
-    cid = scalar(engine, "SELECT min(id) FROM livecat.counterpart_candidate")
-    decide(engine, cid, "reject", "alice", note="wrong counterpart", expected_seq=1)
-    muwclass.ingest_muwclass_td(engine, file=td_path(), force=True)
-    assert scalar(engine, "SELECT status FROM livecat.curation_state WHERE candidate_id = :c",
-                  c=cid) == "rejected"
 
 
 # --------------------------------------------------------------------------------------
@@ -222,17 +206,17 @@ def test_import_is_atomic(clean_tables, monkeypatch, tmp_path):
     path.write_bytes(subset_bytes(15))
 
     def broken(*args, **kwargs):
-        raise RuntimeError("disk full while confirming")
-    monkeypatch.setattr(muwclass, "_confirm_counterparts", broken)
+        raise RuntimeError("disk full while writing counterparts")
+    monkeypatch.setattr(muwclass, "_load_counterparts", broken)
     with pytest.raises(RuntimeError, match="disk full"):
-        muwclass.ingest_muwclass_td(clean_tables, file=path)
+        ingest(clean_tables, "muwclass", file=path)
     got = counts(clean_tables)
     assert got == {**{k: 0 for k in got}, "catalog_release": got["catalog_release"]}
     assert scalar(clean_tables, "SELECT count(*) FROM livecat.xray_source") == 0
     with clean_tables.connect() as conn:
         runs = conn.execute(sa.text("SELECT catalog, status FROM livecat.ingest_run "
                                     "ORDER BY catalog")).all()
-    assert runs == [("csc", "failed"), ("muwclass", "failed")]
+    assert runs == [("muwclass", "failed"), ("muwclass-csc", "failed")]
 
 
 def test_unlabelled_rows_variability_and_summary(clean_tables, db_url, monkeypatch,
@@ -245,18 +229,82 @@ def test_unlabelled_rows_variability_and_summary(clean_tables, db_url, monkeypat
     path.write_bytes(subset_bytes(12, edit))
     res = invoke(["ingest", "muwclass-td", str(path)], monkeypatch, db_url)
     assert res.exit_code == 0, res.output
-    assert "csc sources" in res.output and "confirmed counterparts" in res.output
+    assert "muwclass-csc sources" in res.output and "muwclass objects" in res.output
     got = counts(clean_tables)
     assert got["xray_source"] == 12
     assert got["literature_object"] == 9
-    assert got["counterpart_candidate"] == 9 and got["curation_event"] == 9
+    assert got["counterpart_candidate"] == 0  # confirming is curation's: curate import-muwclass
     with clean_tables.connect() as conn:
         var = conn.execute(sa.text("SELECT DISTINCT var_intra_prob, var_inter_prob "
                                    "FROM livecat.xray_source")).all()
-        state = conn.execute(sa.text("SELECT state FROM livecat.catalog_release "
-                                     "WHERE catalog = 'csc'")).scalar()
+        releases = conn.execute(sa.text("SELECT catalog, state FROM livecat.catalog_release "
+                                        "ORDER BY catalog")).all()
     assert var == [(0.9, 0.1)]
-    assert state == "partial"  # the training set does not retire other CSC sources
+    # no csc release at all: the training set never touches the real CSC's rows
+    assert [tuple(r) for r in releases] == [("muwclass", "partial"),
+                                            ("muwclass-csc", "complete")]
     forced = invoke(["ingest", "muwclass-td", str(path), "--force"], monkeypatch, db_url)
     assert forced.exit_code == 0, forced.output
     assert counts(clean_tables) == got
+
+
+# --------------------------------------------------------------------------------------
+# hardening: the import owns no row of a real catalog, and retires only what it speaks for
+# --------------------------------------------------------------------------------------
+
+def test_import_never_touches_the_real_csc_source(clean_tables, tmp_path):
+    """2CXO J110435.9-584520 is in both the NGC 3532 CSC sample and the training set: the
+    CSC row keeps its error ellipse, N_H, variability and fluxes through an import and a
+    later CSC re-ingest; the training set's source is its own row, linked by name."""
+    engine = clean_tables
+    name = "2CXO J110435.9-584520"
+    csc_file = sample_path("csc", "NGC3532_conesearch.csv")
+    ingest(engine, "csc", file=csc_file, release="2.0")
+
+    def csc_row():
+        with engine.connect() as conn:
+            return conn.execute(sa.text(
+                "SELECT s.id, s.err_maj_arcsec, s.err_min_arcsec, s.nh_gal_cm2, "
+                "s.var_intra_prob, s.row_hash, (SELECT array_agg(value ORDER BY band, kind) "
+                "FROM livecat.xray_flux f WHERE f.source_id = s.id) FROM livecat.xray_source s "
+                "WHERE s.catalog = 'csc' AND s.native_id = :n"), {"n": name}).one()
+
+    before = csc_row()
+    assert before.err_maj_arcsec is not None and before.nh_gal_cm2 is not None
+    td = td_text_frame()
+    path = tmp_path / "TD.csv"
+    path.write_bytes(td[td["CSCv2_name"] == name].to_csv(index=False).encode())
+    ingest(engine, "muwclass", file=path)
+    assert csc_row() == before
+    again = ingest(engine, "csc", file=csc_file, release="2.0", force=True)
+    assert (again.n_inserted, again.n_updated) == (0, 0) and csc_row() == before
+    with engine.connect() as conn:
+        own = conn.execute(sa.text(
+            "SELECT catalog, extra->>'csc_native_id' FROM livecat.xray_source "
+            "WHERE native_id = :n ORDER BY catalog"), {"n": name}).all()
+    assert [tuple(r) for r in own] == [("csc", None), ("muwclass-csc", name)]
+
+
+def test_an_unlabelled_file_retires_no_object(clean_tables, tmp_path):
+    engine = clean_tables
+    labelled = tmp_path / "TD.csv"
+    labelled.write_bytes(subset_bytes(30))
+    ingest(engine, "muwclass", file=labelled)
+
+    def blank(f):
+        f["True_Class"] = ""
+    unlabelled = tmp_path / "TD_unlabelled.csv"
+    unlabelled.write_bytes(subset_bytes(30, blank))
+    res = ingest(engine, "muwclass", file=unlabelled)
+    assert res.literature is None  # no labelled row: the objects are not loaded at all
+    assert scalar(engine, "SELECT count(*) FROM livecat.literature_object "
+                          "WHERE is_current") == 30
+
+    def unlabel_three(f):
+        f.loc[[0, 1, 2], "True_Class"] = ""
+    three = tmp_path / "TD_three.csv"
+    three.write_bytes(subset_bytes(30, unlabel_three))
+    res = ingest(engine, "muwclass", file=three)
+    assert res.literature.n_retired == 3
+    assert scalar(engine, "SELECT count(*) FROM livecat.literature_object "
+                          "WHERE is_current") == 27

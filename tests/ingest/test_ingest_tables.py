@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from helpers import DATA, invoke, summary
 
 from catalog.errors import InputError
-from ingest.table_cli import TableColumns, map_classes, normalize_table, read_class_map
-from ingest.tables import read_input
+from ingest.classtable import TableColumns, map_classes, normalize_table, read_class_map
+from ingest.readers import read_input
 
 TABLES_DATA = DATA / "tables"
 SIMBAD = TABLES_DATA / "simbad_cvs.csv"

@@ -1,7 +1,7 @@
 """`livecat ingest csc|xmm|erass1|2sxps|lsxps` end to end into PostgreSQL (no network).
 
-Inputs: format-faithful fixtures (XMM slim FITS from ``ingest.xmm.write_slim_fits_fixture``,
-eRASS1 FITS from ``ingest.erass.write_fits_fixture``, the CXC TAP VOTable and the Swift
+Inputs: format-faithful fixtures (XMM slim FITS from ``ingest.write_slim_fits_fixture``,
+eRASS1 FITS from ``ingest.write_fits_fixture``, the CXC TAP VOTable and the Swift
 CSV excerpts under ``tests/data``), the real CSC 2.0 samples in ``../shared/samples/csc``,
 and recorded remote answers served by a local http.server (a FITS download with ETag
 then 304; TAP ``/sync`` VOTable pages for the tiled CSC fetch).
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import re
 import signal
 import subprocess
@@ -24,17 +23,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-import typer
 from astropy.io import fits
-from helpers import DATA, LocalServer, TAP_BOX, sample_path, use_private_home
+from helpers import DATA, PAUSE_RUNNER, LocalServer, TAP_BOX, sample_path, use_private_home
+from xray_fixtures import write_slim_fits_fixture, write_fits_fixture
 from test_fetch import RecordedServer
 from typer.testing import CliRunner
 
 from catalog.errors import LivecatError
 from ingest import csc_fetch as F
-from ingest import erass, load, xmm
+from ingest import xmm
 from ingest.tap import TapService
-from ingest.xray_cli import CATALOGS, ingest_xray, register
+from catalog.coords import Region
+from ingest.cli import app as ingest_app
+from ingest.pipeline import ingest as ingest_xray
+from ingest.registry import REGISTRY
 
 CSC_VOT = DATA / "csc" / "cxc_tap_master_csc21.vot"
 SXPS_2 = DATA / "sxps" / "2SXPS_Sources_excerpt.csv"
@@ -47,16 +49,10 @@ def private_home(tmp_path, monkeypatch):
     use_private_home(tmp_path, monkeypatch)
 
 
-def app() -> typer.Typer:
-    """The ``livecat ingest`` X-ray commands on their own (what ingest.cli mounts)."""
-    a = typer.Typer()
-    register(a)
-    return a
-
-
 def invoke(args, monkeypatch, url):
+    """``livecat ingest ARGS``."""
     monkeypatch.setenv("LIVECAT_DATABASE_URL", url)
-    return CliRunner().invoke(app(), args)
+    return CliRunner().invoke(ingest_app, args)
 
 
 def counts(engine, catalog):
@@ -124,9 +120,9 @@ def tar_gz(member: str, data: bytes) -> bytes:
 def fixture_for(key: str, tmp: Path) -> Path:
     """A valid small input of each catalog."""
     if key == "xmm":
-        return xmm.write_slim_fits_fixture(tmp / "xmm.fits", 60, seed=3)
+        return write_slim_fits_fixture(tmp / "xmm.fits", 60, seed=3)
     if key == "erass1":
-        return erass.write_fits_fixture(tmp / "erass1.fits", erass_rows(6))
+        return write_fits_fixture(tmp / "erass1.fits", erass_rows(6))
     if key == "csc":
         return CSC_VOT
     # the Swift tables are distributed gzipped: a truncated download is a cut gzip stream
@@ -142,7 +138,7 @@ def fixture_for(key: str, tmp: Path) -> Path:
 
 def test_xmm_end_to_end_and_reingest_is_a_noop(clean_tables, db_url, monkeypatch, tmp_path):
     engine = clean_tables
-    path = xmm.write_slim_fits_fixture(tmp_path / "slim.fits", 500, seed=1)
+    path = write_slim_fits_fixture(tmp_path / "slim.fits", 500, seed=1)
     res = invoke(["xmm", "--file", str(path), "--release", "4XMM-DR13"], monkeypatch, db_url)
     assert res.exit_code == 0, res.output
     n, cur, nf = counts(engine, "xmm")
@@ -165,7 +161,7 @@ def test_xmm_end_to_end_and_reingest_is_a_noop(clean_tables, db_url, monkeypatch
 
 def test_xmm_second_release_updates_and_retires(clean_tables, tmp_path):
     engine = clean_tables
-    one = xmm.write_slim_fits_fixture(tmp_path / "dr13.fits", 300, seed=2)
+    one = write_slim_fits_fixture(tmp_path / "dr13.fits", 300, seed=2)
     two = tmp_path / "dr14.fits"
     change = xmm_release2(one, two)
     first = ingest_xray(engine, "xmm", file=one, release="4XMM-DR13")
@@ -173,7 +169,8 @@ def test_xmm_second_release_updates_and_retires(clean_tables, tmp_path):
     with engine.connect() as conn:
         ids_before = dict(conn.execute(sa.text(
             "SELECT native_id, id FROM livecat.xray_source")).all())
-    second = ingest_xray(engine, "xmm", file=two, release="4XMM-DR14", chunk_rows=70)
+    second = ingest_xray(engine, "xmm", file=two, release="4XMM-DR14", chunk_rows=70,
+                         complete_release=True)
     assert (second.n_inserted, second.n_updated, second.n_retired, second.n_unchanged) == \
         (3, 5, 10, 285)
     with engine.connect() as conn:
@@ -194,20 +191,33 @@ def test_xmm_second_release_updates_and_retires(clean_tables, tmp_path):
     assert orphan == 0
 
 
-def test_xmm_region_is_partial_and_retires_nothing(clean_tables, tmp_path):
+def test_xmm_region_is_partial_and_retires_only_inside_it(clean_tables, tmp_path):
     engine = clean_tables
-    path = xmm.write_slim_fits_fixture(tmp_path / "slim.fits", 2000, seed=5)
-    full = ingest_xray(engine, "xmm", file=path, release="4XMM-DR13")
+    path = write_slim_fits_fixture(tmp_path / "slim.fits", 2000, seed=5)
+    full = ingest_xray(engine, "xmm", file=path, release="4XMM-DR13", complete_release=True)
     assert full.n_inserted == 2000
-    part = xmm.write_slim_fits_fixture(tmp_path / "part.fits", 2000, seed=6)
-    res = ingest_xray(engine, "xmm", file=part, release="4XMM-DR14", region=(180.0, 0.0, 30.0))
-    assert res.n_retired == 0 and 0 < res.n_read < 2000
+    part = write_slim_fits_fixture(tmp_path / "part.fits", 2000, seed=6)
+    region = Region(180.0, 0.0, 30.0 * 3600.0)
+    with engine.connect() as conn:
+        held = conn.execute(sa.text("SELECT native_id, ra, dec FROM livecat.xray_source")).all()
+    new = xmm.parse(part)
+    new_inside = {str(n) for n, ra, dec in zip(new["SRCID"], new["SC_RA"], new["SC_DEC"])
+                  if region.contains(ra, dec)}
+    inside = {n for n, ra, dec in held if region.contains(ra, dec)} - new_inside
+    # another sky: most held sources inside the cone are absent, >5% of the catalog:
+    # refused without --allow-mass-retire (nothing written) ...
+    with pytest.raises(LivecatError, match="allow-mass-retire"):
+        ingest_xray(engine, "xmm", file=part, release="4XMM-DR14", region=region)
+    res = ingest_xray(engine, "xmm", file=part, release="4XMM-DR14", region=region,
+                      allow_mass_retire=True)
+    # ... and allowed, it retires exactly the held sources inside the cone
+    assert res.n_retired == len(inside) > 0 and 0 < res.n_read < 2000
     with engine.connect() as conn:
         state = conn.execute(sa.text(
             "SELECT state FROM livecat.catalog_release WHERE version = '4XMM-DR14'")).scalar()
-        cur = conn.execute(sa.text(
-            "SELECT count(*) FROM livecat.xray_source WHERE is_current")).scalar()
-    assert state == "partial" and cur == 2000
+        retired = {r[0] for r in conn.execute(sa.text(
+            "SELECT native_id FROM livecat.xray_source WHERE NOT is_current"))}
+    assert state == "partial" and retired == inside
 
 
 # --------------------------------------------------------------------------------------
@@ -225,7 +235,7 @@ def test_csc_real_samples(clean_tables, db_url, monkeypatch):
             "SELECT n_read, n_inserted, n_rejected FROM livecat.ingest_run "
             "WHERE status = 'succeeded' ORDER BY id DESC LIMIT 1")).one()
     assert run.n_read == 389 and run.n_inserted + run.n_rejected == 389
-    second = ingest_xray(engine, "csc", file=ave, release="2.0-ave")
+    second = ingest_xray(engine, "csc", file=ave, release="2.0-ave", complete_release=True)
     assert second.n_read == 373
     assert second.n_inserted + second.n_updated + second.n_unchanged + second.n_rejected == 373
     n, cur, _ = counts(engine, "csc")
@@ -245,7 +255,7 @@ def test_csc_rename_keeps_the_livecat_id(clean_tables, tmp_path):
     with engine.connect() as conn:
         old_id = conn.execute(sa.text(
             "SELECT id FROM livecat.xray_source WHERE native_id = :n"), {"n": old}).scalar()
-    second = ingest_xray(engine, "csc", file=renamed, release="2.1.1")
+    second = ingest_xray(engine, "csc", file=renamed, release="2.1.1", complete_release=True)
     assert second.n_renamed == 1 and second.n_inserted == 0 and second.n_retired == 0
     with engine.connect() as conn:
         now = conn.execute(sa.text(
@@ -309,7 +319,7 @@ def test_csc_remote_tap_tiles_then_release_held(clean_tables, tmp_path):
                            "csc21.master_source", F.CXC_COLUMNS, release="2.1")
         opts = dict(tables=(table,), cache_dir=tmp_path / "tap", ra_step_deg=90.0,
                     dec_step_deg=60.0)
-        from ingest.cli import Reporter
+        from ingest.progress import Reporter
 
         res = ingest_xray(engine, "csc", release="2.1", reporter=Reporter(interactive=False),
                           **opts)
@@ -322,7 +332,7 @@ def test_csc_remote_tap_tiles_then_release_held(clean_tables, tmp_path):
         again = ingest_xray(engine, "csc", release="2.1", **opts)
         assert again.status == "skipped" and len(stand.queries) == asked
         # a region: only the overlapping tiles, a partial load
-        part = ingest_xray(engine, "csc", release="2.1", region=(0.0, -89.0, 5.0),
+        part = ingest_xray(engine, "csc", release="2.1", region=Region(0.0, -89.0, 5 * 3600.0),
                            **{**opts, "cache_dir": tmp_path / "tap2"})
         assert part.status == "succeeded" and part.n_retired == 0
 
@@ -333,7 +343,7 @@ def test_csc_remote_tap_tiles_then_release_held(clean_tables, tmp_path):
 
 def test_erass1_remote_download_etag_then_304(clean_tables, tmp_path):
     engine = clean_tables
-    fits_path = erass.write_fits_fixture(tmp_path / "eRASS1_Main.v1.1.fits", erass_rows(8))
+    fits_path = write_fits_fixture(tmp_path / "eRASS1_Main.v1.1.fits", erass_rows(8))
     body = tar_gz("eRASS1_Main.v1.1.fits", fits_path.read_bytes())
     route = "/dr1/AllSkySurveyData_dr1/Catalogues_dr1/MerloniA_DR1/eRASS1_Main.tar.gz"
     with RecordedServer({route: (body, '"main-v1.1"')}) as server:
@@ -353,16 +363,16 @@ def test_erass1_remote_download_etag_then_304(clean_tables, tmp_path):
 
 def test_erass1_second_release_and_noop(clean_tables, tmp_path):
     engine = clean_tables
-    one = erass.write_fits_fixture(tmp_path / "a.fits", erass_rows(6))
+    one = write_fits_fixture(tmp_path / "a.fits", erass_rows(6))
     rows = erass_rows(6)[2:]
     rows[0]["ML_FLUX_1"] = 9e-12
     rows += erass_rows(1, offset=50)
     rows[-1]["RA"], rows[-1]["IAUNAME"] = 200.0, "1eRASS J133000.0-300000"
-    two = erass.write_fits_fixture(tmp_path / "b.fits", rows)
+    two = write_fits_fixture(tmp_path / "b.fits", rows)
     assert ingest_xray(engine, "erass1", file=one, release="DR1").n_inserted == 6
     again = ingest_xray(engine, "erass1", file=one, release="DR1", force=True)
     assert (again.n_inserted, again.n_updated) == (0, 0)
-    res = ingest_xray(engine, "erass1", file=two, release="DR1.1")
+    res = ingest_xray(engine, "erass1", file=two, release="DR1.1", complete_release=True)
     assert (res.n_inserted, res.n_updated, res.n_retired) == (1, 1, 2)
 
 
@@ -396,7 +406,7 @@ def test_sxps_second_release_retires(clean_tables, tmp_path):
     two.write_text("\n".join([lines[0], lines[1].replace(",0.0421,", ",0.0521,"),
                               lines[2]]) + "\n")
     ingest_xray(engine, "2sxps", file=SXPS_2, release="2SXPS")
-    res = ingest_xray(engine, "2sxps", file=two, release="2SXPS-b")
+    res = ingest_xray(engine, "2sxps", file=two, release="2SXPS-b", complete_release=True)
     assert (res.n_inserted, res.n_updated, res.n_retired, res.n_unchanged) == (0, 1, 1, 1)
 
 
@@ -404,7 +414,7 @@ def test_sxps_second_release_retires(clean_tables, tmp_path):
 # Malformed input: fails naming the file, writes nothing
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("key", list(CATALOGS))
+@pytest.mark.parametrize("key", [k for k, s in REGISTRY.items() if s.kind == "xray"])
 @pytest.mark.parametrize("problem", ["truncated", "wrong_format", "missing_column"])
 def test_malformed_input_fails_and_writes_nothing(clean_tables, db_url, monkeypatch, tmp_path,
                                                   key, problem):
@@ -435,18 +445,18 @@ def test_sigkill_mid_xray_load_leaves_database_unchanged(clean_tables, db_url, t
     from test_load import snapshot
 
     engine = clean_tables
-    one = xmm.write_slim_fits_fixture(tmp_path / "a.fits", 400, seed=7)
+    one = write_slim_fits_fixture(tmp_path / "a.fits", 400, seed=7)
     two = tmp_path / "b.fits"
     xmm_release2(one, two)
     ingest_xray(engine, "xmm", file=one, release="4XMM-DR13")
     before = snapshot(engine, skip=())
     code = ("import sys; from catalog.engine import create_engine; "
-            "from ingest.xray_cli import ingest_xray; "
-            "ingest_xray(create_engine(sys.argv[1]), 'xmm', file=sys.argv[2], "
-            "release='4XMM-DR14', chunk_rows=100)")
-    env = {**os.environ, load.PAUSE_ENV: "120"}
-    proc = subprocess.Popen([sys.executable, "-c", code, db_url, str(two)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            "from ingest.pipeline import ingest; "
+            "ingest(create_engine(sys.argv[1]), 'xmm', file=sys.argv[2], "
+            "release='4XMM-DR14', chunk_rows=100, complete_release=True)")
+    proc = subprocess.Popen([sys.executable, str(PAUSE_RUNNER), "120", "code", code, db_url,
+                             str(two)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     try:
         _wait_for_marker(proc, timeout=120)
     finally:
@@ -456,7 +466,8 @@ def test_sigkill_mid_xray_load_leaves_database_unchanged(clean_tables, db_url, t
     after = snapshot(engine, skip=())
     assert {k: v for k, v in after.items() if k != "ingest_run"} == \
         {k: v for k, v in before.items() if k != "ingest_run"}
-    rerun = ingest_xray(engine, "xmm", file=two, release="4XMM-DR14")
+    rerun = ingest_xray(engine, "xmm", file=two, release="4XMM-DR14",
+                        complete_release=True)
     assert (rerun.n_inserted, rerun.n_updated, rerun.n_retired) == (3, 5, 10)
 
 

@@ -19,6 +19,11 @@ from catalog.errors import ConflictError, InputError
 from conftest import sample_path
 from catalog import taxonomy
 from ingest import atnf, load
+from ingest.renames import match_renames
+from ingest.rows import RELEASE_KEYS, json_text, row_chunks, staging_frame
+from ingest.runs import lock_name
+from ingest.footprint import Footprint
+from ingest.prefetch import prefetched
 from ingest.normalized import (LITERATURE_COLUMNS, XRAY_FLUX_COLUMNS, XRAY_SOURCE_COLUMNS,
                                NormalizedCatalog, empty_rejects)
 
@@ -58,7 +63,7 @@ def canonical_rows(normalized: NormalizedCatalog) -> dict[str, str]:
     """An independent content key per native id (release-naming keys left out)."""
     out = {}
     for rec in normalized.sources.to_dict("records"):
-        params = {k: v for k, v in rec["params"].items() if k not in load.RELEASE_KEYS}
+        params = {k: v for k, v in rec["params"].items() if k not in RELEASE_KEYS}
         out[rec["native_id"]] = json.dumps({**rec, "params": params}, sort_keys=True,
                                            default=str)
     return out
@@ -258,7 +263,7 @@ def test_failure_after_the_upsert_rolls_everything_back(loaded_158, psrcat, monk
     def boom(*args, **kwargs):
         raise RuntimeError("injected failure after the upsert")
 
-    monkeypatch.setattr(load, "_write_rejects", boom)
+    monkeypatch.setattr(load, "write_rejects", boom)
     with pytest.raises(RuntimeError, match="injected"):
         load.load_catalog(engine, "atnf", psrcat["1.59"], version="1.59")
     assert snapshot(engine) == before  # no 1.59 release, rows, history or rejects
@@ -287,7 +292,7 @@ def test_constraint_violation_mid_load_rolls_back(clean_tables):
 def _hold_lock(engine, catalog, release: threading.Event, held: threading.Event):
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                     {"k": load.lock_name(catalog)})
+                     {"k": lock_name(catalog)})
         held.set()
         release.wait(10)
 
@@ -369,7 +374,7 @@ def test_partial_load_retires_nothing(clean_tables):
             for i in range(4)]
     load.load_catalog(engine, "xt", xray(rows, []), version="full")
     region = load.load_catalog(engine, "xt", xray(rows[:1], []), version="region-1",
-                               complete=False)
+                               footprint=Footprint.nothing())
     assert (region.n_retired, region.n_unchanged) == (0, 1)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM livecat.xray_source "
@@ -424,10 +429,10 @@ def test_match_renames_requires_mutual_nearest_within_errors():
                          "ra": [10.0, 10.0], "dec": [0.0, 0.001], "err": [1.0, math.nan]})
     new = pd.DataFrame({"native_id": ["a2", "b2"], "ra": [10.0, 10.0],
                         "dec": [2.0 / 3600, 0.001], "err": [1.0, 1.0]})
-    pairs = load.match_renames(gone, new)
+    pairs = match_renames(gone, new)
     # a -> a2 at 2" (limit 3 * sqrt(2) = 4.2"); b has no error: never matched
     assert pairs[["id", "new_native_id"]].values.tolist() == [[1, "a2"]]
-    assert load.match_renames(gone, new, sigma=1.0).empty
+    assert match_renames(gone, new, sigma=1.0).empty
 
 
 # --------------------------------------------------------------------------------------
@@ -437,20 +442,20 @@ def test_match_renames_requires_mutual_nearest_within_errors():
 def test_json_text_is_valid_json_for_numpy_and_nan():
     value = {"a": np.float64(1.5), "b": math.nan, "c": [np.int64(3), math.inf],
              "d": np.bool_(True), "release": "x"}
-    assert json.loads(load.json_text(value)) == {"a": 1.5, "b": None, "c": [3, None],
+    assert json.loads(json_text(value)) == {"a": 1.5, "b": None, "c": [3, None],
                                                  "d": True, "release": "x"}
-    assert load.json_text(None) == "{}"
-    assert json.loads(load.json_text({"s": "a\x00b"})) == {"s": "ab"}  # JSONB refuses NUL
+    assert json_text(None) == "{}"
+    assert json.loads(json_text({"s": "a\x00b"})) == {"s": "ab"}  # JSONB refuses NUL
 
 
 def test_staging_frame_types():
     src = pd.DataFrame({"native_id": [1, "b"], "ra": [1.0, None], "extended": [True, None],
                         "n_obs": [3, None], "flags": [{"x": True}, None]})
-    frame = load.staging_frame(src, [("native_id", "text"), ("ra", "float8"),
+    frame = staging_frame(src, [("native_id", "text"), ("ra", "float8"),
                                      ("extended", "boolean"), ("n_obs", "integer"),
                                      ("flags", "jsonb"), ("name", "text")],
                                json_columns=("flags",))
-    rows = [row for chunk in load.row_chunks(frame) for row in chunk]
+    rows = [row for chunk in row_chunks(frame) for row in chunk]
     assert rows == [("1", 1.0, True, 3, '{"x":true}', None), ("b", None, None, None, "{}", None)]
 
 
@@ -577,7 +582,7 @@ def test_prefetched_runs_one_item_ahead_and_hands_over_errors():
             yield i
         raise ValueError("bad chunk 5")
 
-    it = load._prefetched(items())
+    it = prefetched(items())
     assert next(it) == 0
     time.sleep(0.2)
     assert produced == [0, 1]  # one ahead, never more: memory is bounded
@@ -585,7 +590,7 @@ def test_prefetched_runs_one_item_ahead_and_hands_over_errors():
     with pytest.raises(ValueError, match="bad chunk 5"):
         next(it)
 
-    endless = load._prefetched(iter(range(10**9)))
+    endless = prefetched(iter(range(10**9)))
     next(endless)
     endless.close()
     time.sleep(0.3)

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import typer
 from test_fetch import RecordedServer
+from xray_fixtures import write_fits_fixture, write_slim_fits_fixture
 from test_ingest_xray import SXPS_2, erass_rows, tar_gz
 from typer.testing import CliRunner
 
-from ingest import erass, nightly, xmm
-from ingest.xray_cli import XMM_SLIM_URLS, register
+from ingest import nightly
+from catalog.cli import build_app
+from ingest.registry import XMM_SLIM_URLS
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +39,8 @@ def read_report(path: Path) -> list[dict]:
 
 def test_nightly_one_failure_does_not_stop_the_others(clean_tables, tmp_path):
     engine = clean_tables
-    slim = xmm.write_slim_fits_fixture(tmp_path / "slim.fits", 200, seed=11).read_bytes()
-    main = erass.write_fits_fixture(tmp_path / "main.fits", erass_rows(5)).read_bytes()
+    slim = write_slim_fits_fixture(tmp_path / "slim.fits", 200, seed=11).read_bytes()
+    main = write_fits_fixture(tmp_path / "main.fits", erass_rows(5)).read_bytes()
     routes = {"/xmm/slim.fits": (slim, '"x1"'),
               "/erass/eRASS1_Main.tar.gz": (tar_gz("eRASS1_Main.v1.1.fits", main), '"e1"'),
               "/swift/2SXPS_Sources.csv": (SXPS_2.read_bytes(), '"s1"'),
@@ -83,28 +84,32 @@ def test_nightly_command_exit_code_and_report(clean_tables, db_url, tmp_path, mo
     xmm_url = XMM_SLIM_URLS["4XMM-DR14"]
     target = mirror / xmm_url.split("://", 1)[1].split("/", 1)[1]
     target.parent.mkdir(parents=True)
-    xmm.write_slim_fits_fixture(target, 50, seed=12)
+    write_slim_fits_fixture(target, 50, seed=12)
     monkeypatch.setenv("LIVECAT_2SXPS_URL", "https://data.example.org/sxps/2SXPS_Sources.csv")
     (mirror / "sxps").mkdir()
     shutil.copy(SXPS_2, mirror / "sxps" / "2SXPS_Sources.csv")
     monkeypatch.setenv("LIVECAT_DATABASE_URL", db_url)
-    app = typer.Typer()
-    register(app)
     report = tmp_path / "night.jsonl"
-    res = CliRunner().invoke(app, ["nightly", "--catalogs", "xmm,erass1", "--catalogs",
-                                   "2sxps", "--mirror", str(mirror), "--report", str(report)])
+    args = ["nightly", "--catalogs", "xmm,erass1", "--catalogs", "2sxps", "--mirror",
+            str(mirror), "--report", str(report)]
+    res = CliRunner().invoke(build_app(args), args)
     assert res.exit_code == 1, res.output
     assert res.stderr.strip().splitlines()[-1] == "Error: nightly ingest failed for erass1"
     lines = read_report(report)
+    # the ingests, then livecat nightly's own curate recheck step
     assert [(ln["catalog"], ln["status"]) for ln in lines] == [
-        ("xmm", "succeeded"), ("erass1", "failed"), ("2sxps", "succeeded")]
+        ("xmm", "succeeded"), ("erass1", "failed"), ("2sxps", "succeeded"),
+        ("curate recheck", "succeeded")]
+    assert lines[3]["counts"] == {"flagged": 0}
     assert "eRASS1_Main.tar.gz" in lines[1]["error"]
     assert set(lines[0]) >= {"catalog", "status", "counts", "error", "release", "run_id"}
     # all present -> exit 0
-    ok = CliRunner().invoke(app, ["nightly", "--catalogs", "xmm,2sxps", "--mirror",
-                                  str(mirror), "--report", str(report)])
+    args = ["nightly", "--catalogs", "xmm,2sxps", "--mirror", str(mirror), "--report",
+            str(report)]
+    ok = CliRunner().invoke(build_app(args), args)
     assert ok.exit_code == 0, ok.output
-    assert [ln["status"] for ln in read_report(report)[3:]] == ["skipped", "skipped"]
+    assert [ln["status"] for ln in read_report(report)[4:]] == ["skipped", "skipped",
+                                                                  "succeeded"]
 
 
 def test_configured_catalogs(monkeypatch):
@@ -113,7 +118,8 @@ def test_configured_catalogs(monkeypatch):
     assert nightly.configured_catalogs(None) == ["xmm", "erass1"]
     monkeypatch.delenv("LIVECAT_NIGHTLY_CATALOGS")
     monkeypatch.setenv("LIVECAT_LSXPS_URL", "https://example.org/LSXPS_Sources.csv")
-    assert nightly.configured_catalogs(None) == list(nightly.DEFAULT_CATALOGS) + ["lsxps"]
+    assert nightly.configured_catalogs(None) == ["atnf", "ipcat", "csc", "xmm", "erass1",
+                                                 "lsxps"]
 
 
 def test_unknown_catalog_is_a_failed_line(clean_tables):

@@ -1,6 +1,6 @@
 """Parse + normalize of the eROSITA eRASS catalogues (no database, no network).
 
-FITS fixtures are written by ``ingest.erass.write_fits_fixture`` (see
+FITS fixtures are written by ``ingest.write_fits_fixture`` (see
 tests/data/erass1/README.md); the real TAPVizieR answer is read from
 ``../shared/samples/erass1/`` (a missing sample fails).
 """
@@ -16,6 +16,7 @@ import pytest
 from catalog.errors import SourceError
 from ingest import erass
 from helpers import SAMPLES, assert_xray_contract
+from xray_fixtures import write_fits_fixture
 
 SAMPLE = (SAMPLES / "erass1"
           / "tapvizier_erass1m_proxima.json")
@@ -111,7 +112,7 @@ def test_json_without_tap_members_raises(tmp_path):
 
 def test_main_fits_fixture(tmp_path):
     rows = _main_rows()
-    out = erass.normalize(erass.parse(erass.write_fits_fixture(tmp_path / "m.fits", rows)))
+    out = erass.normalize(erass.parse(write_fits_fixture(tmp_path / "m.fits", rows)))
     assert_xray_contract(out)
     assert out.sources.native_id.tolist() == [str(r["UID"]) for r in rows]
     s = out.sources.set_index("native_id").loc[str(rows[1]["UID"])]
@@ -137,7 +138,7 @@ def test_hard_and_dr2_fixtures(tmp_path):
              "UID_1B": 100000000000 + 150010 * 100000 + 3, "RA": 150.0, "DEC": 10.0,
              "POS_ERR": 3.0, "DET_LIKE_0": 20.0, "DET_LIKE_3": 14.0, "ML_FLUX_3": 1e-12,
              "ML_FLUX_ERR_3": 2e-13, "ML_FLUX_0": 2e-12, "EXT": 0.0}]
-    out = erass.normalize(erass.parse(erass.write_fits_fixture(tmp_path / "h.fits", rows,
+    out = erass.normalize(erass.parse(write_fits_fixture(tmp_path / "h.fits", rows,
                                                                hard=True)))
     s = out.sources.iloc[0]
     assert s["extra"]["catalogue"] == "hard" and s["extra"]["det_like_3"] == 14.0
@@ -146,7 +147,7 @@ def test_hard_and_dr2_fixtures(tmp_path):
     assert tuple(hard.loc["3", ["band_lo_kev", "band_hi_kev"]]) == (2.3, 5.0)
     assert tuple(hard.loc["0", ["band_lo_kev", "band_hi_kev"]]) == (0.2, 5.0)
     dr2 = [dict(_main_rows()[0], UID_DR1=_main_rows()[0]["UID"], UID=300000000001)]
-    out2 = erass.normalize(erass.parse(erass.write_fits_fixture(tmp_path / "d.fits", dr2,
+    out2 = erass.normalize(erass.parse(write_fits_fixture(tmp_path / "d.fits", dr2,
                                                                 dr2=True)))
     e = out2.sources["extra"].iloc[0]
     assert e["release"] == "DR2" and e["uid_dr1"] == dr2[0]["UID_DR1"]
@@ -156,7 +157,7 @@ def test_fits_bad_rows(tmp_path):
     rows = _main_rows() + [dict(_main_rows()[0]), dict(_main_rows()[0], UID=123, RA=None),
                            dict(_main_rows()[0], UID=124, POS_ERR=-0.5),
                            dict(_main_rows()[0], UID=125, ML_FLUX_ERR_1=-1e-14)]
-    out = erass.normalize(erass.parse(erass.write_fits_fixture(tmp_path / "b.fits", rows)))
+    out = erass.normalize(erass.parse(write_fits_fixture(tmp_path / "b.fits", rows)))
     rej = out.rejects.set_index("row_number")["reason"]
     assert list(rej.index) == [4, 5, 6, 7]
     assert "duplicate id: UID=" in rej[4] and "row 1" in rej[4]
@@ -167,7 +168,7 @@ def test_fits_bad_rows(tmp_path):
 
 
 def test_missing_uid_value_rejected(tmp_path):
-    df = erass.parse(erass.write_fits_fixture(tmp_path / "m.fits", _main_rows()))
+    df = erass.parse(write_fits_fixture(tmp_path / "m.fits", _main_rows()))
     df["UID"] = df["UID"].astype("Int64")
     df.loc[0, "UID"] = pd.NA
     out = erass.normalize(df)
@@ -176,13 +177,13 @@ def test_missing_uid_value_rejected(tmp_path):
 
 
 def test_truncated_fits_and_missing_column(tmp_path):
-    path = erass.write_fits_fixture(tmp_path / "m.fits", _main_rows() * 40)
+    path = write_fits_fixture(tmp_path / "m.fits", _main_rows() * 40)
     cut = tmp_path / "cut.fits"
     cut.write_bytes(path.read_bytes()[:-3000])
     with pytest.raises(SourceError, match=r"cut\.fits: FITS file is truncated"):
         erass.parse(cut)
     rows = [{k: v for k, v in r.items()} for r in _main_rows()]
-    df = erass.parse(erass.write_fits_fixture(tmp_path / "ok.fits", rows)).drop(columns="DEC")
+    df = erass.parse(write_fits_fixture(tmp_path / "ok.fits", rows)).drop(columns="DEC")
     df.attrs["source"] = "ok.fits"
     with pytest.raises(SourceError, match=r"ok\.fits: missing required column\(s\) DEC"):
         erass.normalize(df)

@@ -1,6 +1,6 @@
 """Parse + normalize of the XMM-Newton serendipitous catalogue (no database, no network).
 
-The slim-catalogue FITS fixtures are written by ``ingest.xmm.write_slim_fits_fixture``
+The slim-catalogue FITS fixtures are written by ``ingest.write_slim_fits_fixture``
 (layout documented in tests/data/xmm/README.md); the real HEASARC 5XMM answer is read
 from ``../shared/samples/xmm/`` (a missing sample fails).
 """
@@ -17,6 +17,7 @@ from astropy.io import fits
 from catalog.errors import SourceError
 from ingest import xmm
 from helpers import SAMPLES, assert_xray_contract
+from xray_fixtures import SLIM_COLUMNS, write_slim_fits_fixture
 
 SAMPLE = (SAMPLES / "xmm"
           / "heasarc_xmmssc_5xmm_3c273.vot")
@@ -24,7 +25,7 @@ SAMPLE = (SAMPLES / "xmm"
 
 @pytest.fixture(scope="module")
 def slim(tmp_path_factory) -> Path:
-    return xmm.write_slim_fits_fixture(tmp_path_factory.mktemp("xmm") / "slim.fits",
+    return write_slim_fits_fixture(tmp_path_factory.mktemp("xmm") / "slim.fits",
                                        n_rows=2000, seed=7)
 
 
@@ -42,7 +43,7 @@ def _rewrite(src: Path, dst: Path, edit) -> Path:
 def test_writer_uses_real_names_units_and_nulls(slim):
     with fits.open(slim) as hdul:
         cols = hdul[1].columns
-        assert [c.name for c in cols] == [c[0] for c in xmm.SLIM_COLUMNS]
+        assert [c.name for c in cols] == [c[0] for c in SLIM_COLUMNS]
         assert cols["SC_RA"].unit == "deg" and cols["SC_POSERR"].unit == "arcsec"
         assert cols["SC_EP_8_FLUX"].unit == "erg/cm**2/s"
         assert cols["SC_SUM_FLAG"].null == -32768
@@ -55,9 +56,9 @@ def test_writer_uses_real_names_units_and_nulls(slim):
 
 
 def test_writer_is_deterministic(tmp_path):
-    a = xmm.write_slim_fits_fixture(tmp_path / "a.fits", 50, seed=3)
-    b = xmm.write_slim_fits_fixture(tmp_path / "b.fits", 50, seed=3)
-    c = xmm.write_slim_fits_fixture(tmp_path / "c.fits", 50, seed=4)
+    a = write_slim_fits_fixture(tmp_path / "a.fits", 50, seed=3)
+    b = write_slim_fits_fixture(tmp_path / "b.fits", 50, seed=3)
+    c = write_slim_fits_fixture(tmp_path / "c.fits", 50, seed=4)
     read = lambda p: fits.getdata(p, 1)  # noqa: E731
     assert np.array_equal(read(a)["SC_RA"], read(b)["SC_RA"])
     assert not np.array_equal(read(a)["SC_RA"], read(c)["SC_RA"])
@@ -113,7 +114,7 @@ def test_sum_flag_null_and_meaning(slim):
 
 
 def test_release_guessed_from_name_prefix(tmp_path):
-    p = xmm.write_slim_fits_fixture(tmp_path / "dr15.fits", 10, seed=1, release="5XMM-DR15")
+    p = write_slim_fits_fixture(tmp_path / "dr15.fits", 10, seed=1, release="5XMM-DR15")
     out = xmm.normalize(xmm.parse(p))
     assert {e["release"] for e in out.sources["extra"]} == {"5XMM-DR15"}
 

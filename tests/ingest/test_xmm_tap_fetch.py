@@ -50,6 +50,7 @@ from helpers import (LocalServer, TAP_BOX, invoke, sample_path, summary, tap_err
                      use_private_home)
 
 from ingest import csc_fetch as F
+from ingest import tiles as T
 from ingest.tap import TapService
 
 SAMPLE = sample_path("xmm", "heasarc_xmmssc_5xmm_3c273.vot")
@@ -65,9 +66,9 @@ RA, DEC = float(ROW["ra"]), float(ROW["dec"])
 #: Tile size used by the command-line runs (degrees at the equator). The command line has
 #: no tile-size option; ``fetch_tiles`` is wrapped to use 45 x 45 instead of its 10 x 10
 #: default (456 tiles), which keeps the module well under the time budget with the same
-#: code path (the plan is still ``F.sky_tiles`` of these steps).
+#: code path (the plan is still ``T.sky_tiles`` of these steps).
 RA_STEP, DEC_STEP = 45.0, 45.0
-PLAN = F.sky_tiles(RA_STEP, DEC_STEP)
+PLAN = T.sky_tiles(RA_STEP, DEC_STEP)
 RUN_NAME = "xmm-5XMM-DR15"  # ingest.xray_cli._tiles_fetch: f"{key}-{release}"
 
 
@@ -79,12 +80,12 @@ def parse_box(query: str):
     m = TAP_BOX.match(query.strip())
     if not m or (m["ra"], m["dec"]) != ("ra", "dec"):
         return None
-    tile = F.Tile(float(m["ra_lo"]), float(m["ra_hi"]), float(m["dec_lo"]),
+    tile = T.Tile(float(m["ra_lo"]), float(m["ra_hi"]), float(m["dec_lo"]),
                   float(m["dec_hi"]))
     return m["table"], [c.strip() for c in m["cols"].split(",")], tile, m["op"] == "<="
 
 
-def holds_3c273(tile: F.Tile, top_inclusive: bool) -> bool:
+def holds_3c273(tile: T.Tile, top_inclusive: bool) -> bool:
     """The service side of the box predicate, evaluated on the recorded row's position."""
     upper = DEC <= tile.dec_hi if top_inclusive else DEC < tile.dec_hi
     return tile.ra_lo <= RA < tile.ra_hi and tile.dec_lo <= DEC and upper
@@ -159,7 +160,7 @@ class XaminStandIn(LocalServer):
     def queries(self) -> list[str]:
         return [p["QUERY"] for _, p in self.requests]
 
-    def tiles(self) -> list[F.Tile]:
+    def tiles(self) -> list[T.Tile]:
         return [parse_box(q)[2] for q in self.queries()]
 
 

@@ -1,9 +1,9 @@
-"""``livecat ingest table``: any CSV / VOTable / FITS list of classified objects.
+"""Class tables: any CSV / VOTable / FITS list of classified objects (``livecat ingest table``).
 
 A class table (a SIMBAD export, a table from a paper) becomes a literature catalog named
 by ``--catalog``: one ``literature_object`` per row, through the shared loader
-(:func:`ingest.load.load_catalog`), with the guarantees of every ingest (atomic,
-idempotent, rejects with reasons, advisory lock).
+(:func:`ingest.pipeline.run` with the spec :func:`table_spec` builds), with the guarantees
+of every ingest (atomic, idempotent, rejects with reasons, lock).
 
 Columns are named on the command line:
 
@@ -44,14 +44,14 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pandas as pd
-import typer
 
-from catalog.cli import handle_errors
 from catalog.errors import InputError
+from ingest.fetch import fetch_file
+from ingest.spec import CatalogSpec, Fetched, Reading
+from ingest.readers import read_input
 
 #: Catalog names: lower-case letters, digits, ``_`` and ``-``, starting with a letter.
 CATALOG_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -219,10 +219,11 @@ def normalize_table(df: pd.DataFrame, cols: TableColumns,
     catalog.errors.InputError
         A class label outside the taxonomy and the class map.
     """
+    from ingest import readers as R
     from ingest import tables as T
     from ingest.normalized import LITERATURE_COLUMNS, NormalizedCatalog
 
-    T.require_columns(df, cols.used(), "a table of classified objects")
+    R.require_columns(df, cols.used(), "a table of classified objects")
     df = df.reset_index(drop=True)
     n = len(df)
     ids = T.id_text(df[cols.name])
@@ -266,19 +267,18 @@ def normalize_table(df: pd.DataFrame, cols: TableColumns,
 
 
 # --------------------------------------------------------------------------------------
-# Library entry point
+# The catalog spec of a class table
 # --------------------------------------------------------------------------------------
 
 
-def check_catalog_name(catalog: str) -> str:
-    """Refuse a malformed name or the name of a catalog livecat ingests itself."""
-    from ingest.cli import KNOWN_CATALOGS
-
+def check_catalog_name(catalog: str, reserved) -> str:
+    """Refuse a malformed name or the name of a catalog livecat ingests itself
+    (``reserved``)."""
     name = (catalog or "").strip()
     if not CATALOG_NAME.match(name):
         raise InputError(f"catalog name {catalog!r}: expected lower-case letters, digits, "
                          "'_' or '-', starting with a letter (e.g. simbad_cvs)")
-    if name in KNOWN_CATALOGS:
+    if name in reserved:
         raise InputError(f"catalog name {name!r} belongs to a catalog livecat ingests "
                          f"itself (livecat ingest {name}); choose another name")
     return name
@@ -293,81 +293,31 @@ def options_digest(fetched_sha: str, cols: TableColumns, class_map: dict | None)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def ingest_table(engine, path, catalog: str, cols: TableColumns, *,
-                 class_map_path=None, fmt: str | None = None, release: str | None = None,
-                 wait: bool = False, force: bool = False, reporter=None):
-    """Load a class table as literature catalog ``catalog`` (the library API of the command).
+def table_spec(catalog: str, cols: TableColumns, *, class_map_path=None,
+               fmt: str | None = None, reserved=()) -> CatalogSpec:
+    """The catalog spec of a class table: fetch is the ``--file`` (its checksum covers
+    the options too), read is :func:`normalize_table`; the table is the whole catalog.
 
-    Returns
-    -------
-    ingest.load.LoadResult
+    Raises
+    ------
+    catalog.errors.InputError
+        A malformed or reserved catalog name, or an unreadable class map.
     """
-    from ingest.cli import ReadOutcome, run_ingest
-    from ingest.fetch import fetch_file
-    from ingest.tables import read_input
-
-    catalog = check_catalog_name(catalog)
+    catalog = check_catalog_name(catalog, reserved)
     class_map = read_class_map(class_map_path) if class_map_path else None
-    fetched = fetch_file(path)
-    fetched = dataclasses.replace(fetched, sha256=options_digest(fetched.sha256, cols,
-                                                                class_map))
 
-    def read(f) -> ReadOutcome:
-        df = read_input(f.path, fmt)
-        return ReadOutcome(normalize_table(df, cols, class_map), None)
+    def fetch_table(args, reporter=None) -> Fetched:
+        if args.file is None:
+            raise InputError("a class table is read from a file: give its path")
+        result = fetch_file(args.file)
+        result = dataclasses.replace(result, sha256=options_digest(result.sha256, cols,
+                                                                    class_map))
+        return Fetched(result=result, paths=[result.path])
 
-    return run_ingest(engine, catalog, fetched, read, release=release, wait=wait,
-                      force=force, reporter=reporter)
+    def read_table(fetched, args, reporter=None) -> Reading:
+        return Reading(chunks=normalize_table(read_input(fetched.result.path, fmt), cols,
+                                              class_map))
 
-
-# --------------------------------------------------------------------------------------
-# Command
-# --------------------------------------------------------------------------------------
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``table`` to the ``livecat ingest`` command group."""
-
-    @app.command("table")
-    @handle_errors
-    def table_command(
-            file: Path = typer.Argument(..., help="CSV, VOTable or FITS table (gzip ok)."),
-            catalog: str = typer.Option(..., "--catalog",
-                                        help="Name of the literature catalog it becomes."),
-            name_col: str = typer.Option(..., "--name-col", help="Object name column."),
-            ra_col: str = typer.Option(..., "--ra-col",
-                                       help="RA column: degrees or hh mm ss.s."),
-            dec_col: str = typer.Option(..., "--dec-col",
-                                        help="Dec column: degrees or ±dd mm ss.s."),
-            class_col: str = typer.Option(..., "--class-col", help="Native class column."),
-            ref_col: Optional[str] = typer.Option(None, "--ref-col",
-                                                  help="Reference (bibcode) column."),
-            class_map: Optional[Path] = typer.Option(
-                None, "--class-map", help="CSV 'native,class' mapping labels to classes."),
-            pos_err_col: Optional[str] = typer.Option(
-                None, "--pos-err-col", help="1-sigma position error column, arcsec."),
-            fmt: Optional[str] = typer.Option(None, "--format",
-                                              help="csv, votable or fits (default: sniffed)."),
-            release: Optional[str] = typer.Option(
-                None, "--release", help="Release name (default: sha256 of table + options)."),
-            wait: bool = typer.Option(False, "--wait", help="Wait for a running ingest of "
-                                                            "the same catalog."),
-            force: bool = typer.Option(False, "--force", help="Load even when this table "
-                                                              "with these options is held."),
-    ) -> None:
-        """Ingest a table of classified objects (SIMBAD export, paper table) into literature_object.
-
-        Example: livecat ingest table cvs.csv --catalog ritter_cvs --name-col Name
-        --ra-col RA --dec-col Dec --class-col Type --ref-col Bibcode --class-map map.csv
-        (map.csv: native,class / DN,CV/dwarf-nova / IP,CV/IP)
-        """
-        from ingest.cli import Reporter, _engine, print_summary
-
-        cols = TableColumns(name=name_col, ra=ra_col, dec=dec_col, klass=class_col,
-                            ref=ref_col, pos_err=pos_err_col)
-        engine = _engine()
-        with Reporter() as reporter:
-            result = ingest_table(engine, file, catalog, cols, class_map_path=class_map,
-                                  fmt=fmt, release=release, wait=wait, force=force,
-                                  reporter=reporter)
-        print_summary(result)
+    return CatalogSpec(name=catalog, kind="literature",
+                       title=f"class table {catalog}", home="a local table",
+                       fetch=fetch_table, read=read_table, whole_catalogue_files=True)
