@@ -1,38 +1,13 @@
 """ATNF Pulsar Catalogue: its records (:mod:`ingest.psrcat`) as livecat literature objects.
 
-Format (Manchester et al. 2005, AJ 129, 1993; the catalogue's help page
-https://www.atnf.csiro.au/research/pulsar/psrcat/psrcat_help.html, Appendix A
-"The Pulsar Parameters", B "Pulsar Types", C "Binary Companion Types"):
-
-- A header line ``#CATALOGUE <version>`` and other ``#`` comment lines.
-- One block per pulsar; blocks are separated by a line starting with ``@``
-  (``@-----...``).
-- Each line of a block is ``NAME  value  [uncertainty]  [reference]`` in
-  whitespace-separated columns. The uncertainty is in units of the last quoted digit of
-  the value (``F0 8.6682478274 1`` means +-1e-10; ``RAJ 00:02:58.17 2`` means +-0.02 s
-  of time); an uncertainty written with a decimal point (``RM -245.8 1.0``) or a sign is
-  absolute. This is the reading of psrqpy (``psrqpy.utils.get_catalogue``,
-  github.com/mattpitkin/psrqpy), the reference Python reader of ``psrcat.db``.
-  A third column that is not a number is the reference.
-- An uncertainty of ``0`` (``RAJ 00:25 0 mss+20``, 194 lines in release 1.67) means
-  that none is known and is read as missing.
-- A parameter may repeat within a block (an older or alternative value); the first
-  occurrence is the catalogue's value, later ones are kept as alternatives.
-- Positions are ``RAJ``/``DECJ`` (J2000 sexagesimal, ``hh:mm[:ss.s]`` and
-  ``[+-]dd[:mm[:ss.s]]``; the sign of a positive declination may be missing) or
-  ``ELONG``/``ELAT`` (ecliptic longitude/latitude in degrees). Pulsar timing packages
-  use barycentric ecliptic coordinates with the mean ecliptic and equinox of J2000 and
-  the IERS 2003 obliquity 84381.4059" (tempo2 ``tempo2.h``, ``ECLIPTIC_OBLIQUITY_VAL``);
-  astropy's ``BarycentricMeanEcliptic(equinox="J2000")`` uses the IAU 2006 value
-  84381.406", a 0.1 mas difference, and is used here to convert to ICRS.
-- ``TYPE``, ``BINCOMP``, ``ASSOC`` and ``SURVEY`` hold comma-separated lists whose items
-  may carry bracketed references and an uncertainty marker: ``HE[cck+16]``,
-  ``AXP[esy+20],HE[kdk+20]``, ``CO(?)[jbo+07]``, ``BINARY?[pqm+21]``,
-  ``GRS:4FGL_J0002.8+6217[fermi21],XRS:[bhc+17]``, ``XRS:[bgh+06,fhc+14]``; a whole-line
-  reference may instead sit in the reference column (``HE  pbh+17``).
-
-The release is distributed as ``psrcat_pkg.tar.gz`` (``psrcat_tar/psrcat.db`` inside),
-https://www.atnf.csiro.au/research/pulsar/psrcat/download.html.
+The catalogue (Manchester et al. 2005, AJ 129, 1993) is read by :mod:`ingest.psrcat`,
+which documents the ``psrcat.db`` format. Positions are ``RAJ``/``DECJ`` (J2000) or
+``ELONG``/``ELAT`` (ecliptic longitude/latitude in degrees). Pulsar timing packages use
+barycentric ecliptic coordinates with the mean ecliptic and equinox of J2000 and the IERS
+2003 obliquity 84381.4059" (tempo2 ``tempo2.h``, ``ECLIPTIC_OBLIQUITY_VAL``); astropy's
+``BarycentricMeanEcliptic(equinox="J2000")`` uses the IAU 2006 value 84381.406", a 0.1
+mas difference, and is used here to convert to ICRS. Classes come from
+:mod:`ingest.class_rules`.
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from catalog.bands import CSC_BANDS_KEV
 from ingest import readers as R
 from ingest import tables as T
 from ingest.normalized import NormalizedCatalog
@@ -78,8 +79,7 @@ RELEASES = ("2.0", "2.1", "2.1.1")
 DEFAULT_RELEASE = "2.1.1"
 
 #: CSC science energy bands: letter -> (lo, hi) keV.
-BANDS = {"b": (0.5, 7.0), "s": (0.5, 1.2), "m": (1.2, 2.0), "h": (2.0, 7.0),
-         "u": (0.2, 0.5), "w": (0.1, 10.0)}
+BANDS = CSC_BANDS_KEV
 
 #: HEASARC ``csc`` column -> CXC master-table column.
 HEASARC_TO_CXC = {

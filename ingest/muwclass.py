@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from catalog.bands import COMMON_BANDS, CSC_BANDS_KEV
 from catalog.errors import InputError
 from ingest.footprint import Footprint
 from ingest.load import LoadOptions, Release, ingest_transaction, load_in_transaction
@@ -68,8 +69,7 @@ SOURCE_URL = "https://raw.githubusercontent.com/huiyang-astro/MUWCLASS_CSCv2/HEA
 REFERENCE = "2022ApJ...941..104Y"
 
 #: CSC energy bands of the training set: flux column -> (band, lo keV, hi keV).
-FLUX_BANDS = {"Fs": ("s", 0.5, 1.2), "Fm": ("m", 1.2, 2.0), "Fh": ("h", 2.0, 7.0),
-              "Fb": ("b", 0.5, 7.0)}
+FLUX_BANDS = {f"F{b}": (b, *CSC_BANDS_KEV[b]) for b in COMMON_BANDS}
 #: Counterpart columns per survey: mw_counterpart column -> training-set column.
 SURVEYS: dict[str, dict[str, str]] = {
     "gaia_dr3": {"gmag": "Gmag", "e_gmag": "e_Gmag", "bpmag": "BPmag", "e_bpmag": "e_BPmag",
