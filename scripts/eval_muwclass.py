@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-colours", action="store_true", help="the reference's 12 colours")
     parser.add_argument("--no-astrometry", action="store_true")
     parser.add_argument("--no-flags", action="store_true")
+    parser.add_argument("--no-variability", action="store_true",
+                        help="leave out the CSC variability probabilities P_intra, P_inter "
+                             "(default: used when the file has them; missing values are "
+                             "missing, never zero)")
     parser.add_argument("--no-smote", action="store_true")
     parser.add_argument("--train-samples", type=int, default=0, help="MC copies per training source")
     parser.add_argument("--calibration", choices=["isotonic", "sigmoid"])
@@ -129,11 +133,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     table, labels = load_training_set(args.csv)
-    has_var = {"P_intra", "P_inter"} <= set(table.columns)
+    has_var = {"P_intra", "P_inter"} <= set(table.columns) and not args.no_variability
     print(f"{args.csv.name}: {len(table)} sources; classes "
           + ", ".join(f"{c} {n}" for c, n in pd.Series(labels).value_counts().sort_index().items()))
-    if not has_var:
+    if args.no_variability:
+        print("variability features off (--no-variability)")
+    elif not has_var:
         print("note: no P_intra/P_inter columns in this file; variability features are off")
+    else:
+        missing = table[["P_intra", "P_inter"]].isna().sum()
+        print(f"variability: P_intra missing for {missing['P_intra']}, P_inter for "
+              f"{missing['P_inter']} sources (kept missing: the sentinel after scaling)")
     print(f"stratified {args.folds}-fold CV, {args.mc} Monte Carlo samples per source, seed {args.seed}")
 
     config = build_config(args, has_var)
