@@ -103,10 +103,15 @@ def train(
     training_set: str = typer.Option(..., "--training-set", "-t",
                                      help="NAME[@N] of a frozen training set, or file:PATH "
                                           "(CSV in the TD_train.csv format)."),
-    estimator: str = typer.Option("sklearn.ensemble.RandomForestClassifier", "--estimator",
-                                  help="Import path of a scikit-learn classifier."),
-    param: list[str] | None = typer.Option(None, "--param", "-p",
-                                              help="Estimator parameter key=value (repeat)."),
+    estimator: str = typer.Option("random-forest", "--estimator",
+                                  help="random-forest, extra-trees, hist-gradient-boosting, "
+                                       "or the import path of a scikit-learn classifier "
+                                       "with predict_proba."),
+    param: list[str] | None = typer.Option(
+        None, "--param", "-p",
+        help="Estimator parameter key=value (repeat). The random forest's defaults are "
+             "livecat's evaluated ones, n_estimators=300 max_features=0.5 (with --features "
+             "reference: the reference's 100 trees, sqrt)."),
     mc: int = typer.Option(1000, "--mc", help="Monte Carlo samples per source when classifying."),
     seed: int = typer.Option(0, "--seed", help="Seed of SMOTE, estimator and Monte Carlo."),
     features: str = typer.Option("livecat", "--features",
@@ -120,7 +125,8 @@ def train(
 ) -> None:
     """Train a classifier on a training set and record it as a new run.
 
-    Example: livecat classify train --training-set file:TD_train.csv --param n_estimators=300 --seed 1
+    Example: livecat classify train --training-set file:TD_train.csv --seed 1 ;
+    livecat classify train -t muwclass-csc@2 --estimator extra-trees --param n_estimators=500
     """
     from classify.runs import parse_params, train_run
 

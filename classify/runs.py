@@ -46,7 +46,13 @@ from sqlalchemy.engine import Engine
 from catalog.errors import ConflictError, InputError, LivecatError
 from catalog.settings import SCHEMA, Settings, login_name
 from classify.features import REFERENCE_COLOURS, FeatureOptions, all_colours
-from classify.model import DEFAULT_ESTIMATOR, DEFAULT_PARAMS, TrainConfig, fit_model
+from classify.model import (
+    DEFAULT_ESTIMATOR,
+    TrainConfig,
+    default_params,
+    fit_model,
+    resolve_estimator,
+)
 from classify.montecarlo import DEFAULT_N_SAMPLES
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -547,10 +553,12 @@ def train_run(
     training_set : str
         Training-set reference (see :func:`resolve_training_set`).
     estimator : str
-        Import path of a scikit-learn classifier.
+        Short name (:data:`classify.model.ESTIMATORS`) or import path of a scikit-learn
+        classifier with ``predict_proba``; the run records the import path.
     params : dict, optional
-        Estimator parameters. For the default random forest they are added to the
-        reference's (100 trees, ``max_features='sqrt'``).
+        Estimator parameters, added to :func:`classify.model.default_params` (for the
+        random forest: 300 trees, ``max_features=0.5`` with the livecat features; the
+        reference's 100 trees, ``'sqrt'`` with the reference features).
     mc_samples : int
         Monte Carlo samples per source when this run classifies.
     seed : int
@@ -572,10 +580,10 @@ def train_run(
     """
     if mc_samples < 1:
         raise InputError(f"--mc must be at least 1, not {mc_samples}")
+    feature_options(feature_set, True)  # refuses an unknown feature set before any work
+    estimator = resolve_estimator(estimator, params)
+    params = {**default_params(estimator, feature_set), **(params or {})}
     data = resolve_training_set(engine, training_set)
-    if estimator == DEFAULT_ESTIMATOR:
-        params = {**DEFAULT_PARAMS, **(params or {})}
-    params = dict(params or {})
     if data.skipped:
         extra = (f"{data.skipped} member(s) of {data.ref} left out: no CSC s/m/h energy "
                  f"fluxes with errors")

@@ -138,7 +138,8 @@ def _show_text(details: dict, candidate_id: int) -> None:
 @handle_errors
 def show_cmd(
         candidate_id: int = typer.Argument(..., help="Candidate id."),
-        chart: Optional[Path] = typer.Option(None, "--chart", help="Write a finding chart PNG."),
+        chart: Optional[Path] = typer.Option(None, "--chart", help="Write a finding chart PNG "
+                                             "(its directory must exist)."),
         fmt: str = typer.Option("table", "--format", help="table or json"),
 ) -> None:
     """The literature object, all its X-ray candidates, related decisions, a chart.
@@ -146,8 +147,10 @@ def show_cmd(
     Example: livecat curate show 12 --chart cand12.png
     """
     from curation.candidates import candidate_details
-    from curation.chart import finding_chart
+    from curation.chart import chart_path, finding_chart
 
+    if chart is not None:
+        chart = chart_path(chart)  # refuse a missing directory before printing anything
     engine = _engine()
     details = candidate_details(engine, candidate_id)
     if fmt == "json":
@@ -270,8 +273,9 @@ def review_cmd(status: str = typer.Option("open", "--status",
                                           help="Queue to review (see `curate queue`)."),
                klass: Optional[str] = typer.Option(None, "--class"),
                curator: Optional[str] = typer.Option(None, "--curator", help=CURATOR_HELP),
-               chart_dir: Optional[Path] = typer.Option(None, "--charts",
-                                                        help="Write finding charts here.")) -> None:
+               chart_dir: Optional[Path] = typer.Option(
+                   None, "--charts", help="Write a finding chart of every candidate shown "
+                                          "into this directory (created if missing).")) -> None:
     """Review the queue interactively: c confirm, r reject, d defer, s skip, q quit.
 
     Resumable: decisions are saved as they are made, and the queue (recomputed each
@@ -282,11 +286,13 @@ def review_cmd(status: str = typer.Option("open", "--status",
     """
     from catalog.errors import LivecatError
     from curation.candidates import candidate_details
-    from curation.chart import finding_chart
+    from curation.chart import chart_directory, finding_chart
     from curation.decisions import current_curator, decide, queue
 
     engine = _engine()
     curator = current_curator(curator)
+    if chart_dir is not None:
+        chart_dir = chart_directory(chart_dir)
     skipped: set[int] = set()  # skipped or decided in this session
     done = 0
     while True:

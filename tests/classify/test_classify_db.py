@@ -79,7 +79,8 @@ def test_training_set_reference_and_run_row(world, td_path):
     data = resolve_training_set(None, f"file:{td_path}")
     assert run.training_set == f"file:TD_train.csv@sha256:{data.sha256}"
     assert run.n_train == 2352 and run.class_counts["AGN"] == 1112
-    assert run.params == {"n_estimators": 8, "max_features": "sqrt", "max_depth": 8}
+    # item 7 of issue 11: the forest's defaults are LIVECAT_PARAMS (max_features 0.5)
+    assert run.params == {"n_estimators": 8, "max_features": 0.5, "max_depth": 8}
     assert run.classes == sorted(run.class_counts)
     assert "plx_snr" in run.features and "plx_snr" not in world["run2"].features
     assert run.code_version and run.seed == 1 and run.mc_samples == MC
@@ -289,3 +290,65 @@ def test_best_counterpart_values_follow_survey_priority():
             {"survey": "gaia_dr3", "is_best": False, "gmag": 12.0}]
     out = best_counterpart_values(rows)
     assert out["W1mag"] == 14.0 and np.isnan(out["e_W1mag"]) and "Gmag" not in out
+
+
+def _small_td(tmp_path, td_path, per_class: int = 6) -> str:
+    td = pd.read_csv(td_path)
+    small = pd.concat([td[td["True_Class"] == c].head(per_class)
+                       for c in ("AGN", "CV", "NS", "YSO")])
+    path = tmp_path / "small.csv"
+    small.to_csv(path, index=False)
+    return f"file:{path}"
+
+
+def test_train_defaults_to_the_evaluated_forest(engine, world, td_path, home, tmp_path):
+    """classify train without --param records LIVECAT_PARAMS (300 trees, max_features
+    0.5); with --features reference the reference's forest (100 trees, sqrt)."""
+    from classify.model import DEFAULT_PARAMS, LIVECAT_PARAMS
+
+    ref = _small_td(tmp_path, td_path)
+    app = build_app(["classify"])
+    runs = {}
+    for features in ("livecat", "reference"):
+        out = CliRunner().invoke(app, ["classify", "train", "--training-set", ref, "--mc", "2",
+                                       "--features", features])
+        assert out.exit_code == 0, out.output
+        runs[features] = get_run(engine, int(out.stdout.split()[2]))
+    assert runs["livecat"].params == LIVECAT_PARAMS == {"n_estimators": 300,
+                                                        "max_features": 0.5}
+    assert runs["reference"].params == DEFAULT_PARAMS
+    model = load_model(runs["livecat"]).named_steps["model"]
+    assert (model.n_estimators, model.max_features) == (300, 0.5)
+    help_text = CliRunner().invoke(app, ["classify", "train", "--help"]).stdout
+    assert "n_estimators=300" in help_text and "max_features=0.5" in help_text
+
+
+def test_unknown_estimator_is_one_error_naming_the_allowed(engine, world, td_path, home,
+                                                           tmp_path):
+    ref = _small_td(tmp_path, td_path)
+    app = build_app(["classify"])
+    with engine.connect() as conn:
+        before = conn.execute(sa.text("SELECT count(*) FROM livecat.classifier_run")).scalar()
+    allowed = ("random-forest, extra-trees, hist-gradient-boosting, or the import path of a "
+               "scikit-learn classifier with predict_proba (e.g. "
+               "sklearn.ensemble.ExtraTreesClassifier)")
+    for name, message in (
+            ("foo", f"Error: --estimator 'foo': not a known estimator; use {allowed}"),
+            ("sklearn.ensemble.NoSuchForest", "Error: --estimator "
+             f"'sklearn.ensemble.NoSuchForest': not a known estimator; use {allowed}"),
+            ("sklearn.preprocessing.StandardScaler", "Error: --estimator "
+             "'sklearn.preprocessing.StandardScaler' is not a scikit-learn classifier with "
+             f"predict_proba; use {allowed}")):
+        out = CliRunner().invoke(app, ["classify", "train", "--training-set", ref,
+                                       "--estimator", name])
+        assert out.exit_code == 1, out.output
+        assert out.stdout == "" and out.stderr.splitlines() == [message]
+    out = CliRunner().invoke(app, ["classify", "train", "--training-set", ref, "--mc", "2",
+                                   "--estimator", "extra-trees", "--param", "n_estimators=5"])
+    assert out.exit_code == 0, out.output
+    run = get_run(engine, int(out.stdout.split()[2]))
+    assert run.estimator == "sklearn.ensemble.ExtraTreesClassifier"
+    assert run.params == {"n_estimators": 5}
+    with engine.connect() as conn:
+        after = conn.execute(sa.text("SELECT count(*) FROM livecat.classifier_run")).scalar()
+    assert after == before + 1

@@ -274,3 +274,32 @@ def test_xray_release_moves_and_retirements_flag_decisions(cands, engine, monkey
     assert "0 decisions flagged for re-review" in res.stdout
     assert "pairs within 3 sigma: 0 new" in res.stdout
     assert res.stdout.count("confirmed,") == 3
+
+
+def test_review_charts_directory_is_created(cands, engine, monkeypatch, db_url, tmp_path):
+    """--charts into a missing directory creates it (a file in the way is one Error:
+    line); `curate show --chart` into a missing directory is one Error: line."""
+    monkeypatch.setenv("LIVECAT_DATABASE_URL", db_url)
+    from typer.testing import CliRunner
+
+    from catalog.cli import build_app
+
+    charts = tmp_path / "charts" / "today"
+    args = ["curate", "review", "--curator", "fay", "--charts", str(charts)]
+    res = CliRunner().invoke(build_app(args), args, input="q\n")
+    assert res.exit_code == 0, res.output
+    first = D.queue(engine)["id"].iloc[0]
+    assert (charts / f"candidate_{first}.png").read_bytes()[:4] == b"\x89PNG"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    args = ["curate", "review", "--curator", "fay", "--charts", str(blocker)]
+    res = CliRunner().invoke(build_app(args), args, input="q\n")
+    assert res.exit_code == 1
+    assert res.stderr.splitlines() == [f"Error: --charts {blocker}: exists and is not a "
+                                       f"directory"]
+    missing = tmp_path / "nowhere" / "c.png"
+    res = invoke(["curate", "show", str(cands[0]), "--chart", str(missing)], monkeypatch,
+                 db_url)
+    assert res.exit_code == 1
+    assert res.stdout == "" and res.stderr.splitlines() == [
+        f"Error: chart {missing}: directory {missing.parent} does not exist"]
