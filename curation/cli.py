@@ -89,7 +89,11 @@ def queue_cmd(
         limit: Optional[int] = typer.Option(50, "--limit", help="At most this many rows."),
         fmt: str = typer.Option("table", "--format", help=FORMAT_HELP),
 ) -> None:
-    """Candidates that need a curator: flagged, then ambiguous, then by probability.
+    """Candidates that need a curator, most urgent first.
+
+    Order: flagged for re-review first; then ambiguous; then by match probability in
+    steps of 0.1, highest first; within a step, the class with the fewest confirmed
+    counterparts first; then by match probability, highest first; then by candidate id.
 
     Example: livecat curate queue --status ambiguous --class CV
     """

@@ -558,9 +558,11 @@ def queue(engine: Engine, status: str = "open", klass: str | None = None,
           limit: int | None = None) -> pd.DataFrame:
     """Candidates that need a curator, most urgent first.
 
-    Order: flagged for re-review, then ambiguous, then match probability in steps of 0.1
-    (highest first), within a step the class with the fewest confirmed counterparts
-    first (scarce classes gain most from a decision), then probability, then id.
+    Order (``livecat curate queue --help`` states the same): flagged for re-review
+    first; then ambiguous; then by match probability in steps of 0.1, highest first;
+    within a step, the class with the fewest confirmed counterparts first (scarce
+    classes gain most from a decision); then by match probability, highest first; then
+    by candidate id.
 
     Parameters
     ----------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -303,3 +304,46 @@ def test_review_charts_directory_is_created(cands, engine, monkeypatch, db_url, 
     assert res.exit_code == 1
     assert res.stdout == "" and res.stderr.splitlines() == [
         f"Error: chart {missing}: directory {missing.parent} does not exist"]
+
+
+QUEUE_ORDER = ["flagged for re-review first", "then ambiguous",
+               "then by match probability in steps of 0.1, highest first",
+               "within a step, the class with the fewest confirmed counterparts first",
+               "then by match probability, highest first", "then by candidate id"]
+
+
+def test_queue_help_states_the_order_the_code_uses(cands, engine, monkeypatch, db_url):
+    """`curate queue --help` names every sort key, in order, and the rows come in that
+    order: flagged, ambiguous, probability step, scarce class, probability, id."""
+    res = invoke(["curate", "queue", "--help"], monkeypatch, db_url)
+    assert res.exit_code == 0
+    text = " ".join(res.stdout.replace("│", " ").split())
+    positions = [text.find(phrase) for phrase in QUEUE_ORDER]
+    assert -1 not in positions, text
+    assert positions == sorted(positions)
+
+    # data that exercises the keys: a flagged deferral, a confirmed CV (so CV is the
+    # best-served class), an ambiguous object between X3 and X4
+    D.decide(engine, cands[0], "confirm", "alice")
+    D.decide(engine, cands[1], "defer", "alice")
+    load_catalog(engine, "xt", xray_catalog([
+        {"native_id": f"X{i}", "ra": 10.0 + i * 0.01,
+         "dec": -5.0 + (3.0 / 3600 if i == 1 else 0.0)} for i in range(N)]), version="2")
+    load_catalog(engine, "lt2", literature_catalog([
+        {"native_id": "AMB", "ra": 10.035, "dec": -5.0, "pos_err_arcsec": 20.0,
+         "livecat_class": "CV"}]), version="1")
+    C.generate_candidates(engine)
+    assert len(D.flag_changed_decisions(engine)) == 1
+    q = D.queue(engine, "all")
+    assert q["flagged"].iloc[0] and q["ambiguous"].iloc[1]
+    assert q["class_confirmed"].nunique() > 1
+    key = q.assign(step=(q["match_prob"] * 10).apply(math.floor))
+    expected = key.sort_values(["flagged", "ambiguous", "step", "class_confirmed",
+                                "match_prob", "id"],
+                               ascending=[False, False, False, True, False, True])
+    assert list(q["id"]) == list(expected["id"])
+    # the scarce-class key at work: the confirmed CV's own candidate has the higher
+    # probability but comes after the AGN's (no AGN confirmed yet)
+    order = list(q["id"])
+    p = q.set_index("id")["match_prob"]
+    assert p[cands[0]] > p[cands[2]] and order.index(cands[0]) > order.index(cands[2])
