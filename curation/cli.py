@@ -57,10 +57,13 @@ def candidates_cmd(
     model = MatchModel(n_sigma=sigma, floor_arcsec=floor, max_radius_arcsec=max_radius,
                        prior=prior)
     res = generate_candidates(engine, model, catalog, xray_catalog)
-    flagged = flag_changed_decisions(engine)
+    changes = flag_changed_decisions(engine)
+    flagged = int((changes["action"] == "flag").sum())
+    cleared = len(changes) - flagged
     typer.echo(f"run {res.run_id}: {res.n_pairs} pairs within {sigma:g} sigma: {res.n_new} new, "
                f"{res.n_refreshed} refreshed, {res.n_decided_kept} decided (kept); "
-               f"{len(flagged)} decisions flagged for re-review")
+               f"{flagged} decisions flagged for re-review"
+               + (f", {cleared} flags cleared" if cleared else ""))
     if list_:
         render(list_candidates(engine, catalog), check_format(fmt), title="candidates")
 
@@ -70,14 +73,22 @@ def candidates_cmd(
 def recheck_cmd() -> None:
     """Flag decisions whose sources moved or changed class (run after an ingest).
 
+    A flag clears by itself when the sources come back as they were decided (e.g. a
+    source retired by mistake and re-ingested unchanged); an 'unflag' event in
+    `curate log` says why.
+
     Example: livecat ingest atnf && livecat curate recheck
     """
     from curation.decisions import flag_changed_decisions
 
-    flagged = flag_changed_decisions(_engine())
-    for rec in flagged.itertuples(index=False):
-        typer.echo(f"candidate {rec.candidate_id} ({rec.status}): {rec.reason}")
-    typer.echo(f"{len(flagged)} decisions flagged for re-review")
+    changes = flag_changed_decisions(_engine())
+    for rec in changes.itertuples(index=False):
+        what = "flag cleared: " if rec.action == "unflag" else ""
+        typer.echo(f"candidate {rec.candidate_id} ({rec.status}): {what}{rec.reason}")
+    cleared = int((changes["action"] == "unflag").sum())
+    if cleared:
+        typer.echo(f"{cleared} flags cleared (sources back as decided)")
+    typer.echo(f"{len(changes) - cleared} decisions flagged for re-review")
 
 
 @app.command("queue")

@@ -347,3 +347,89 @@ def test_queue_help_states_the_order_the_code_uses(cands, engine, monkeypatch, d
     order = list(q["id"])
     p = q.set_index("id")["match_prob"]
     assert p[cands[0]] > p[cands[2]] and order.index(cands[0]) > order.index(cands[2])
+
+
+def test_flag_clears_when_the_source_comes_back_unchanged(cands, engine, monkeypatch,
+                                                           db_url):
+    """X0 retired by mistake (a release without it) flags its confirmation; X0 back in
+    the next release with the same values clears the flag on the next recheck, with an
+    'unflag' event saying why. X1 moved and moved back: the same. X2 moved and stays
+    moved: still flagged."""
+    for cid in cands[:3]:
+        D.decide(engine, cid, "confirm", "alice")
+    original = [{"native_id": f"X{i}", "ra": 10.0 + i * 0.01, "dec": -5.0} for i in range(N)]
+    moved = [dict(r, dec=r["dec"] + 3.0 / 3600) if r["native_id"] in ("X1", "X2") else r
+             for r in original if r["native_id"] != "X0"]
+    load_catalog(engine, "xt", xray_catalog(moved), version="2")
+    res = invoke(["curate", "recheck"], monkeypatch, db_url)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.rstrip().endswith("3 decisions flagged for re-review")
+    assert D.get_state(engine, cands[0]).flagged
+
+    back = [dict(r, dec=r["dec"] + 3.0 / 3600) if r["native_id"] == "X2" else r
+            for r in original]
+    load_catalog(engine, "xt", xray_catalog(back), version="3")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT is_current FROM livecat.xray_source "
+                                    "WHERE native_id = 'X0'")).scalar() is True
+    res = invoke(["curate", "recheck"], monkeypatch, db_url)
+    assert res.exit_code == 0, res.output
+    assert f"candidate {cands[0]} (confirmed): flag cleared: lt L0 and xt X0 are back as " \
+           f"they were when decided (event " in res.stdout
+    assert "flagged for: xt X0 is no longer in the current release" in res.stdout
+    assert "2 flags cleared (sources back as decided)" in res.stdout
+    assert res.stdout.rstrip().endswith("0 decisions flagged for re-review")
+    states = [D.get_state(engine, c) for c in cands[:3]]
+    assert [s.flagged for s in states] == [False, False, True]
+    assert [s.status for s in states] == ["confirmed"] * 3
+    log = D.event_log(engine, cands[0])
+    assert list(log["action"]) == ["confirm", "flag", "unflag"]
+    assert log["note"].iloc[-1].startswith("re-review cleared: lt L0 and xt X0 are back")
+    assert log["curator"].iloc[-1] == "livecat"
+    # nothing changes on the next recheck; a flag cleared is queued no more
+    assert D.flag_changed_decisions(engine).empty
+    assert set(D.queue(engine, "flagged")["id"]) == {cands[2]}
+    # retired again later: flagged again
+    load_catalog(engine, "xt", xray_catalog([r for r in back if r["native_id"] != "X0"]),
+                 version="4")
+    again = D.flag_changed_decisions(engine)
+    assert list(again["candidate_id"]) == [cands[0]] and list(again["action"]) == ["flag"]
+    # undo still reverts the confirmation (flag events are not decisions)
+    ev = D.decide(engine, cands[0], "undo", "alice")
+    assert ev.status == "pending"
+
+
+def test_unflag_events_survive_a_downgrade(database_factory):
+    """Downgrading below 0009 keeps the 'unflag' events already written (the old action
+    check comes back NOT VALID) and refuses new ones; upgrading again allows them."""
+    from catalog import migrate
+    from catalog.engine import create_engine
+
+    engine = create_engine(database_factory())
+    migrate.upgrade(engine)
+    load_catalog(engine, "xt", xray_catalog([{"native_id": "X0", "ra": 1.0, "dec": 1.0}]),
+                 version="1")
+    load_catalog(engine, "lt", literature_catalog([
+        {"native_id": "L0", "ra": 1.0, "dec": 1.0, "livecat_class": "CV"}]), version="1")
+    C.generate_candidates(engine)
+    with engine.connect() as conn:
+        cid = conn.execute(sa.text("SELECT id FROM livecat.counterpart_candidate")).scalar()
+    D.decide(engine, cid, "confirm", "alice")
+    insert = ("INSERT INTO livecat.curation_event (candidate_id, seq, curator, action, "
+              "previous_status, status) VALUES (:c, :s, 'livecat', :a, 'confirmed', "
+              "'confirmed')")
+    with engine.begin() as conn:
+        conn.execute(sa.text(insert), {"c": cid, "s": 2, "a": "flag"})
+        conn.execute(sa.text(insert), {"c": cid, "s": 3, "a": "unflag"})
+    migrate.downgrade(engine, "0007_flux_per_source")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT array_agg(action ORDER BY seq) FROM "
+                                    "livecat.curation_event")).scalar() == [
+            "confirm", "flag", "unflag"]
+    with pytest.raises(sa.exc.IntegrityError, match="curation_action"):
+        with engine.begin() as conn:
+            conn.execute(sa.text(insert), {"c": cid, "s": 4, "a": "unflag"})
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text(insert), {"c": cid, "s": 4, "a": "unflag"})
+    engine.dispose()
