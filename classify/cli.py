@@ -184,8 +184,12 @@ def run_cmd(
 ) -> None:
     """Classify X-ray sources of the database with RUN and write their labels.
 
-    Sources the run already labelled are left alone (labels are never overwritten);
-    sources lacking the s/m/h energy fluxes are skipped and counted.
+    Sources the run already labelled are left alone (labels are never overwritten).
+    A source measured in one or two of the CSC s/m/h bands is classified with the
+    others taken as non-detections (below 1e-17 erg/cm2/s), as the MUWCLASS training
+    set holds them; the label records them (classification.xray_bands_missing). Sources
+    with none of the three fluxes, or a flux without its interval, are skipped; the
+    summary counts every group.
 
     Examples: livecat classify run 1 --catalog csc ;
     livecat classify run 1 --region 187.28 2.05 600 ; livecat classify run 1 --where "s.significance > 5"

@@ -272,31 +272,42 @@ def training_table_from_members(members) -> tuple[pd.DataFrame, np.ndarray, int]
 
     The X-ray fluxes are the ``energy_flux`` entries with the CSC s/m/h band edges (error =
     half the quoted interval), variability from ``var_intra_prob``/``var_inter_prob``,
-    flags from ``flags``; counterpart magnitudes are not part of a member's features, so
-    they are missing. Members without the three fluxes and their intervals are left out.
+    flags from ``flags``, positions ``ra``/``dec`` (for AGN reddening), and the best
+    counterparts' magnitudes (missing without one). A member measured in one or two of
+    the bands gets the others as non-detections
+    (:func:`classify.features.fill_nondetections`), as ``classify run`` does; members
+    with none of the three fluxes, or a flux without its interval, are left out.
 
     Returns
     -------
     (pandas.DataFrame, numpy.ndarray, int)
         The table (index = xray_source id), the classes, the number left out.
     """
-    from classify.features import MAG_COLUMNS
+    from classify.features import MAG_COLUMNS, fill_nondetections
 
     bands = {"Fs": (0.5, 1.2), "Fm": (1.2, 2.0), "Fh": (2.0, 7.0)}
     rows, labels, skipped = [], [], 0
     for m in members:
         f = m["features"] or {}
-        rec: dict[str, Any] = {"source_id": int(m["xray_source_id"])}
+        rec: dict[str, Any] = {"source_id": int(m["xray_source_id"]),
+                               "ra": f.get("ra"), "dec": f.get("dec")}
         fluxes = list((f.get("fluxes") or {}).items())
+        unusable = True
         for col, (lo, hi) in bands.items():
             hit = next((v for k, v in fluxes if k.startswith("energy_flux")
                         and abs(float(v.get("band_lo_kev") or -1) - lo) < 1e-6
-                        and abs(float(v.get("band_hi_kev") or -1) - hi) < 1e-6), None)
-            ok = hit is not None and all(hit.get(k) is not None
-                                         for k in ("value", "value_lo", "value_hi"))
-            rec[col] = float(hit["value"]) if ok else np.nan
-            rec["e_" + col] = (float(hit["value_hi"]) - float(hit["value_lo"])) / 2 if ok else np.nan
-        if any(np.isnan(rec[c]) or np.isnan(rec["e_" + c]) for c in bands):
+                        and abs(float(v.get("band_hi_kev") or -1) - hi) < 1e-6
+                        and v.get("value") is not None), None)
+            if hit is None:
+                rec[col] = rec["e_" + col] = np.nan
+                continue
+            if hit.get("value_lo") is None or hit.get("value_hi") is None:
+                unusable = True
+                break
+            unusable = False
+            rec[col] = float(hit["value"])
+            rec["e_" + col] = (float(hit["value_hi"]) - float(hit["value_lo"])) / 2
+        if unusable:  # no band at all, or a flux without its interval
             skipped += 1
             continue
         rec.update(best_counterpart_values(f.get("counterparts") or []))
@@ -309,7 +320,9 @@ def training_table_from_members(members) -> tuple[pd.DataFrame, np.ndarray, int]
         labels.append(str(m["livecat_class"]))
     table = pd.DataFrame(rows)
     if len(table):
-        table = table.set_index("source_id")
+        table = fill_nondetections(table.set_index("source_id"))[0]
+        table["ra"] = pd.to_numeric(table["ra"], errors="coerce").astype(float)
+        table["dec"] = pd.to_numeric(table["dec"], errors="coerce").astype(float)
         for col in ("P_intra", "P_inter"):
             table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
             if table[col].isna().all():

@@ -56,7 +56,9 @@ def home(tmp_path_factory, db_url):
 
 @pytest.fixture(scope="module")
 def world(engine, home, td_path):
-    """Two trained runs and N_SOURCES TD sources in the database (one lacks a band)."""
+    """Two trained runs and N_SOURCES TD sources in the database (one lacks the s, m and
+    h bands: it is skipped; one or two missing bands are classified, see
+    test_missing_bands_are_nondetections)."""
     with engine.begin() as conn:
         conn.execute(sa.text("TRUNCATE livecat.class_probability, livecat.classification, "
                              "livecat.classifier_run, livecat.xray_source_flux, livecat.xray_source "
@@ -64,9 +66,9 @@ def world(engine, home, td_path):
     td = pd.read_csv(td_path)
     sample = td.sample(N_SOURCES, random_state=3).reset_index(drop=True)
     ids = insert_td_sources(engine, sample)
-    with engine.begin() as conn:  # one source without its hard band
-        conn.execute(sa.text("DELETE FROM livecat.xray_flux WHERE source_id = :s AND band = 'h'"),
-                     {"s": ids[-1]})
+    with engine.begin() as conn:  # one source without any of its s, m, h bands
+        conn.execute(sa.text("DELETE FROM livecat.xray_flux WHERE source_id = :s "
+                             "AND band IN ('s', 'm', 'h')"), {"s": ids[-1]})
     ref = f"file:{td_path}"
     run1 = train_run(engine, ref, params=SMALL, mc_samples=MC, seed=1, home=home)
     run2 = train_run(engine, ref, params=SMALL, mc_samples=MC, seed=2, home=home,
@@ -237,11 +239,11 @@ def test_cli_train_run_and_evaluate(engine, world, td_path, home, tmp_path):
 def test_training_table_from_frozen_members(engine, world):
     from classify.runs import training_table_from_members
 
-    def member(sid, cls, with_h=True, flags=None):
+    def member(sid, cls, with_h=True, flags=None, bands="smh"):
         fluxes = {f"energy_flux_{b}": {"band_lo_kev": lo, "band_hi_kev": hi, "value": 1e-14,
                                        "value_lo": 0.8e-14, "value_hi": 1.2e-14}
                   for b, lo, hi in (("s", 0.5, 1.2), ("m", 1.2, 2.0), ("h", 2.0, 7.0))
-                  if with_h or b != "h"}
+                  if (with_h or b != "h") and b in bands}
         fluxes["energy_flux_b"] = {"band_lo_kev": 0.5, "band_hi_kev": 7.0, "value": 3e-14,
                                    "value_lo": 2e-14, "value_hi": 4e-14}
         return {"xray_source_id": sid, "livecat_class": cls,
@@ -250,8 +252,12 @@ def test_training_table_from_frozen_members(engine, world):
 
     table, labels, skipped = training_table_from_members(
         [member(1, "AGN", flags={"extended": True, "confused": True}), member(2, "YSO"),
-         member(3, "CV", with_h=False)])
-    assert skipped == 1 and labels.tolist() == ["AGN", "YSO"]
+         member(3, "CV", with_h=False), member(4, "CV", bands="")])
+    # issue 11 item 9: a member without the hard band is kept, the band a non-detection;
+    # one with none of s, m, h is left out
+    assert skipped == 1 and labels.tolist() == ["AGN", "YSO", "CV"]
+    assert table.loc[3, "Fh"] == pytest.approx(7.98e-18, rel=1e-3)
+    assert table.loc[3, "e_Fh"] == pytest.approx(6.03e-18, rel=1e-3)
     assert table.loc[1, "Fh"] == 1e-14 and table.loc[1, "e_Fh"] == pytest.approx(0.2e-14)
     assert table.loc[1, "CSCv2_flags"] == "extent|conf" and table.loc[2, "CSCv2_flags"] == ""
     assert np.isnan(table.loc[1, "Gmag"]) and "P_inter" not in table
