@@ -12,6 +12,7 @@ Examples::
     livecat classify run 1 --region 187.28 2.05 600
     livecat classify promote 1
     livecat classify diff 1 2
+    livecat classify export --format fits --out labels.fits
 """
 
 from __future__ import annotations
@@ -274,3 +275,32 @@ def diff_cmd(
     fmt = check_format(fmt)
     frame = diff_runs(_engine(), run_a, run_b)
     render(frame, fmt, title=f"{len(frame)} sources changed between run {run_a} and run {run_b}")
+
+
+@app.command("export")
+@handle_errors
+def export_cmd(
+    run_id: int | None = typer.Argument(None, metavar="[RUN]",
+                                        help="Classifier run id (default: the promoted run)."),
+    fmt: str = typer.Option(..., "--format", "-f", help="csv, parquet, fits or votable"),
+    out: Path = typer.Option(..., "--out",
+                             help="File to write (replaced if it exists), or an existing "
+                                  "directory: the file is then labels-run<RUN>.<ext> inside "
+                                  "it (csv, parquet, fits, vot)."),
+) -> None:
+    """Write a run's labels with class probabilities and provenance; same run, same bytes.
+
+    One row per source: catalog, native_id, ra, dec, predicted_class, prob, prob_std, ct,
+    confident, xray_bands_missing, and per class prob_<class> with its std, median and
+    2-sigma bounds. FITS/VOTable headers and OUT.manifest.json name the run, the training
+    set NAME@VERSION and its content hash.
+
+    Example: livecat classify export --format fits --out labels.fits ;
+    livecat classify export 3 --format csv --out exports/
+    """
+    from classify.export import export_labels
+
+    data, manifest = export_labels(_engine(), run_id, fmt, out)
+    meta = json.loads(manifest.read_text())
+    typer.echo(f"wrote {data} (run {meta['run_id']}: {meta['n_labels']} labels, "
+               f"sha256 {meta['sha256']}) and {manifest}")

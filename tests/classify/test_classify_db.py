@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -358,3 +360,73 @@ def test_unknown_estimator_is_one_error_naming_the_allowed(engine, world, td_pat
     with engine.connect() as conn:
         after = conn.execute(sa.text("SELECT count(*) FROM livecat.classifier_run")).scalar()
     assert after == before + 1
+
+
+@pytest.mark.filterwarnings("ignore::astropy.units.UnitsWarning")
+def test_export_labels(engine, world, home, tmp_path):
+    """classify export: the promoted run by default, every format twice with the same
+    bytes, the stored numbers, catalog identifiers and the run's provenance."""
+    from astropy.io import fits
+    from astropy.io.votable import parse_single_table
+
+    run = world["run1"]
+    classify_run(engine, run.id, Selection())  # no-op where already labelled
+    promote_run(engine, run.id)
+    app = build_app(["classify"])
+    for fmt, ext in (("csv", "csv"), ("parquet", "parquet"), ("fits", "fits"),
+                     ("votable", "vot")):
+        first = tmp_path / f"a.{ext}"
+        out = CliRunner().invoke(app, ["classify", "export", "--format", fmt, "--out",
+                                       str(first)])
+        assert out.exit_code == 0, out.output
+        assert out.stdout.startswith(f"wrote {first} (run {run.id}: {N_SOURCES - 1} labels")
+        (tmp_path / fmt).mkdir()
+        out = CliRunner().invoke(app, ["classify", "export", str(run.id), "--format", fmt,
+                                       "--out", str(tmp_path / fmt)])
+        assert out.exit_code == 0, out.output
+        again = tmp_path / fmt / f"labels-run{run.id}.{ext}"
+        assert again.read_bytes() == first.read_bytes(), fmt
+    table = pd.read_csv(tmp_path / "a.csv", keep_default_na=False)
+    assert list(table.columns[:10]) == ["catalog", "native_id", "ra", "dec", "predicted_class",
+                                        "prob", "prob_std", "ct", "confident",
+                                        "xray_bands_missing"]
+    assert "source_id" not in table and "prob_std_hm_star" in table
+    assert list(table["native_id"]) == sorted(table["native_id"])
+    labels = read_labels(engine, run.id)
+    with engine.connect() as conn:
+        names = dict(conn.execute(sa.text(
+            "SELECT id, native_id FROM livecat.xray_source")).all())
+    labels["native_id"] = labels["source_id"].map(names)
+    merged = table.merge(labels, on="native_id", suffixes=("", "_db"))
+    assert len(merged) == N_SOURCES - 1
+    np.testing.assert_allclose(merged["prob_cv"], merged["prob_CV"], rtol=0, atol=0)
+    assert (merged["predicted_class"] == merged["class"]).all()
+    assert (merged["confident"] == merged["confident_db"]).all()
+    header = fits.getheader(tmp_path / "a.fits", 1)
+    assert (header["RUNID"], header["TSREF"], header["TSHASH"]) == (
+        str(run.id), run.training_set, run.training_set_sha256)
+    assert fits.getdata(tmp_path / "a.fits", 1).columns["ra"].unit == "deg"
+    vot = parse_single_table(tmp_path / "a.vot")
+    infos = {i.name: i.value for i in vot._votable.resources[0].infos}
+    assert infos["training_set"] == run.training_set and infos["classifier_run"] == str(run.id)
+    manifest = json.loads((tmp_path / "a.parquet.manifest.json").read_text())
+    assert manifest["training_set_hash"] == run.training_set_sha256
+    assert manifest["n_labels"] == N_SOURCES - 1
+    # errors: unknown run; a run without labels; nothing promoted
+    out = CliRunner().invoke(app, ["classify", "export", "9999", "--format", "csv", "--out",
+                                   str(tmp_path / "x.csv")])
+    assert out.exit_code == 1 and out.stderr.startswith("Error: no classifier run 9999")
+    unlabelled = train_run(engine, f"file:{sample_path('muwclass', 'TD_train.csv')}",
+                           params={"n_estimators": 2}, mc_samples=2, seed=5, home=home)
+    out = CliRunner().invoke(app, ["classify", "export", str(unlabelled.id), "--format", "csv",
+                                   "--out", str(tmp_path / "x.csv")])
+    assert out.exit_code == 1
+    assert out.stderr.splitlines() == [f"Error: run {unlabelled.id} has no labels yet: "
+                                       f"classify with `livecat classify run "
+                                       f"{unlabelled.id}` first"]
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE livecat.classifier_run SET promoted = false"))
+    out = CliRunner().invoke(app, ["classify", "export", "--format", "csv", "--out",
+                                   str(tmp_path / "x.csv")])
+    assert out.exit_code == 1 and out.stderr.startswith("Error: no classifier run is promoted")
+    assert not (tmp_path / "x.csv").exists()
