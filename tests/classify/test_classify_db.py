@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from helpers import insert_td_sources, sample_path
+from helpers import insert_td_sources, sample_path, td_excerpt
 from typer.testing import CliRunner
 
 from catalog.cli import build_app
@@ -301,11 +301,8 @@ def test_best_counterpart_values_follow_survey_priority():
 
 
 def _small_td(tmp_path, td_path, per_class: int = 6) -> str:
-    td = pd.read_csv(td_path)
-    small = pd.concat([td[td["True_Class"] == c].head(per_class)
-                       for c in ("AGN", "CV", "NS", "YSO")])
     path = tmp_path / "small.csv"
-    small.to_csv(path, index=False)
+    td_excerpt(per_class).to_csv(path, index=False)
     return f"file:{path}"
 
 

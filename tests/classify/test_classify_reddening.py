@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.coordinates import SkyCoord
-from helpers import insert_td_sources, sample_path
+from helpers import insert_td_sources, sample_path, td_excerpt
 
 from classify.labels import Selection, classify_run, read_labels, source_ebv
 from classify.reddening import EBV_BIN_EDGES, ebv_bins
@@ -78,9 +78,7 @@ def test_plane_labels_use_reddened_agn_and_are_reproducible(engine, placed):
 
 
 def _small_td(per_class: int = 10) -> tuple[pd.DataFrame, np.ndarray]:
-    td = pd.read_csv(sample_path("muwclass", "TD_train.csv"))
-    small = pd.concat([td[td["True_Class"] == c].head(per_class)
-                       for c in ("AGN", "CV", "NS", "YSO")]).reset_index(drop=True)
+    small = td_excerpt(per_class)
     return small, small["True_Class"].to_numpy()
 
 
