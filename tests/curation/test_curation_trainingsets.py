@@ -380,3 +380,23 @@ def test_export_out_directory_and_missing_directory(frozen, engine, tmp_path, mo
     assert not missing.parent.exists()
     res = invoke(["trainingset", "export", "--help"], monkeypatch, db_url)
     assert "existing directory" in res.stdout and "NAME-vN.EXT" in res.stdout
+
+
+def test_column_units_of_the_export_columns():
+    from curation.tablefiles import column_unit
+
+    units = {name: column_unit(name) for name in (
+        "ra", "dec", "pos_err_arcsec", "err_pa_deg", "nh_gal_cm2", "significance",
+        "energy_flux_h_hi", "energy_flux_h_band_hi_kev", "count_rate_b",
+        "mw_gaia_dr3_gmag", "mw_gaia_dr3_e_bpmag", "mw_2mass_kmag", "mw_allwise_w1mag",
+        "mw_gaia_dr3_plx", "mw_gaia_dr3_e_plx", "mw_gaia_dr3_pm", "mw_gaia_dr3_rgeo_hi",
+        "mw_gaia_dr3_separation_arcsec", "mw_gaia_dr3_match_prob", "livecat_class")}
+    assert units == {
+        "ra": "deg", "dec": "deg", "pos_err_arcsec": "arcsec", "err_pa_deg": "deg",
+        "nh_gal_cm2": "cm-2", "significance": None, "energy_flux_h_hi": "erg / (cm2 s)",
+        "energy_flux_h_band_hi_kev": "keV", "count_rate_b": "ct / s",
+        "mw_gaia_dr3_gmag": "mag", "mw_gaia_dr3_e_bpmag": "mag", "mw_2mass_kmag": "mag",
+        "mw_allwise_w1mag": "mag", "mw_gaia_dr3_plx": "mas", "mw_gaia_dr3_e_plx": "mas",
+        "mw_gaia_dr3_pm": "mas / yr", "mw_gaia_dr3_rgeo_hi": "pc",
+        "mw_gaia_dr3_separation_arcsec": "arcsec", "mw_gaia_dr3_match_prob": None,
+        "livecat_class": None}
