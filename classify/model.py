@@ -48,15 +48,19 @@ from classify.montecarlo import SIGMA_SCALE, sample_measurements
 
 DEFAULT_ESTIMATOR = "sklearn.ensemble.RandomForestClassifier"
 DEFAULT_PARAMS: dict[str, Any] = {"n_estimators": 100, "max_features": "sqrt"}
-#: livecat's forest (``scripts/eval_muwclass.py`` default with the livecat features).
-#: 300 trees give steadier Monte Carlo probabilities. ``max_features=0.5`` instead of
-#: ``'sqrt'`` (7 of the 59 livecat features): with most optical/IR features missing
-#: for LMXB, NS, CV and many AGN, a split that sees more candidates more often finds the
-#: X-ray or flag feature that separates the small classes. 10-fold CV on TD_train.csv,
-#: chosen on seeds 0-1 (balanced 0.741 -> 0.756, confident balanced 0.808 -> 0.831, same
-#: overall accuracy) and checked on fresh seeds 2-7 with 100 MC samples: overall 0.894,
-#: balanced 0.746, confident balanced 0.806, confident fraction 0.827 (means of six;
-#: seed-to-seed spread ~0.015). About 4x the training time of 'sqrt'.
+#: livecat's forest (``scripts/eval_muwclass.py`` and ``livecat classify train`` default
+#: with the livecat features). 300 trees give steadier Monte Carlo probabilities.
+#: ``max_features=0.5`` instead of ``'sqrt'`` (7 of the livecat features): with most
+#: optical/IR features missing for LMXB, NS, CV and many AGN, a split that sees more
+#: candidates more often finds the X-ray or flag feature that separates the small classes.
+#: 10-fold CV on TD_train.csv, chosen on seeds 0-1 (balanced 0.741 -> 0.756, confident
+#: balanced 0.808 -> 0.831, same overall accuracy) and checked on fresh seeds 2-7 with 100
+#: MC samples when the sample had no variability columns (59 features): overall 0.894, balanced
+#: 0.746, confident balanced 0.806, confident fraction 0.827 (means of six; seed-to-seed
+#: spread ~0.015). With the P_intra/P_inter the sample now has (61 features), seeds 2-4:
+#: overall 0.901, balanced 0.751, confident overall 0.958, confident balanced 0.811,
+#: confident fraction 0.849 (without them, the same seeds: 0.892, 0.743, 0.963, 0.801,
+#: 0.826), so the variability features stay on. About 4x the training time of 'sqrt'.
 LIVECAT_PARAMS: dict[str, Any] = {"n_estimators": 300, "max_features": 0.5}
 SENTINEL = -100.0
 _SMOTE_MISSING = -9999999.0
