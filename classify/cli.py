@@ -12,6 +12,7 @@ Examples::
     livecat classify run 1 --region 187.28 2.05 600
     livecat classify promote 1
     livecat classify diff 1 2
+    livecat classify export --format fits --out labels.fits
 """
 
 from __future__ import annotations
@@ -103,10 +104,15 @@ def train(
     training_set: str = typer.Option(..., "--training-set", "-t",
                                      help="NAME[@N] of a frozen training set, or file:PATH "
                                           "(CSV in the TD_train.csv format)."),
-    estimator: str = typer.Option("sklearn.ensemble.RandomForestClassifier", "--estimator",
-                                  help="Import path of a scikit-learn classifier."),
-    param: list[str] | None = typer.Option(None, "--param", "-p",
-                                              help="Estimator parameter key=value (repeat)."),
+    estimator: str = typer.Option("random-forest", "--estimator",
+                                  help="random-forest, extra-trees, hist-gradient-boosting, "
+                                       "or the import path of a scikit-learn classifier "
+                                       "with predict_proba."),
+    param: list[str] | None = typer.Option(
+        None, "--param", "-p",
+        help="Estimator parameter key=value (repeat). The random forest's defaults are "
+             "livecat's evaluated ones, n_estimators=300 max_features=0.5 (with --features "
+             "reference: the reference's 100 trees, sqrt)."),
     mc: int = typer.Option(1000, "--mc", help="Monte Carlo samples per source when classifying."),
     seed: int = typer.Option(0, "--seed", help="Seed of SMOTE, estimator and Monte Carlo."),
     features: str = typer.Option("livecat", "--features",
@@ -120,7 +126,8 @@ def train(
 ) -> None:
     """Train a classifier on a training set and record it as a new run.
 
-    Example: livecat classify train --training-set file:TD_train.csv --param n_estimators=300 --seed 1
+    Example: livecat classify train --training-set file:TD_train.csv --seed 1 ;
+    livecat classify train -t muwclass-csc@2 --estimator extra-trees --param n_estimators=500
     """
     from classify.runs import parse_params, train_run
 
@@ -157,6 +164,10 @@ def evaluate_cmd(
                                 png_dir=png_dir, training_file=training_file)
     typer.echo(f"run {run_id}: stratified {report['n_splits']}-fold CV, "
                f"{report['mc_samples']} Monte Carlo samples per source, {report['seconds']:.0f} s")
+    if report.get("redden_agn"):
+        typer.echo("training AGN reddened per E(B-V) bin, as classify run does; held-out "
+                   "sources per E(B-V): " + ", ".join(
+                       f"{v} {n}" for v, n in report["ebv_model_counts"].items()))
     typer.echo(format_report(report))
     for png in pngs:
         typer.echo(f"wrote {png}")
@@ -178,8 +189,12 @@ def run_cmd(
 ) -> None:
     """Classify X-ray sources of the database with RUN and write their labels.
 
-    Sources the run already labelled are left alone (labels are never overwritten);
-    sources lacking the s/m/h energy fluxes are skipped and counted.
+    Sources the run already labelled are left alone (labels are never overwritten).
+    A source measured in one or two of the CSC s/m/h bands is classified with the
+    others taken as non-detections (below 1e-17 erg/cm2/s), as the MUWCLASS training
+    set holds them; the label records them (classification.xray_bands_missing). Sources
+    with none of the three fluxes, or a flux without its interval, are skipped; the
+    summary counts every group.
 
     Examples: livecat classify run 1 --catalog csc ;
     livecat classify run 1 --region 187.28 2.05 600 ; livecat classify run 1 --where "s.significance > 5"
@@ -264,3 +279,32 @@ def diff_cmd(
     fmt = check_format(fmt)
     frame = diff_runs(_engine(), run_a, run_b)
     render(frame, fmt, title=f"{len(frame)} sources changed between run {run_a} and run {run_b}")
+
+
+@app.command("export")
+@handle_errors
+def export_cmd(
+    run_id: int | None = typer.Argument(None, metavar="[RUN]",
+                                        help="Classifier run id (default: the promoted run)."),
+    fmt: str = typer.Option(..., "--format", "-f", help="csv, parquet, fits or votable"),
+    out: Path = typer.Option(..., "--out",
+                             help="File to write (replaced if it exists), or an existing "
+                                  "directory: the file is then labels-run<RUN>.<ext> inside "
+                                  "it (csv, parquet, fits, vot)."),
+) -> None:
+    """Write a run's labels with class probabilities and provenance; same run, same bytes.
+
+    One row per source: catalog, native_id, ra, dec, predicted_class, prob, prob_std, ct,
+    confident, xray_bands_missing, and per class prob_<class> with its std, median and
+    2-sigma bounds. FITS/VOTable headers and OUT.manifest.json name the run, the training
+    set NAME@VERSION and its content hash.
+
+    Example: livecat classify export --format fits --out labels.fits ;
+    livecat classify export 3 --format csv --out exports/
+    """
+    from classify.export import export_labels
+
+    data, manifest = export_labels(_engine(), run_id, fmt, out)
+    meta = json.loads(manifest.read_text())
+    typer.echo(f"wrote {data} (run {meta['run_id']}: {meta['n_labels']} labels, "
+               f"sha256 {meta['sha256']}) and {manifest}")

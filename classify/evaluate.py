@@ -21,11 +21,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from classify.model import TrainConfig, fit_model
 from classify.montecarlo import classify_mc
-from classify.reddening import redden_agn
-
-#: E(B-V) bin edges for the per-bin reddened models (about 0.15 dex in A_V at low
-#: extinction, wider where few sources are).
-DEFAULT_EBV_EDGES = (0.03, 0.06, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+from classify.reddening import EBV_BIN_EDGES, ebv_bins, reddened_training
 
 
 def cross_validate_mc(
@@ -35,7 +31,7 @@ def cross_validate_mc(
     n_splits: int = 10,
     n_samples: int = 100,
     ebv: np.ndarray | None = None,
-    ebv_edges: tuple[float, ...] = DEFAULT_EBV_EDGES,
+    ebv_edges: tuple[float, ...] = EBV_BIN_EDGES,
 ) -> pd.DataFrame:
     """Stratified k-fold cross-validation with Monte Carlo classification of held-out sources.
 
@@ -52,34 +48,35 @@ def cross_validate_mc(
     n_samples : int
         Monte Carlo samples per held-out source.
     ebv : array_like, optional
-        Line-of-sight E(B-V) of every source. When given, AGN reddening is on: held-out
-        sources are grouped in E(B-V) bins (``ebv_edges``) and each bin is classified by a
-        model whose training AGN are reddened and absorbed to the bin's median E(B-V)
-        (:func:`classify.reddening.redden_agn`) -- one model per bin, not per source.
+        Line-of-sight E(B-V) of every source. When given, AGN reddening is on, exactly as
+        ``classify run`` of a ``--redden-agn`` run does it: held-out sources are grouped
+        in the E(B-V) bins of ``ebv_edges`` (:func:`classify.reddening.ebv_bins`) and
+        each bin is classified by a model whose training AGN are reddened to the bin's
+        fixed E(B-V) (:func:`classify.reddening.reddened_training`; bin 0 unreddened) --
+        one model per bin, not per source.
     ebv_edges : tuple of float
-        Bin edges of E(B-V) for the reddened models.
+        Bin edges of E(B-V) (default :data:`classify.reddening.EBV_BIN_EDGES`, as
+        classification).
 
     Returns
     -------
     pandas.DataFrame
         Per source (index of ``table``): ``true_Class``, ``fold``, ``ebv_model`` (E(B-V)
-        the training AGN were reddened to, NaN without reddening) and the columns of
-        :func:`classify.montecarlo.aggregate_probabilities`.
+        the training AGN were reddened to: 0 in bin 0, NaN without reddening) and the
+        columns of :func:`classify.montecarlo.aggregate_probabilities`.
     """
     labels = np.asarray(labels)
+    bins = None if ebv is None else ebv_bins(np.asarray(ebv, dtype=float), ebv_edges)
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=config.seed)
     parts = []
     for k, (train, test) in enumerate(folds.split(np.zeros(len(labels)), labels)):
-        groups = [(test, np.nan)]
-        if ebv is not None:
-            ebv = np.asarray(ebv, dtype=float)
-            bins = np.digitize(ebv[test], ebv_edges)
-            groups = [(test[bins == b], float(np.median(ebv[test][bins == b])))
-                      for b in np.unique(bins)]
-        for idx, ebv_model in groups:
-            train_table = table.iloc[train]
-            if not np.isnan(ebv_model) and ebv_model > 0:
-                train_table = redden_agn(train_table, labels[train], ebv_model)
+        groups = [(test, None)] if bins is None else [(test[bins[test] == b], b)
+                                                      for b in np.unique(bins[test])]
+        for idx, ebv_bin in groups:
+            train_table, ebv_model = table.iloc[train], np.nan
+            if ebv_bin is not None:
+                train_table, ebv_model = reddened_training(train_table, labels[train],
+                                                           ebv_bin, ebv_edges)
             model = fit_model(train_table, labels[train], config)
             res = classify_mc(
                 model, table.iloc[idx], n_samples, seed=config.seed * 1000 + k,

@@ -40,6 +40,13 @@ import pandas as pd
 XRAY_BANDS = ("s", "m", "h")
 CSC_FLAGS = ("extent", "conf", "pileup")
 PC_CM = 3.0857e18
+#: Upper limit (erg cm^-2 s^-1) of a CSC band without a flux: the reference's
+#: ``nan_flux`` (huiyang-astro/MUWCLASS_CSCv2, ``codes/prepare_library.py``) takes a
+#: missing band as a non-detection with mode 0 and this upper limit, i.e. the mean and
+#: standard deviation of a half-normal distribution of that scale.
+NONDETECTION_LIMIT = 1e-17
+NONDETECTION_FLUX = float(np.sqrt(2.0 / np.pi) * NONDETECTION_LIMIT)
+NONDETECTION_ERROR = float(np.sqrt(1.0 - 2.0 / np.pi) * NONDETECTION_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,42 @@ def all_colours() -> tuple[str, ...]:
     """Every pairwise colour of the nine bands, in survey order (36 colours)."""
     short = [b[:-3] for b in MAG_COLUMNS]
     return tuple(f"{a}-{b}" for i, a in enumerate(short) for b in short[i + 1:])
+
+
+def fill_nondetections(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Take the CSC bands without a flux as the reference's non-detections.
+
+    A source measured in one or two of the s, m, h bands gets, in each band without a
+    flux, :data:`NONDETECTION_FLUX` with error :data:`NONDETECTION_ERROR` (mode 0, upper
+    limit :data:`NONDETECTION_LIMIT`): exactly how the MUWCLASS training set
+    (``TD_train.csv``: ``8e-18`` +/- ``6e-18``) holds its sources' missing bands, so the
+    classifier sees such a source as it saw them in training. Leaving the band NaN instead
+    would make the broad-band flux, every flux ratio and every hardness ratio missing,
+    which no training source is.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``Fs``, ``Fm``, ``Fh`` with ``e_`` errors (NaN = no flux).
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.Series)
+        A copy with the missing bands filled (rows without any band are left as they
+        are), and per row the bands filled (``"h"``, ``"s,m"``; None when none was).
+    """
+    out = table.copy()
+    filled = np.zeros((len(out), len(XRAY_BANDS)), dtype=bool)
+    values = out[[f"F{b}" for b in XRAY_BANDS]].to_numpy(float)
+    some = ~np.isnan(values).all(axis=1)
+    for i, band in enumerate(XRAY_BANDS):
+        miss = np.isnan(values[:, i]) & some
+        filled[:, i] = miss
+        out[f"F{band}"] = np.where(miss, NONDETECTION_FLUX, values[:, i])
+        out[f"e_F{band}"] = np.where(miss, NONDETECTION_ERROR,
+                                     out[f"e_F{band}"].to_numpy(float))
+    names = [",".join(b for b, f in zip(XRAY_BANDS, row) if f) or None for row in filled]
+    return out, pd.Series(names, index=table.index, dtype=object)
 
 
 def hardness_ratios(fs: np.ndarray, fm: np.ndarray, fh: np.ndarray) -> dict[str, np.ndarray]:

@@ -9,8 +9,11 @@ table that :func:`classify.montecarlo.sample_measurements` expects:
   is the CSC soft (0.5-1.2 keV), medium (1.2-2) and hard (2-7) band (matched by their
   energy edges, so any catalog quoting those bands qualifies); the error is half the
   quoted interval, ``(value_hi - value_lo) / 2`` (68 % limits in CSC 2.1; value +/- error
-  in the MUWCLASS averages). A source without all three fluxes, or without their
-  intervals, is skipped and counted (``skipped_no_bands``, ``skipped_no_errors``);
+  in the MUWCLASS averages). A source measured in one or two of the bands is classified
+  with the others taken as non-detections, as the MUWCLASS training set holds them
+  (:func:`classify.features.fill_nondetections`; the label records them in
+  ``xray_bands_missing``). A source with none of the three fluxes, or with a flux but
+  no interval, is skipped and counted (``skipped_no_bands``, ``skipped_no_errors``);
 * ``P_intra``, ``P_inter`` from ``var_intra_prob`` / ``var_inter_prob``;
 * ``CSCv2_flags`` (``extent|conf|pileup``) from the ``flags`` JSON (``extended``,
   ``confused``, ``pileup``);
@@ -59,7 +62,14 @@ from sqlalchemy.engine import Engine
 from catalog.errors import InputError
 from catalog.pgcopy import copy_columns
 from catalog.settings import SCHEMA
-from classify.features import MAG_COLUMNS, FeatureOptions, compute_features
+from classify.features import (
+    MAG_COLUMNS,
+    NONDETECTION_LIMIT,
+    XRAY_BANDS,
+    FeatureOptions,
+    compute_features,
+    fill_nondetections,
+)
 from classify.montecarlo import aggregate_probabilities, sample_measurements
 from classify.runs import RunInfo, get_run, load_model, run_training_data
 
@@ -124,11 +134,14 @@ class Measurements:
     skipped_labelled : int
         Already labelled by the run.
     skipped_no_bands : int
-        Lacking one of the s, m, h energy fluxes.
+        With none of the s, m, h energy fluxes.
     skipped_no_errors : int
-        With the three fluxes but no interval on one of them.
+        With a flux but no interval (or a negative one) in one of those bands.
     counterparts : str
         Where counterpart magnitudes were read from (``mw_best view``), else why not.
+    bands_missing : pandas.Series
+        Per row of ``table``: the bands taken as non-detections (``"h"``, ``"s,m"``), None
+        when all three were measured.
     """
 
     table: pd.DataFrame
@@ -137,6 +150,12 @@ class Measurements:
     skipped_no_bands: int = 0
     skipped_no_errors: int = 0
     counterparts: str = "none (no mw_best view of the counterparts)"
+    bands_missing: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+
+    def n_missing_band(self) -> dict[str, int]:
+        """Labelled sources per band taken as a non-detection."""
+        lists = [v.split(",") for v in self.bands_missing.dropna()]
+        return {b: sum(b in v for v in lists) for b in XRAY_BANDS}
 
 
 def counterpart_table(conn) -> tuple[str | None, str]:
@@ -224,11 +243,13 @@ def load_measurements(engine: Engine, selection: Selection, run_id: int | None =
     frame = frame[~labelled_mask]
     fluxes = frame[list(REQUIRED_BANDS)].to_numpy(float)
     errors = frame[[f"e_{c}" for c in REQUIRED_BANDS]].to_numpy(float)
-    no_band = np.isnan(fluxes).any(axis=1)
-    no_err = ~no_band & (np.isnan(errors).any(axis=1) | (errors < 0).any(axis=1))
+    measured = ~np.isnan(fluxes)
+    no_band = ~measured.any(axis=1)
+    no_err = ~no_band & (measured & (np.isnan(errors) | (errors < 0))).any(axis=1)
     out.skipped_no_bands = int(no_band.sum())
     out.skipped_no_errors = int(no_err.sum())
     frame = frame[~no_band & ~no_err].set_index("source_id")
+    frame, out.bands_missing = fill_nondetections(frame)
     if cp is not None and len(cp):
         frame = frame.join(cp.set_index("source_id"), how="left")
     for name in list(MAG_COLUMNS) + [f"e_{m}" for m in MAG_COLUMNS] + list(ASTROMETRY_COLUMNS):
@@ -321,7 +342,7 @@ def classify_table(
 
 
 def write_labels(engine: Engine, run: RunInfo, source_ids: np.ndarray, result: pd.DataFrame,
-                 n_samples: int) -> int:
+                 n_samples: int, bands_missing: pd.Series | None = None) -> int:
     """Write the labels of ``run`` with binary COPY, in one transaction.
 
     Parameters
@@ -334,6 +355,9 @@ def write_labels(engine: Engine, run: RunInfo, source_ids: np.ndarray, result: p
         :func:`classify.montecarlo.aggregate_probabilities` output.
     n_samples : int
         Monte Carlo samples per source.
+    bands_missing : pandas.Series, optional
+        Aligned with ``source_ids``: the CSC bands taken as non-detections
+        (:attr:`Measurements.bands_missing`), written to ``xray_bands_missing``.
 
     Returns
     -------
@@ -355,7 +379,7 @@ def write_labels(engine: Engine, run: RunInfo, source_ids: np.ndarray, result: p
                      {"r": int(run.id) % 2147483647})
         conn.execute(sa.text(
             "CREATE TEMP TABLE _lc_cls (source_id bigint, k int, prob float8, prob_std float8, "
-            "ct float8, confident boolean) ON COMMIT DROP"))
+            "ct float8, confident boolean, missing int) ON COMMIT DROP"))
         conn.execute(sa.text(
             "CREATE TEMP TABLE _lc_prob (source_id bigint, k int, mean float8, std float8, "
             "median float8, lo float8, hi float8) ON COMMIT DROP"))
@@ -365,6 +389,7 @@ def write_labels(engine: Engine, run: RunInfo, source_ids: np.ndarray, result: p
             "prob_std": result["Class_prob_e"].to_numpy(np.float64),
             "ct": result["CT"].to_numpy(np.float64),
             "confident": result["confident"].to_numpy(bool),
+            "missing": _band_codes(bands_missing, n),
         })
 
         def stack(prefix: str) -> np.ndarray:
@@ -380,15 +405,32 @@ def write_labels(engine: Engine, run: RunInfo, source_ids: np.ndarray, result: p
         params = {"run": int(run.id), "classes": classes, "mc": int(n_samples)}
         conn.execute(sa.text(f"""
             INSERT INTO {SCHEMA}.classification
-              (run_id, source_id, class, prob, prob_std, ct, confident, mc_samples)
+              (run_id, source_id, class, prob, prob_std, ct, confident, mc_samples,
+               xray_bands_missing)
             SELECT :run, source_id, (CAST(:classes AS text[]))[k], prob, prob_std, ct,
-                   confident, :mc FROM _lc_cls"""), params)
+                   confident, :mc, nullif(concat_ws(',', {_BANDS_SQL}), '')
+              FROM _lc_cls"""), params)
         conn.execute(sa.text(f"""
             INSERT INTO {SCHEMA}.class_probability
               (run_id, source_id, class, mean, std, median, lo2sigma, hi2sigma)
             SELECT :run, source_id, (CAST(:classes AS text[]))[k], mean, std, median, lo, hi
               FROM _lc_prob"""), {"run": params["run"], "classes": classes})
     return n
+
+
+_BANDS_SQL = ", ".join(f"CASE WHEN missing & {1 << i} > 0 THEN '{b}' END"
+                      for i, b in enumerate(XRAY_BANDS))
+
+
+def _band_codes(bands_missing: pd.Series | None, n: int) -> np.ndarray:
+    """Bit mask per source of the bands taken as non-detections (s 1, m 2, h 4)."""
+    codes = np.zeros(n, dtype=np.int32)
+    if bands_missing is not None:
+        for j, value in enumerate(bands_missing.to_numpy(object)):
+            for i, band in enumerate(XRAY_BANDS):
+                if value and band in value.split(","):
+                    codes[j] |= 1 << i
+    return codes
 
 
 @dataclass
@@ -411,9 +453,17 @@ class RunSummary:
         out = [f"run {self.run_id}: {m.n_selected} sources selected; labelled {self.n_labelled} "
                f"({self.n_confident} confident) with {self.n_samples} Monte Carlo samples each",
                f"skipped: {m.skipped_labelled} already labelled by this run, "
-               f"{m.skipped_no_bands} lacking the s/m/h energy fluxes, "
+               f"{m.skipped_no_bands} lacking the s/m/h energy fluxes (all three), "
                f"{m.skipped_no_errors} without flux errors",
                f"counterparts: {m.counterparts}"]
+        n_missing = int(m.bands_missing.notna().sum())
+        if n_missing:
+            per = m.n_missing_band()
+            out.insert(1, f"non-detections: {n_missing} labelled with one or two of the "
+                          f"s/m/h fluxes missing ("
+                          + ", ".join(f"{b} {per[b]}" for b in XRAY_BANDS if per[b])
+                          + f"), taken as below {NONDETECTION_LIMIT:g} erg/cm2/s as the "
+                            f"MUWCLASS training set takes them")
         if self.class_counts:
             out.append("predicted: " + ", ".join(f"{c} {n}" for c, n in self.class_counts.items()))
         out.append(f"classify {self.seconds_classify:.1f} s ({rate:,.0f} source-samples/s), "
@@ -461,7 +511,8 @@ def classify_run(
                                 config.sigma_scale, config.missing_error, chunk_sources,
                                 jobs, progress)
     t1 = time.perf_counter()
-    n = write_labels(engine, run, meas.table.index.to_numpy(), result, run.mc_samples)
+    n = write_labels(engine, run, meas.table.index.to_numpy(), result, run.mc_samples,
+                     meas.bands_missing.loc[meas.table.index])
     t2 = time.perf_counter()
     counts = result["Class"].value_counts().sort_index() if n else pd.Series(dtype=int)
     return RunSummary(run_id=run.id, measurements=meas, n_labelled=n, n_samples=run.mc_samples,
@@ -489,14 +540,14 @@ def _classify_reddened(engine: Engine, run: RunInfo, model, table: pd.DataFrame,
 
     Bin 0 (E(B-V) below the first edge) uses the run's stored model; every other bin a
     model refitted on the run's training data (hash-checked) with its AGN reddened and
-    absorbed to the bin's fixed E(B-V) (:func:`classify.reddening.ebv_bin_values`), with
-    the run's seed, so the labels are reproducible. One model per bin, not per source.
+    absorbed to the bin's fixed E(B-V) (:func:`classify.reddening.reddened_training`,
+    as ``classify evaluate`` does), with the run's seed, so the labels are
+    reproducible. One model per bin, not per source.
     """
     from classify.model import fit_model
-    from classify.reddening import ebv_bin_values, ebv_bins, redden_agn
+    from classify.reddening import ebv_bins, reddened_training
 
     bins = ebv_bins(source_ebv(engine, table.index.to_numpy()))
-    values = ebv_bin_values()
     data = None
     parts = []
     for b in np.unique(bins):
@@ -506,14 +557,12 @@ def _classify_reddened(engine: Engine, run: RunInfo, model, table: pd.DataFrame,
         else:
             if data is None:
                 data = run_training_data(engine, run)
-            reddened = redden_agn(data.table, data.labels, float(values[b]))
+            reddened, _ = reddened_training(data.table, data.labels, b)
             bin_model = fit_model(reddened, data.labels, config)
-        part = classify_table(bin_model, rows, run.mc_samples, run.seed, config.options,
-                              config.sigma_scale, config.missing_error, chunk_sources, jobs,
-                              progress)
-        part["ebv_model"] = float(values[b])
-        parts.append(part)
-    return pd.concat(parts).loc[table.index].drop(columns="ebv_model")
+        parts.append(classify_table(bin_model, rows, run.mc_samples, run.seed,
+                                    config.options, config.sigma_scale, config.missing_error,
+                                    chunk_sources, jobs, progress))
+    return pd.concat(parts).loc[table.index]
 
 
 def read_labels(engine: Engine, run_id: int) -> pd.DataFrame:

@@ -12,10 +12,12 @@ Steps (reference: huiyang-astro/MUWCLASS_CSCv2, ``codes/muwclass_library.py``,
    an imbalanced-learn ``Pipeline`` it runs only in ``fit``, never when predicting.
 3. :class:`SentinelFiller` -- NaN becomes the sentinel -100 (in units of standard
    deviations, far below any real value), as the reference does after scaling.
-4. The estimator, given by import path: default a random forest of 100 trees with
-   ``max_features='sqrt'`` (the reference's). livecat's evaluated configuration
-   (:data:`LIVECAT_PARAMS`) is a forest of 300 trees that considers half of the features
-   at every split.
+4. The estimator, given by import path (:func:`resolve_estimator` also takes the short
+   names of :data:`ESTIMATORS`): :func:`build_pipeline`'s default is a random forest of
+   100 trees with ``max_features='sqrt'`` (the reference's, :data:`DEFAULT_PARAMS`).
+   livecat's evaluated configuration (:data:`LIVECAT_PARAMS`), which ``livecat classify
+   train`` uses by default with the livecat features (:func:`default_params`), is a
+   forest of 300 trees that considers half of the features at every split.
 
 Seeds: the SMOTE and estimator seeds derive from one ``seed``; the same seed and data
 give identical probabilities.
@@ -46,18 +48,80 @@ from classify.montecarlo import SIGMA_SCALE, sample_measurements
 
 DEFAULT_ESTIMATOR = "sklearn.ensemble.RandomForestClassifier"
 DEFAULT_PARAMS: dict[str, Any] = {"n_estimators": 100, "max_features": "sqrt"}
-#: livecat's forest (``scripts/eval_muwclass.py`` default with the livecat features).
-#: 300 trees give steadier Monte Carlo probabilities. ``max_features=0.5`` instead of
-#: ``'sqrt'`` (7 of the 59 livecat features): with most optical/IR features missing
-#: for LMXB, NS, CV and many AGN, a split that sees more candidates more often finds the
-#: X-ray or flag feature that separates the small classes. 10-fold CV on TD_train.csv,
-#: chosen on seeds 0-1 (balanced 0.741 -> 0.756, confident balanced 0.808 -> 0.831, same
-#: overall accuracy) and checked on fresh seeds 2-7 with 100 MC samples: overall 0.894,
-#: balanced 0.746, confident balanced 0.806, confident fraction 0.827 (means of six;
-#: seed-to-seed spread ~0.015). About 4x the training time of 'sqrt'.
+#: livecat's forest (``scripts/eval_muwclass.py`` and ``livecat classify train`` default
+#: with the livecat features). 300 trees give steadier Monte Carlo probabilities.
+#: ``max_features=0.5`` instead of ``'sqrt'`` (7 of the livecat features): with most
+#: optical/IR features missing for LMXB, NS, CV and many AGN, a split that sees more
+#: candidates more often finds the X-ray or flag feature that separates the small classes.
+#: 10-fold CV on TD_train.csv, chosen on seeds 0-1 (balanced 0.741 -> 0.756, confident
+#: balanced 0.808 -> 0.831, same overall accuracy) and checked on fresh seeds 2-7 with 100
+#: MC samples when the sample had no variability columns (59 features): overall 0.894, balanced
+#: 0.746, confident balanced 0.806, confident fraction 0.827 (means of six; seed-to-seed
+#: spread ~0.015). With the P_intra/P_inter the sample now has (61 features), seeds 2-4:
+#: overall 0.901, balanced 0.751, confident overall 0.958, confident balanced 0.811,
+#: confident fraction 0.849 (without them, the same seeds: 0.892, 0.743, 0.963, 0.801,
+#: 0.826), so the variability features stay on. About 4x the training time of 'sqrt'.
 LIVECAT_PARAMS: dict[str, Any] = {"n_estimators": 300, "max_features": 0.5}
 SENTINEL = -100.0
 _SMOTE_MISSING = -9999999.0
+#: Estimators by short name (``livecat classify train --estimator NAME``); any other
+#: scikit-learn classifier with ``predict_proba`` is given by its import path.
+ESTIMATORS: dict[str, str] = {
+    "random-forest": DEFAULT_ESTIMATOR,
+    "extra-trees": "sklearn.ensemble.ExtraTreesClassifier",
+    "hist-gradient-boosting": "sklearn.ensemble.HistGradientBoostingClassifier",
+}
+
+
+def _estimator_help() -> str:
+    return (", ".join(ESTIMATORS) + ", or the import path of a scikit-learn classifier "
+            "with predict_proba (e.g. sklearn.ensemble.ExtraTreesClassifier)")
+
+
+def resolve_estimator(name: str, params: dict[str, Any] | None = None) -> str:
+    """The import path of an estimator given by short name or import path, checked.
+
+    The class must be a scikit-learn classifier that, built with ``params``, has
+    ``predict_proba`` (the Monte Carlo needs probabilities).
+
+    Raises
+    ------
+    catalog.errors.InputError
+        Naming the allowed estimators when ``name`` is neither.
+    """
+    from sklearn.base import is_classifier
+
+    from catalog.errors import InputError
+
+    path = ESTIMATORS.get(name, name)
+    module_name, _, cls_name = path.rpartition(".")
+    cls = None
+    if module_name and cls_name:
+        try:
+            cls = getattr(importlib.import_module(module_name), cls_name, None)
+        except ImportError:
+            cls = None
+    if not isinstance(cls, type):
+        raise InputError(f"--estimator {name!r}: not a known estimator; use "
+                         f"{_estimator_help()}")
+    try:
+        est = cls(**(params or {}))
+    except TypeError as exc:
+        raise InputError(f"--estimator {name!r} with parameters {params}: {exc}") from None
+    if not is_classifier(est) or not hasattr(est, "predict_proba"):
+        raise InputError(f"--estimator {name!r} is not a scikit-learn classifier with "
+                         f"predict_proba; use {_estimator_help()}")
+    return path
+
+
+def default_params(estimator: str, feature_set: str) -> dict[str, Any]:
+    """The estimator parameters a run gets unless told otherwise: for the random forest,
+    :data:`LIVECAT_PARAMS` with livecat's features (the configuration the evaluation
+    chose) and :data:`DEFAULT_PARAMS` (the reference's) with the reference features;
+    the estimator's own defaults for any other estimator."""
+    if estimator != DEFAULT_ESTIMATOR:
+        return {}
+    return dict(DEFAULT_PARAMS if feature_set == "reference" else LIVECAT_PARAMS)
 
 
 def load_estimator(path: str, params: dict[str, Any] | None = None, seed: int | None = None):

@@ -46,7 +46,13 @@ from sqlalchemy.engine import Engine
 from catalog.errors import ConflictError, InputError, LivecatError
 from catalog.settings import SCHEMA, Settings, login_name
 from classify.features import REFERENCE_COLOURS, FeatureOptions, all_colours
-from classify.model import DEFAULT_ESTIMATOR, DEFAULT_PARAMS, TrainConfig, fit_model
+from classify.model import (
+    DEFAULT_ESTIMATOR,
+    TrainConfig,
+    default_params,
+    fit_model,
+    resolve_estimator,
+)
 from classify.montecarlo import DEFAULT_N_SAMPLES
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -266,31 +272,42 @@ def training_table_from_members(members) -> tuple[pd.DataFrame, np.ndarray, int]
 
     The X-ray fluxes are the ``energy_flux`` entries with the CSC s/m/h band edges (error =
     half the quoted interval), variability from ``var_intra_prob``/``var_inter_prob``,
-    flags from ``flags``; counterpart magnitudes are not part of a member's features, so
-    they are missing. Members without the three fluxes and their intervals are left out.
+    flags from ``flags``, positions ``ra``/``dec`` (for AGN reddening), and the best
+    counterparts' magnitudes (missing without one). A member measured in one or two of
+    the bands gets the others as non-detections
+    (:func:`classify.features.fill_nondetections`), as ``classify run`` does; members
+    with none of the three fluxes, or a flux without its interval, are left out.
 
     Returns
     -------
     (pandas.DataFrame, numpy.ndarray, int)
         The table (index = xray_source id), the classes, the number left out.
     """
-    from classify.features import MAG_COLUMNS
+    from classify.features import MAG_COLUMNS, fill_nondetections
 
     bands = {"Fs": (0.5, 1.2), "Fm": (1.2, 2.0), "Fh": (2.0, 7.0)}
     rows, labels, skipped = [], [], 0
     for m in members:
         f = m["features"] or {}
-        rec: dict[str, Any] = {"source_id": int(m["xray_source_id"])}
+        rec: dict[str, Any] = {"source_id": int(m["xray_source_id"]),
+                               "ra": f.get("ra"), "dec": f.get("dec")}
         fluxes = list((f.get("fluxes") or {}).items())
+        unusable = True
         for col, (lo, hi) in bands.items():
             hit = next((v for k, v in fluxes if k.startswith("energy_flux")
                         and abs(float(v.get("band_lo_kev") or -1) - lo) < 1e-6
-                        and abs(float(v.get("band_hi_kev") or -1) - hi) < 1e-6), None)
-            ok = hit is not None and all(hit.get(k) is not None
-                                         for k in ("value", "value_lo", "value_hi"))
-            rec[col] = float(hit["value"]) if ok else np.nan
-            rec["e_" + col] = (float(hit["value_hi"]) - float(hit["value_lo"])) / 2 if ok else np.nan
-        if any(np.isnan(rec[c]) or np.isnan(rec["e_" + c]) for c in bands):
+                        and abs(float(v.get("band_hi_kev") or -1) - hi) < 1e-6
+                        and v.get("value") is not None), None)
+            if hit is None:
+                rec[col] = rec["e_" + col] = np.nan
+                continue
+            if hit.get("value_lo") is None or hit.get("value_hi") is None:
+                unusable = True
+                break
+            unusable = False
+            rec[col] = float(hit["value"])
+            rec["e_" + col] = (float(hit["value_hi"]) - float(hit["value_lo"])) / 2
+        if unusable:  # no band at all, or a flux without its interval
             skipped += 1
             continue
         rec.update(best_counterpart_values(f.get("counterparts") or []))
@@ -303,7 +320,9 @@ def training_table_from_members(members) -> tuple[pd.DataFrame, np.ndarray, int]
         labels.append(str(m["livecat_class"]))
     table = pd.DataFrame(rows)
     if len(table):
-        table = table.set_index("source_id")
+        table = fill_nondetections(table.set_index("source_id"))[0]
+        table["ra"] = pd.to_numeric(table["ra"], errors="coerce").astype(float)
+        table["dec"] = pd.to_numeric(table["dec"], errors="coerce").astype(float)
         for col in ("P_intra", "P_inter"):
             table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
             if table[col].isna().all():
@@ -370,6 +389,32 @@ def run_training_data(engine: Engine, run: RunInfo, training_file: str | Path | 
                             f"{data.sha256}, but run {run.id} was trained on "
                             f"{run.training_set_sha256}: the data changed since")
     return data
+
+
+def training_ebv(data: TrainingData) -> np.ndarray:
+    """E(B-V) (0.86 x SFD) at every training source's position, for evaluating a run that
+    reddens AGN (positions from ``CSCv2_RA``/``CSCv2_DEC`` of a TD_train.csv file, or the
+    ``ra``/``dec`` frozen with training-set members).
+
+    Raises
+    ------
+    InputError
+        When the training data has no positions or a source lacks one.
+    """
+    from classify.reddening import ebv_sfd
+
+    table = data.table
+    for ra, dec in (("CSCv2_RA", "CSCv2_DEC"), ("ra", "dec")):
+        if {ra, dec} <= set(table.columns):
+            pos = table[[ra, dec]].apply(pd.to_numeric, errors="coerce")
+            if pos.isna().any(axis=None):
+                first = pos.index[pos.isna().any(axis=1)][0]
+                raise InputError(f"training set {data.ref}: source {first} has no position "
+                                 f"({ra}, {dec}); AGN reddening needs every line of sight")
+            return np.asarray(ebv_sfd(pos[ra].to_numpy(float), pos[dec].to_numpy(float)),
+                              dtype=float)
+    raise InputError(f"training set {data.ref} has no positions (CSCv2_RA/CSCv2_DEC or "
+                     f"ra/dec): AGN reddening needs every source's line of sight")
 
 
 # --- configuration <-> JSON ----------------------------------------------------------
@@ -547,10 +592,12 @@ def train_run(
     training_set : str
         Training-set reference (see :func:`resolve_training_set`).
     estimator : str
-        Import path of a scikit-learn classifier.
+        Short name (:data:`classify.model.ESTIMATORS`) or import path of a scikit-learn
+        classifier with ``predict_proba``; the run records the import path.
     params : dict, optional
-        Estimator parameters. For the default random forest they are added to the
-        reference's (100 trees, ``max_features='sqrt'``).
+        Estimator parameters, added to :func:`classify.model.default_params` (for the
+        random forest: 300 trees, ``max_features=0.5`` with the livecat features; the
+        reference's 100 trees, ``'sqrt'`` with the reference features).
     mc_samples : int
         Monte Carlo samples per source when this run classifies.
     seed : int
@@ -572,10 +619,10 @@ def train_run(
     """
     if mc_samples < 1:
         raise InputError(f"--mc must be at least 1, not {mc_samples}")
+    feature_options(feature_set, True)  # refuses an unknown feature set before any work
+    estimator = resolve_estimator(estimator, params)
+    params = {**default_params(estimator, feature_set), **(params or {})}
     data = resolve_training_set(engine, training_set)
-    if estimator == DEFAULT_ESTIMATOR:
-        params = {**DEFAULT_PARAMS, **(params or {})}
-    params = dict(params or {})
     if data.skipped:
         extra = (f"{data.skipped} member(s) of {data.ref} left out: no CSC s/m/h energy "
                  f"fluxes with errors")
@@ -687,7 +734,9 @@ def evaluate_run(
     The run's training data (its recorded reference, hash checked) is split into
     ``n_splits`` stratified folds; each fold is classified by a model trained with the
     run's configuration on the other folds (:func:`classify.evaluate.cross_validate_mc`).
-    The metrics are stored on the run.
+    A run trained with ``--redden-agn`` is evaluated as it classifies: the held-out
+    sources of each E(B-V) bin (their own lines of sight, :func:`training_ebv`) by a
+    model with the training AGN reddened to that bin. The metrics are stored on the run.
 
     Parameters
     ----------
@@ -722,12 +771,17 @@ def evaluate_run(
     if n_splits < 2 or counts.min() < n_splits:
         raise InputError(f"cannot make {n_splits} stratified folds: the smallest class "
                          f"({counts.idxmin()}) has {counts.min()} sources")
+    redden = bool(run.config.get("redden_agn"))
+    ebv = training_ebv(data) if redden else None
     t0 = time.perf_counter()
     result = cross_validate_mc(data.table, data.labels, run.train_config(), n_splits=n_splits,
-                               n_samples=n)
+                               n_samples=n, ebv=ebv)
     report = evaluate(result, run.classes)
-    report.update({"n_splits": n_splits, "mc_samples": n,
+    report.update({"n_splits": n_splits, "mc_samples": n, "redden_agn": redden,
                    "seconds": time.perf_counter() - t0})
+    if redden:  # held-out sources per E(B-V) the training AGN were reddened to
+        report["ebv_model_counts"] = {f"{v:.4g}": int(c) for v, c in sorted(
+            result["ebv_model"].value_counts().items())}
     out_dir = Path(png_dir) if png_dir is not None else models_dir(home)
     out_dir.mkdir(parents=True, exist_ok=True)
     pngs = [plot_confusion(report[key]["confusion"], report["classes"],

@@ -118,13 +118,46 @@ def draw_chart(lit: dict, xray: pd.DataFrame, out: str | Path, radius_arcsec: fl
     return out
 
 
+def chart_directory(path: str | Path) -> Path:
+    """The directory charts go to, created (with its parents) when missing.
+
+    Raises
+    ------
+    InputError
+        When the path exists and is not a directory, or cannot be created.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--charts {path}: exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--charts {path}: cannot create the directory "
+                         f"({exc.strerror or exc})") from None
+    return path
+
+
+def chart_path(out: str | Path) -> Path:
+    """``out`` as a Path, refused when its directory does not exist (InputError)."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise InputError(f"chart {out}: directory {out.parent} does not exist")
+    return out
+
+
 def finding_chart(engine: Engine, candidate_id: int, out: str | Path,
                   radius_arcsec: float | None = None) -> Path:
     """Draw the finding chart of a candidate's literature object and its candidates.
 
     The field half-width defaults to 1.5 times the farthest candidate of the object
     (at least 5 arcsec).
+
+    Raises
+    ------
+    InputError
+        Unknown candidate, or the directory of ``out`` does not exist.
     """
+    out = chart_path(out)
     with engine.connect() as conn:
         lit = conn.execute(sa.text(
             "SELECT l.id, l.ra, l.dec, l.pos_err_arcsec, l.catalog || ' ' || l.native_id "

@@ -57,10 +57,13 @@ def candidates_cmd(
     model = MatchModel(n_sigma=sigma, floor_arcsec=floor, max_radius_arcsec=max_radius,
                        prior=prior)
     res = generate_candidates(engine, model, catalog, xray_catalog)
-    flagged = flag_changed_decisions(engine)
+    changes = flag_changed_decisions(engine)
+    flagged = int((changes["action"] == "flag").sum())
+    cleared = len(changes) - flagged
     typer.echo(f"run {res.run_id}: {res.n_pairs} pairs within {sigma:g} sigma: {res.n_new} new, "
                f"{res.n_refreshed} refreshed, {res.n_decided_kept} decided (kept); "
-               f"{len(flagged)} decisions flagged for re-review")
+               f"{flagged} decisions flagged for re-review"
+               + (f", {cleared} flags cleared" if cleared else ""))
     if list_:
         render(list_candidates(engine, catalog), check_format(fmt), title="candidates")
 
@@ -70,14 +73,22 @@ def candidates_cmd(
 def recheck_cmd() -> None:
     """Flag decisions whose sources moved or changed class (run after an ingest).
 
+    A flag clears by itself when the sources come back as they were decided (e.g. a
+    source retired by mistake and re-ingested unchanged); an 'unflag' event in
+    `curate log` says why.
+
     Example: livecat ingest atnf && livecat curate recheck
     """
     from curation.decisions import flag_changed_decisions
 
-    flagged = flag_changed_decisions(_engine())
-    for rec in flagged.itertuples(index=False):
-        typer.echo(f"candidate {rec.candidate_id} ({rec.status}): {rec.reason}")
-    typer.echo(f"{len(flagged)} decisions flagged for re-review")
+    changes = flag_changed_decisions(_engine())
+    for rec in changes.itertuples(index=False):
+        what = "flag cleared: " if rec.action == "unflag" else ""
+        typer.echo(f"candidate {rec.candidate_id} ({rec.status}): {what}{rec.reason}")
+    cleared = int((changes["action"] == "unflag").sum())
+    if cleared:
+        typer.echo(f"{cleared} flags cleared (sources back as decided)")
+    typer.echo(f"{len(changes) - cleared} decisions flagged for re-review")
 
 
 @app.command("queue")
@@ -89,7 +100,11 @@ def queue_cmd(
         limit: Optional[int] = typer.Option(50, "--limit", help="At most this many rows."),
         fmt: str = typer.Option("table", "--format", help=FORMAT_HELP),
 ) -> None:
-    """Candidates that need a curator: flagged, then ambiguous, then by probability.
+    """Candidates that need a curator, most urgent first.
+
+    Order: flagged for re-review first; then ambiguous; then by match probability in
+    steps of 0.1, highest first; within a step, the class with the fewest confirmed
+    counterparts first; then by match probability, highest first; then by candidate id.
 
     Example: livecat curate queue --status ambiguous --class CV
     """
@@ -138,7 +153,8 @@ def _show_text(details: dict, candidate_id: int) -> None:
 @handle_errors
 def show_cmd(
         candidate_id: int = typer.Argument(..., help="Candidate id."),
-        chart: Optional[Path] = typer.Option(None, "--chart", help="Write a finding chart PNG."),
+        chart: Optional[Path] = typer.Option(None, "--chart", help="Write a finding chart PNG "
+                                             "(its directory must exist)."),
         fmt: str = typer.Option("table", "--format", help="table or json"),
 ) -> None:
     """The literature object, all its X-ray candidates, related decisions, a chart.
@@ -146,8 +162,10 @@ def show_cmd(
     Example: livecat curate show 12 --chart cand12.png
     """
     from curation.candidates import candidate_details
-    from curation.chart import finding_chart
+    from curation.chart import chart_path, finding_chart
 
+    if chart is not None:
+        chart = chart_path(chart)  # refuse a missing directory before printing anything
     engine = _engine()
     details = candidate_details(engine, candidate_id)
     if fmt == "json":
@@ -270,8 +288,9 @@ def review_cmd(status: str = typer.Option("open", "--status",
                                           help="Queue to review (see `curate queue`)."),
                klass: Optional[str] = typer.Option(None, "--class"),
                curator: Optional[str] = typer.Option(None, "--curator", help=CURATOR_HELP),
-               chart_dir: Optional[Path] = typer.Option(None, "--charts",
-                                                        help="Write finding charts here.")) -> None:
+               chart_dir: Optional[Path] = typer.Option(
+                   None, "--charts", help="Write a finding chart of every candidate shown "
+                                          "into this directory (created if missing).")) -> None:
     """Review the queue interactively: c confirm, r reject, d defer, s skip, q quit.
 
     Resumable: decisions are saved as they are made, and the queue (recomputed each
@@ -282,11 +301,13 @@ def review_cmd(status: str = typer.Option("open", "--status",
     """
     from catalog.errors import LivecatError
     from curation.candidates import candidate_details
-    from curation.chart import finding_chart
+    from curation.chart import chart_directory, finding_chart
     from curation.decisions import current_curator, decide, queue
 
     engine = _engine()
     curator = current_curator(curator)
+    if chart_dir is not None:
+        chart_dir = chart_directory(chart_dir)
     skipped: set[int] = set()  # skipped or decided in this session
     done = 0
     while True:

@@ -23,7 +23,9 @@ literature object or X-ray source that moved by more than its 1-sigma error (and
 than :data:`MIN_MOVE_ARCSEC`), a literature
 class that changed, or a source no longer current appends a ``flag`` event that says why.
 The decision stays; the candidate returns to the top of the queue until a curator decides
-again.
+again. When the rows come back as they were at the decision (a source retired by mistake
+and re-ingested with the same values), the next check appends an ``unflag`` event that
+clears the flag and says why.
 """
 
 from __future__ import annotations
@@ -501,22 +503,30 @@ def apply_file(engine: Engine, path: str | Path, curator: str | None = None) -> 
 
 
 def flag_changed_decisions(engine: Engine, curator: str = SYSTEM_CURATOR) -> pd.DataFrame:
-    """Flag decided candidates whose sources moved or changed class since the decision.
+    """Flag decided candidates whose sources moved or changed class since the decision,
+    and clear the flags of those whose sources are back as they were decided.
 
     Call after an ingest (``livecat curate recheck``; ``livecat curate candidates`` runs it
-    too). Compares the snapshot of each decided candidate's latest event with the current
-    rows (:func:`change_reasons`); appends a ``flag`` event with the reasons and the new
-    snapshot, so the same change is flagged once.
+    too). For each decided candidate:
+
+    * flagged, and its rows now match the snapshot of the decision the flag was raised
+      against (the latest confirm, reject, defer or undo; :func:`change_reasons` finds
+      nothing), e.g. a source retired by mistake and re-ingested with the same values:
+      an ``unflag`` event clears the flag, its note saying why;
+    * otherwise, when the rows changed since the latest event's snapshot: a ``flag``
+      event with the reasons and the new snapshot, so the same change is flagged once.
 
     Returns
     -------
     pandas.DataFrame
-        ``candidate_id, status, reason`` of the candidates flagged now.
+        ``candidate_id, status, action, reason``: ``action`` is ``flag`` (flagged now)
+        or ``unflag`` (flag cleared now).
     """
     out = []
     with engine.begin() as conn:
         decided = conn.execute(sa.text(
-            "SELECT s.candidate_id, s.seq, e.snapshot, c.literature_catalog, "
+            "SELECT s.candidate_id, s.seq, s.flagged, e.snapshot, d.id, d.snapshot, "
+            "e.flag_reason, c.literature_catalog, "
             "c.literature_native_id, c.xray_catalog, c.xray_native_id, "
             "l.ra, l.dec, l.pos_err_arcsec, l.livecat_class, l.subclass, l.is_current, "
             "x.ra, x.dec, x.pos_err_arcsec, x.is_current "
@@ -525,26 +535,39 @@ def flag_changed_decisions(engine: Engine, curator: str = SYSTEM_CURATOR) -> pd.
             "ON c.id = s.candidate_id "
             "JOIN livecat.literature_object l ON l.id = c.literature_id "
             "JOIN livecat.xray_source x ON x.id = c.xray_source_id "
+            "LEFT JOIN LATERAL (SELECT de.id, de.snapshot FROM livecat.curation_event de "
+            "  WHERE de.candidate_id = s.candidate_id AND de.action NOT IN ('flag', 'unflag') "
+            "  ORDER BY de.seq DESC LIMIT 1) d ON s.flagged "
             "WHERE s.status <> 'pending' ORDER BY s.candidate_id")).all()
         for row in decided:
-            cid, seq, snap, lc, ln, xc, xn = row[:7]
-            now = _snapshot_from(row[7:])
-            reasons = change_reasons(snap or {}, now, {"literature": f"{lc} {ln}",
-                                                       "xray": f"{xc} {xn}"})
-            if not reasons:
-                continue
+            cid, seq, flagged, snap, decision_id, decision_snap, flag_reason = row[:7]
+            lc, ln, xc, xn = row[7:11]
+            names = {"literature": f"{lc} {ln}", "xray": f"{xc} {xn}"}
+            now = _snapshot_from(row[11:])
+            if flagged and decision_snap is not None \
+                    and not change_reasons(decision_snap, now, names):
+                action = "unflag"
+                reason = (f"{names['literature']} and {names['xray']} are back as they were "
+                          f"when decided (event {decision_id}); flagged for: {flag_reason}")
+            else:
+                reasons = change_reasons(snap or {}, now, names)
+                if not reasons:
+                    continue
+                action, reason = "flag", "; ".join(reasons)
             _check_candidate(conn, cid, lock=True)
             state = state_of(_events(conn, cid), cid)
             if state.seq != seq:  # decided meanwhile: that decision saw the new rows
                 continue
-            reason = "; ".join(reasons)
-            _insert_event(conn, cid, seq + 1, curator, "flag", state.status, state.status,
+            _insert_event(conn, cid, seq + 1, curator, action, state.status, state.status,
                           class_override=state.class_override,
                           subclass_override=state.subclass_override,
-                          note="re-review: " + reason, flagged=True, flag_reason=reason,
+                          note=("re-review: " if action == "flag" else "re-review cleared: ")
+                          + reason, flagged=action == "flag",
+                          flag_reason=reason if action == "flag" else None,
                           snapshot=now, source="flag_changed_decisions")
-            out.append({"candidate_id": cid, "status": state.status, "reason": reason})
-    return pd.DataFrame(out, columns=["candidate_id", "status", "reason"])
+            out.append({"candidate_id": cid, "status": state.status, "action": action,
+                        "reason": reason})
+    return pd.DataFrame(out, columns=["candidate_id", "status", "action", "reason"])
 
 
 # --------------------------------------------------------------------------------------
@@ -558,9 +581,11 @@ def queue(engine: Engine, status: str = "open", klass: str | None = None,
           limit: int | None = None) -> pd.DataFrame:
     """Candidates that need a curator, most urgent first.
 
-    Order: flagged for re-review, then ambiguous, then match probability in steps of 0.1
-    (highest first), within a step the class with the fewest confirmed counterparts
-    first (scarce classes gain most from a decision), then probability, then id.
+    Order (``livecat curate queue --help`` states the same): flagged for re-review
+    first; then ambiguous; then by match probability in steps of 0.1, highest first;
+    within a step, the class with the fewest confirmed counterparts first (scarce
+    classes gain most from a decision); then by match probability, highest first; then
+    by candidate id.
 
     Parameters
     ----------

@@ -115,10 +115,20 @@ def diff_cmd(a: str = typer.Argument(..., help="NAME@N"),
 @handle_errors
 def export_cmd(ref: str = typer.Argument(..., help="NAME (newest) or NAME@N."),
                fmt: str = typer.Option(..., "--format", help="csv, parquet, fits or votable"),
-               out: Path = typer.Option(..., "--out", help="Data file to write.")) -> None:
+               out: Path = typer.Option(..., "--out",
+                                        help="Data file to write (replaced if it exists), or "
+                                             "an existing directory: the file is then "
+                                             "written inside it as NAME-vN.EXT "
+                                             "(csv, parquet, fits, vot).")) -> None:
     """Write a version's members plus OUT.manifest.json; same version, same bytes.
 
-    Example: livecat trainingset export demo@1 --format parquet --out demo1.parquet
+    Columns: catalog identifiers and label, the frozen features, fluxes; no database
+    ids, so the same members export the same bytes from any database. FITS and VOTable
+    files carry units and provenance (name, version, content hash, livecat version,
+    creation time, releases).
+
+    Example: livecat trainingset export demo@1 --format parquet --out demo1.parquet ;
+    livecat trainingset export demo@1 --format fits --out exports/  (writes exports/demo-v1.fits)
     """
     from curation.trainingsets import export_training_set
 

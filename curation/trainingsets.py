@@ -4,16 +4,29 @@
 for re-review are left out unless asked for) into version ``NAME@N``: one member per X-ray
 source, labelled with the curator's class override or else the literature class, with the
 X-ray source's features (position, errors, significance, variability, flags and every
-flux row) copied as they are at that moment. The members, sorted by X-ray catalog and
-native id, are serialised canonically (JSON, sorted keys) and hashed with SHA-256: the
-version's ``content_hash``. The database refuses any later UPDATE or DELETE of a version
-or its members, and any member added outside the creating transaction.
+flux row) copied as they are at that moment. When several confirmed candidates name the
+same X-ray source with the same class, the first literature object by catalog and native
+id names the member.
 
-Export writes the members as a flat table (fixed column order, rows sorted) in CSV,
-Parquet, FITS or VOTable, plus ``<PATH>.manifest.json`` (version, creation time, curator,
-content hash, SHA-256 of the data file, class counts, the catalog releases and curation
-events it came from). Nothing in either file depends on the moment of export, so the same
-version always exports the same bytes.
+Content hash: the members, sorted by X-ray catalog and native id, are serialised
+canonically (JSON, sorted keys) and hashed with SHA-256. Only catalog identifiers
+(X-ray and literature catalog and native id), the label and the frozen values enter it
+(:data:`HASH_KEYS`), never database-local ids (``xray_source.id``, candidate or event
+ids), so the same members give the same hash in any database. (Versions created before
+this rule, without ``hash_scheme`` in their provenance, were hashed with those ids too;
+:func:`verify_content_hash` checks each version by its own scheme.) The database refuses
+any later UPDATE or DELETE of a version or its members, and any member added outside the
+creating transaction.
+
+Export writes the members as a flat table (fixed column order, rows sorted; catalog
+identifiers, no database ids) in CSV, Parquet, FITS or VOTable, plus
+``<PATH>.manifest.json`` (version, creation time, curator, content hash, SHA-256 of the
+data file, class counts, the catalog releases and the decisions it came from, named by
+catalog identifiers). FITS and VOTable files carry column units and the provenance
+(training set name and version, content hash, livecat version, creation time of the
+version, releases). Nothing depends on the moment of export or on database ids: the same
+version exports the same bytes, and the same members in another database export the same
+bytes (FITS and VOTable differ only in the creation time they record).
 """
 
 from __future__ import annotations
@@ -31,9 +44,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from catalog.errors import InputError
-from catalog.files import sha256_file
+from catalog.files import sha256_file, write_atomic
+from curation.tablefiles import (
+    EXTENSIONS,
+    FORMATS,
+    Card,
+    column_unit,
+    livecat_version,
+    resolve_out,
+    text_column,
+    write_table,
+)
 
-FORMATS = ("csv", "parquet", "fits", "votable")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 #: X-ray source columns frozen with each member (plus its flux rows).
@@ -43,6 +65,14 @@ FEATURE_COLUMNS = ("ra", "dec", "pos_err_arcsec", "err_maj_arcsec", "err_min_arc
 MEMBER_COLUMNS = ("xray_catalog", "xray_native_id", "xray_source_id", "livecat_class",
                   "subclass", "literature_catalog", "literature_native_id", "literature_id",
                   "candidate_id", "event_id")
+#: What identifies and labels a member outside this database: the exported identifier
+#: columns, and (with ``features``) what the content hash covers.
+KEY_COLUMNS = ("xray_catalog", "xray_native_id", "livecat_class", "subclass",
+               "literature_catalog", "literature_native_id")
+HASH_KEYS = (*KEY_COLUMNS, "features")
+#: Content hash schemes: 1 hashed every member column (database ids included), 2 only
+#: :data:`HASH_KEYS`.
+HASH_SCHEME = 2
 
 
 @dataclass(frozen=True)
@@ -77,6 +107,14 @@ def parse_ref(text: str) -> Ref:
     return Ref(name, int(version))
 
 
+def _text(value) -> str | None:
+    """Text or None: pandas 3 reads a missing text cell back as NaN, which is truthy and
+    does not compare with strings."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return str(value)
+
+
 def _clean(value):
     """JSON-safe canonical value: NaN -> None, numpy scalars -> Python."""
     if isinstance(value, dict):
@@ -109,10 +147,23 @@ def canonical_json(obj) -> str:
                       ensure_ascii=True)
 
 
-def content_hash(members: list[dict]) -> str:
-    """SHA-256 of the canonical member list (members sorted by X-ray catalog, native id)."""
+def content_hash(members: list[dict], scheme: int = HASH_SCHEME) -> str:
+    """SHA-256 of the canonical member list (members sorted by X-ray catalog, native id).
+
+    Scheme 2 (the default) hashes :data:`HASH_KEYS` of every member: catalog identifiers,
+    label and frozen values, nothing local to one database. Scheme 1 (versions created
+    before it) hashed every member column.
+    """
     ordered = sorted(members, key=lambda m: (m["xray_catalog"], m["xray_native_id"]))
+    if scheme >= 2:
+        ordered = [{k: m.get(k) for k in HASH_KEYS} for m in ordered]
     return hashlib.sha256(canonical_json(ordered).encode()).hexdigest()
+
+
+def _stable_key(rec) -> tuple:
+    """Order of confirmed candidates by catalog identifiers (not database ids)."""
+    return tuple(str(rec[k]) for k in ("xray_catalog", "xray_native_id",
+                                        "literature_catalog", "literature_native_id"))
 
 
 def choose_members(confirmed: pd.DataFrame, classes: list[str] | None = None,
@@ -138,31 +189,38 @@ def choose_members(confirmed: pd.DataFrame, classes: list[str] | None = None,
     """
     excluded = []
     keep = []
-    for rec in confirmed.sort_values("candidate_id").to_dict("records"):
+    records = confirmed.to_dict("records")
+    for rec in records:
+        rec["label"], rec["sublabel"] = _text(rec["label"]), _text(rec["sublabel"])
+    for rec in sorted(records, key=_stable_key):
         if not rec["label"]:
-            excluded.append({"candidate_id": rec["candidate_id"],
+            excluded.append({"candidate_id": int(rec["candidate_id"]),
                              "reason": "no class: the literature object has none and the "
                                        "decision gave no override"})
         elif classes and rec["label"] not in classes:
             continue
         elif min_level is not None and rec["confidence"] is not None \
                 and not pd.isna(rec["confidence"]) and rec["confidence"] < min_level:
-            excluded.append({"candidate_id": rec["candidate_id"],
+            excluded.append({"candidate_id": int(rec["candidate_id"]),
                              "reason": f"confidence {rec['confidence']:g} < --min-level "
                                        f"{min_level:g}"})
         else:
             keep.append(rec)
-    frame = pd.DataFrame(keep, columns=confirmed.columns)
     members = []
-    for sid, grp in frame.groupby("xray_source_id", sort=True):
-        labels = sorted({(r.label, r.sublabel or "") for r in grp.itertuples()})
+    by_source: dict = {}
+    for rec in keep:  # in stable order: the first literature object names the member
+        by_source.setdefault(rec["xray_source_id"], []).append(rec)
+    for grp in by_source.values():
+        labels = sorted({(r["label"], r["sublabel"] or "") for r in grp})
         if len({lab for lab, _ in labels}) > 1:
-            for cid in grp["candidate_id"]:
-                excluded.append({"candidate_id": int(cid), "reason":
-                                 f"X-ray source {sid} is confirmed with different classes "
-                                 f"({', '.join(lab + ('/' + s if s else '') for lab, s in labels)})"})
+            for r in grp:
+                excluded.append({"candidate_id": int(r["candidate_id"]), "reason":
+                                 f"X-ray source {r['xray_catalog']} {r['xray_native_id']} is "
+                                 f"confirmed with different classes ("
+                                 + ", ".join(lab + ("/" + s if s else "") for lab, s in labels)
+                                 + ")"})
             continue
-        members.append(grp.iloc[0])  # the lowest candidate id names it
+        members.append(grp[0])
     out = pd.DataFrame(members, columns=confirmed.columns).reset_index(drop=True)
     return out, excluded
 
@@ -216,7 +274,7 @@ def _features(conn: Connection, source_ids: list[int]) -> dict[int, dict]:
 def _member_record(rec, features: dict) -> dict:
     return _clean({"xray_catalog": rec.xray_catalog, "xray_native_id": rec.xray_native_id,
                    "xray_source_id": int(rec.xray_source_id), "livecat_class": rec.label,
-                   "subclass": rec.sublabel or None,
+                   "subclass": _text(rec.sublabel),
                    "literature_catalog": rec.literature_catalog,
                    "literature_native_id": rec.literature_native_id,
                    "literature_id": int(rec.literature_id),
@@ -270,7 +328,7 @@ def create_training_set(engine: Engine, name: str, curator: str, *,
                              .value_counts().items()))
         releases = set(members["xray_release_id"].dropna().astype(int)) | set(
             members["literature_release_id"].dropna().astype(int))
-        provenance = {"releases": _releases(conn, releases),
+        provenance = {"hash_scheme": HASH_SCHEME, "releases": _releases(conn, releases),
                       "events": sorted(int(e) for e in members["event_id"]),
                       "excluded": excluded, "include_flagged": include_flagged,
                       "n_flagged_left_out": int(0 if include_flagged else conn.execute(sa.text(
@@ -401,9 +459,10 @@ def best_counterparts(rows: list[dict]) -> dict:
 def member_table(members: list[dict]) -> pd.DataFrame:
     """Flatten members into one row each: identifiers, label, features, flux columns.
 
-    Column order is fixed (identifiers, :data:`FEATURE_COLUMNS` with ``flags`` as JSON
-    text and ``extended`` as 1/0/NaN, the best multiwavelength counterpart's numbers per
-    survey (:func:`best_counterparts`, sorted), then ``<kind>_<band>``, ``_lo``, ``_hi``,
+    Column order is fixed (:data:`KEY_COLUMNS`: catalog identifiers and label, no
+    database ids; :data:`FEATURE_COLUMNS` with ``flags`` as JSON text and ``extended`` as
+    1/0/NaN; the best multiwavelength counterpart's numbers per survey
+    (:func:`best_counterparts`, sorted); then ``<kind>_<band>``, ``_lo``, ``_hi``,
     ``_band_lo_kev``, ``_band_hi_kev`` for every flux present, sorted). Text columns hold
     ``""`` for missing values so every format stores them alike.
     """
@@ -414,7 +473,7 @@ def member_table(members: list[dict]) -> pd.DataFrame:
     rows = []
     for m, mw in zip(members, best):
         f = m["features"]
-        row = {c: m[c] for c in MEMBER_COLUMNS}
+        row = {c: m[c] for c in KEY_COLUMNS}
         for c in FEATURE_COLUMNS:
             v = f.get(c)
             if c == "flags":
@@ -432,40 +491,13 @@ def member_table(members: list[dict]) -> pd.DataFrame:
             row[f"{k}_band_hi_kev"] = fl.get("band_hi_kev")
         rows.append(row)
     frame = pd.DataFrame(rows)
-    text = ["xray_catalog", "xray_native_id", "livecat_class", "subclass", "literature_catalog",
-            "literature_native_id", "flags"]
-    ints = ["xray_source_id", "literature_id", "candidate_id", "event_id"]
+    text = [*KEY_COLUMNS, "flags"]
     for col in frame.columns:
         if col in text:
-            frame[col] = np.array(["" if v is None else str(v) for v in frame[col]],
-                                  dtype=object)
-        elif col in ints:
-            frame[col] = frame[col].astype("int64")
+            frame[col] = text_column(frame[col])
         else:
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame
-
-
-def _write(frame: pd.DataFrame, fmt: str, out: Path) -> None:
-    if fmt == "csv":
-        frame.to_csv(out, index=False, lineterminator="\n")
-    elif fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
-        pq.write_table(table, out)
-    else:
-        from astropy.table import Table
-
-        table = Table()
-        for col in frame.columns:
-            values = frame[col].to_numpy()
-            table[col] = values.astype(str) if values.dtype == object else values
-        if fmt == "fits":
-            table.write(out, format="fits", overwrite=True)
-        else:
-            table.write(out, format="votable", overwrite=True)
 
 
 def manifest_path(out: str | Path) -> Path:
@@ -473,8 +505,61 @@ def manifest_path(out: str | Path) -> Path:
     return Path(str(out) + ".manifest.json")
 
 
+def default_file_name(name: str, version: int, fmt: str) -> str:
+    """File name an export into a directory gets: ``<name>-v<version>.<ext>``."""
+    return f"{name}-v{version}.{EXTENSIONS[fmt]}"
+
+
+def provenance_cards(info: dict) -> list[Card]:
+    """FITS keywords / VOTable INFOs of a version: name, version, content hash, livecat
+    version, creation time and the catalog releases (one card each)."""
+    cards = [
+        Card("TSNAME", "training_set", info["name"], "livecat training set name"),
+        Card("TSVERS", "training_set_version", str(info["version"]), "its version"),
+        Card("TSHASH", "content_hash", info["content_hash"],
+             "SHA-256 of the canonical members (livecat content hash)"),
+        Card("TSCREAT", "created_at", info["created_at"].isoformat(),
+             "creation time of the version"),
+        Card("LCVERS", "livecat_version", livecat_version(), "livecat that wrote the file"),
+    ]
+    for i, rel in enumerate(info["provenance"].get("releases", []), start=1):
+        text = f"{rel['catalog']} {rel['version']}"
+        if rel.get("checksum"):
+            text += f" sha256:{rel['checksum']}"
+        cards.append(Card(f"TSREL{i}", f"release_{i}", text, "catalog release it came from"))
+    return cards
+
+
+def _decisions(conn: Connection, event_ids: list[int]) -> list[dict]:
+    """The confirming decisions of the members, named by catalog identifiers."""
+    rows = conn.execute(sa.text(
+        "SELECT c.literature_catalog, c.literature_native_id, c.xray_catalog, "
+        "c.xray_native_id, e.action, e.status, e.class_override, e.subclass_override, "
+        "e.curator, e.created_at FROM livecat.curation_event e "
+        "JOIN livecat.counterpart_candidate c ON c.id = e.candidate_id "
+        "WHERE e.id = ANY(:ids)"), {"ids": [int(i) for i in event_ids]}).mappings().all()
+    out = [{**{k: v for k, v in r.items() if k != "created_at"},
+            "decided_at": r["created_at"].isoformat()} for r in rows]
+    return sorted(out, key=_stable_key)
+
+
+def _excluded(conn: Connection, excluded: list[dict]) -> list[dict]:
+    """Left-out candidates named by catalog identifiers, with the reason."""
+    keys = {r[0]: dict(r._mapping) for r in conn.execute(sa.text(
+        "SELECT id, literature_catalog, literature_native_id, xray_catalog, xray_native_id "
+        "FROM livecat.counterpart_candidate WHERE id = ANY(:ids)"),
+        {"ids": [int(e["candidate_id"]) for e in excluded]})}
+    out = [{**{k: v for k, v in keys[int(e["candidate_id"])].items() if k != "id"},
+            "reason": e["reason"]} for e in excluded]
+    return sorted(out, key=lambda r: (*_stable_key(r), r["reason"]))
+
+
 def export_training_set(engine: Engine, ref: str, fmt: str, out: str | Path) -> tuple[Path, Path]:
     """Write a version's members in ``fmt`` to ``out`` and its manifest beside it.
+
+    ``out`` may be an existing directory: the file is then written inside it as
+    :func:`default_file_name` (``<name>-v<version>.<ext>``). An existing file is
+    replaced.
 
     Returns
     -------
@@ -482,12 +567,15 @@ def export_training_set(engine: Engine, ref: str, fmt: str, out: str | Path) -> 
     """
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    out = Path(out)
-    if not out.parent.exists():
-        raise InputError(f"--out {out}: directory {out.parent} does not exist")
     info = get_training_set(engine, ref)
+    out = resolve_out(out, default_file_name(info["name"], info["version"], fmt))
     frame = member_table(info["members"])
-    _write(frame, fmt, out)
+    units = {c: u for c in frame.columns if (u := column_unit(c))}
+    write_table(frame, fmt, out, units, provenance_cards(info))
+    prov = info["provenance"]
+    with engine.connect() as conn:
+        decisions = _decisions(conn, prov.get("events", []))
+        excluded = _excluded(conn, prov.get("excluded", []))
     manifest = {
         "name": info["name"], "version": info["version"],
         "ref": f"{info['name']}@{info['version']}",
@@ -495,19 +583,22 @@ def export_training_set(engine: Engine, ref: str, fmt: str, out: str | Path) -> 
         "note": info["note"], "classes_filter": info["classes"],
         "min_level": info["min_level"], "n_members": info["n_members"],
         "class_counts": info["class_counts"], "content_hash": info["content_hash"],
+        "hash_scheme": prov.get("hash_scheme", 1), "livecat_version": livecat_version(),
         "format": fmt, "file": out.name, "sha256": sha256_file(out),
-        "columns": list(frame.columns),
-        "releases": info["provenance"].get("releases", []),
-        "decisions": info["provenance"].get("events", []),
-        "excluded": info["provenance"].get("excluded", []),
+        "columns": list(frame.columns), "units": units,
+        "releases": prov.get("releases", []),
+        "decisions": decisions,
+        "excluded": excluded,
     }
     mpath = manifest_path(out)
-    mpath.write_text(json.dumps(_clean(manifest), indent=1, sort_keys=True) + "\n")
+    write_atomic(mpath, (json.dumps(_clean(manifest), indent=1, sort_keys=True) + "\n").encode())
     return out, mpath
 
 
 def verify_content_hash(engine: Engine, ref: str) -> bool:
-    """Recompute a version's content hash from its stored members."""
+    """Recompute a version's content hash from its stored members (by the version's own
+    hash scheme)."""
     info = get_training_set(engine, ref)
-    return content_hash(info["members"]) == info["content_hash"]
+    scheme = int(info["provenance"].get("hash_scheme", 1))
+    return content_hash(info["members"], scheme) == info["content_hash"]
 

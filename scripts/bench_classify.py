@@ -2,8 +2,10 @@
 
 1. Creates a fresh database on the benchmark server (``LIVECAT_BENCH_SERVER_URL`` or
    ``postgresql://postgres@127.0.0.1:5432/postgres``) and migrates it to head.
-2. Trains a run on ``../shared/samples/muwclass/TD_train.csv`` (default: the reference
-   forest, 100 trees; livecat features) and prints the training time.
+2. Trains a run on ``../shared/samples/muwclass/TD_train.csv`` with ``classify train``'s
+   defaults (livecat features; forest of :data:`classify.model.LIVECAT_PARAMS`, 300 trees,
+   ``max_features=0.5``; ``--param n_estimators=100 --param max_features=sqrt`` for the
+   reference's forest) and prints the training time.
 3. Inserts ``--sources`` X-ray sources (``xray_source`` + the CSC s/m/h fluxes in ``xray_source_flux``,
    binary/text COPY): TD rows drawn with replacement, each flux and its error scaled by a
    log-normal factor (0.2 dex) and the position scattered over the sky.
@@ -154,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mc", type=int, default=1000, help="Monte Carlo samples per source")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="threads")
     parser.add_argument("--param", action="append", default=[],
-                        help="estimator parameter key=value (default: 100 trees, sqrt)")
+                        help="estimator parameter key=value (default: classify train's, "
+                             "300 trees, max_features 0.5)")
     parser.add_argument("--features", default="livecat", choices=["reference", "livecat"])
     parser.add_argument("--csv", type=Path, default=TD_CSV, help="training set CSV")
     parser.add_argument("--server", default=os.environ.get("LIVECAT_BENCH_SERVER_URL",

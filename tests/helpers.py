@@ -67,6 +67,13 @@ def insert_td_sources(engine, td: pd.DataFrame, catalog: str = "csc") -> list[in
     return ids
 
 
+def td_excerpt(per_class: int = 10, classes=("AGN", "CV", "NS", "YSO")) -> pd.DataFrame:
+    """The first ``per_class`` rows of each class of the real MUWCLASS training set."""
+    td = pd.read_csv(sample_path("muwclass", "TD_train.csv"))
+    return pd.concat([td[td["True_Class"] == c].head(per_class)
+                      for c in classes]).reset_index(drop=True)
+
+
 #: An ADQL RA/Dec box tile query as livecat's TAP fetch writes it (no geometry functions):
 #: ``SELECT cols FROM table WHERE ra >= a AND ra < b AND dec >= c AND dec < d`` (``<=``
 #: for the tile that reaches the north pole).

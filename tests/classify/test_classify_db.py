@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from helpers import insert_td_sources, sample_path
+from helpers import insert_td_sources, sample_path, td_excerpt
 from typer.testing import CliRunner
 
 from catalog.cli import build_app
@@ -56,7 +58,9 @@ def home(tmp_path_factory, db_url):
 
 @pytest.fixture(scope="module")
 def world(engine, home, td_path):
-    """Two trained runs and N_SOURCES TD sources in the database (one lacks a band)."""
+    """Two trained runs and N_SOURCES TD sources in the database (one lacks the s, m and
+    h bands: it is skipped; one or two missing bands are classified, see
+    test_missing_bands_are_nondetections)."""
     with engine.begin() as conn:
         conn.execute(sa.text("TRUNCATE livecat.class_probability, livecat.classification, "
                              "livecat.classifier_run, livecat.xray_source_flux, livecat.xray_source "
@@ -64,9 +68,9 @@ def world(engine, home, td_path):
     td = pd.read_csv(td_path)
     sample = td.sample(N_SOURCES, random_state=3).reset_index(drop=True)
     ids = insert_td_sources(engine, sample)
-    with engine.begin() as conn:  # one source without its hard band
-        conn.execute(sa.text("DELETE FROM livecat.xray_flux WHERE source_id = :s AND band = 'h'"),
-                     {"s": ids[-1]})
+    with engine.begin() as conn:  # one source without any of its s, m, h bands
+        conn.execute(sa.text("DELETE FROM livecat.xray_flux WHERE source_id = :s "
+                             "AND band IN ('s', 'm', 'h')"), {"s": ids[-1]})
     ref = f"file:{td_path}"
     run1 = train_run(engine, ref, params=SMALL, mc_samples=MC, seed=1, home=home)
     run2 = train_run(engine, ref, params=SMALL, mc_samples=MC, seed=2, home=home,
@@ -79,7 +83,8 @@ def test_training_set_reference_and_run_row(world, td_path):
     data = resolve_training_set(None, f"file:{td_path}")
     assert run.training_set == f"file:TD_train.csv@sha256:{data.sha256}"
     assert run.n_train == 2352 and run.class_counts["AGN"] == 1112
-    assert run.params == {"n_estimators": 8, "max_features": "sqrt", "max_depth": 8}
+    # item 7 of issue 11: the forest's defaults are LIVECAT_PARAMS (max_features 0.5)
+    assert run.params == {"n_estimators": 8, "max_features": 0.5, "max_depth": 8}
     assert run.classes == sorted(run.class_counts)
     assert "plx_snr" in run.features and "plx_snr" not in world["run2"].features
     assert run.code_version and run.seed == 1 and run.mc_samples == MC
@@ -236,11 +241,11 @@ def test_cli_train_run_and_evaluate(engine, world, td_path, home, tmp_path):
 def test_training_table_from_frozen_members(engine, world):
     from classify.runs import training_table_from_members
 
-    def member(sid, cls, with_h=True, flags=None):
+    def member(sid, cls, with_h=True, flags=None, bands="smh"):
         fluxes = {f"energy_flux_{b}": {"band_lo_kev": lo, "band_hi_kev": hi, "value": 1e-14,
                                        "value_lo": 0.8e-14, "value_hi": 1.2e-14}
                   for b, lo, hi in (("s", 0.5, 1.2), ("m", 1.2, 2.0), ("h", 2.0, 7.0))
-                  if with_h or b != "h"}
+                  if (with_h or b != "h") and b in bands}
         fluxes["energy_flux_b"] = {"band_lo_kev": 0.5, "band_hi_kev": 7.0, "value": 3e-14,
                                    "value_lo": 2e-14, "value_hi": 4e-14}
         return {"xray_source_id": sid, "livecat_class": cls,
@@ -249,8 +254,12 @@ def test_training_table_from_frozen_members(engine, world):
 
     table, labels, skipped = training_table_from_members(
         [member(1, "AGN", flags={"extended": True, "confused": True}), member(2, "YSO"),
-         member(3, "CV", with_h=False)])
-    assert skipped == 1 and labels.tolist() == ["AGN", "YSO"]
+         member(3, "CV", with_h=False), member(4, "CV", bands="")])
+    # issue 11 item 9: a member without the hard band is kept, the band a non-detection;
+    # one with none of s, m, h is left out
+    assert skipped == 1 and labels.tolist() == ["AGN", "YSO", "CV"]
+    assert table.loc[3, "Fh"] == pytest.approx(7.98e-18, rel=1e-3)
+    assert table.loc[3, "e_Fh"] == pytest.approx(6.03e-18, rel=1e-3)
     assert table.loc[1, "Fh"] == 1e-14 and table.loc[1, "e_Fh"] == pytest.approx(0.2e-14)
     assert table.loc[1, "CSCv2_flags"] == "extent|conf" and table.loc[2, "CSCv2_flags"] == ""
     assert np.isnan(table.loc[1, "Gmag"]) and "P_inter" not in table
@@ -289,3 +298,132 @@ def test_best_counterpart_values_follow_survey_priority():
             {"survey": "gaia_dr3", "is_best": False, "gmag": 12.0}]
     out = best_counterpart_values(rows)
     assert out["W1mag"] == 14.0 and np.isnan(out["e_W1mag"]) and "Gmag" not in out
+
+
+def _small_td(tmp_path, td_path, per_class: int = 6) -> str:
+    path = tmp_path / "small.csv"
+    td_excerpt(per_class).to_csv(path, index=False)
+    return f"file:{path}"
+
+
+def test_train_defaults_to_the_evaluated_forest(engine, world, td_path, home, tmp_path):
+    """classify train without --param records LIVECAT_PARAMS (300 trees, max_features
+    0.5); with --features reference the reference's forest (100 trees, sqrt)."""
+    from classify.model import DEFAULT_PARAMS, LIVECAT_PARAMS
+
+    ref = _small_td(tmp_path, td_path)
+    app = build_app(["classify"])
+    runs = {}
+    for features in ("livecat", "reference"):
+        out = CliRunner().invoke(app, ["classify", "train", "--training-set", ref, "--mc", "2",
+                                       "--features", features])
+        assert out.exit_code == 0, out.output
+        runs[features] = get_run(engine, int(out.stdout.split()[2]))
+    assert runs["livecat"].params == LIVECAT_PARAMS == {"n_estimators": 300,
+                                                        "max_features": 0.5}
+    assert runs["reference"].params == DEFAULT_PARAMS
+    model = load_model(runs["livecat"]).named_steps["model"]
+    assert (model.n_estimators, model.max_features) == (300, 0.5)
+    help_text = CliRunner().invoke(app, ["classify", "train", "--help"]).stdout
+    assert "n_estimators=300" in help_text and "max_features=0.5" in help_text
+
+
+def test_unknown_estimator_is_one_error_naming_the_allowed(engine, world, td_path, home,
+                                                           tmp_path):
+    ref = _small_td(tmp_path, td_path)
+    app = build_app(["classify"])
+    with engine.connect() as conn:
+        before = conn.execute(sa.text("SELECT count(*) FROM livecat.classifier_run")).scalar()
+    allowed = ("random-forest, extra-trees, hist-gradient-boosting, or the import path of a "
+               "scikit-learn classifier with predict_proba (e.g. "
+               "sklearn.ensemble.ExtraTreesClassifier)")
+    for name, message in (
+            ("foo", f"Error: --estimator 'foo': not a known estimator; use {allowed}"),
+            ("sklearn.ensemble.NoSuchForest", "Error: --estimator "
+             f"'sklearn.ensemble.NoSuchForest': not a known estimator; use {allowed}"),
+            ("sklearn.preprocessing.StandardScaler", "Error: --estimator "
+             "'sklearn.preprocessing.StandardScaler' is not a scikit-learn classifier with "
+             f"predict_proba; use {allowed}")):
+        out = CliRunner().invoke(app, ["classify", "train", "--training-set", ref,
+                                       "--estimator", name])
+        assert out.exit_code == 1, out.output
+        assert out.stdout == "" and out.stderr.splitlines() == [message]
+    out = CliRunner().invoke(app, ["classify", "train", "--training-set", ref, "--mc", "2",
+                                   "--estimator", "extra-trees", "--param", "n_estimators=5"])
+    assert out.exit_code == 0, out.output
+    run = get_run(engine, int(out.stdout.split()[2]))
+    assert run.estimator == "sklearn.ensemble.ExtraTreesClassifier"
+    assert run.params == {"n_estimators": 5}
+    with engine.connect() as conn:
+        after = conn.execute(sa.text("SELECT count(*) FROM livecat.classifier_run")).scalar()
+    assert after == before + 1
+
+
+@pytest.mark.filterwarnings("ignore::astropy.units.UnitsWarning")
+def test_export_labels(engine, world, home, tmp_path):
+    """classify export: the promoted run by default, every format twice with the same
+    bytes, the stored numbers, catalog identifiers and the run's provenance."""
+    from astropy.io import fits
+    from astropy.io.votable import parse_single_table
+
+    run = world["run1"]
+    classify_run(engine, run.id, Selection())  # no-op where already labelled
+    promote_run(engine, run.id)
+    app = build_app(["classify"])
+    for fmt, ext in (("csv", "csv"), ("parquet", "parquet"), ("fits", "fits"),
+                     ("votable", "vot")):
+        first = tmp_path / f"a.{ext}"
+        out = CliRunner().invoke(app, ["classify", "export", "--format", fmt, "--out",
+                                       str(first)])
+        assert out.exit_code == 0, out.output
+        assert out.stdout.startswith(f"wrote {first} (run {run.id}: {N_SOURCES - 1} labels")
+        (tmp_path / fmt).mkdir()
+        out = CliRunner().invoke(app, ["classify", "export", str(run.id), "--format", fmt,
+                                       "--out", str(tmp_path / fmt)])
+        assert out.exit_code == 0, out.output
+        again = tmp_path / fmt / f"labels-run{run.id}.{ext}"
+        assert again.read_bytes() == first.read_bytes(), fmt
+    table = pd.read_csv(tmp_path / "a.csv", keep_default_na=False)
+    assert list(table.columns[:10]) == ["catalog", "native_id", "ra", "dec", "predicted_class",
+                                        "prob", "prob_std", "ct", "confident",
+                                        "xray_bands_missing"]
+    assert "source_id" not in table and "prob_std_hm_star" in table
+    assert list(table["native_id"]) == sorted(table["native_id"])
+    labels = read_labels(engine, run.id)
+    with engine.connect() as conn:
+        names = dict(conn.execute(sa.text(
+            "SELECT id, native_id FROM livecat.xray_source")).all())
+    labels["native_id"] = labels["source_id"].map(names)
+    merged = table.merge(labels, on="native_id", suffixes=("", "_db"))
+    assert len(merged) == N_SOURCES - 1
+    np.testing.assert_allclose(merged["prob_cv"], merged["prob_CV"], rtol=0, atol=0)
+    assert (merged["predicted_class"] == merged["class"]).all()
+    assert (merged["confident"] == merged["confident_db"]).all()
+    header = fits.getheader(tmp_path / "a.fits", 1)
+    assert (header["RUNID"], header["TSREF"], header["TSHASH"]) == (
+        str(run.id), run.training_set, run.training_set_sha256)
+    assert fits.getdata(tmp_path / "a.fits", 1).columns["ra"].unit == "deg"
+    vot = parse_single_table(tmp_path / "a.vot")
+    infos = {i.name: i.value for i in vot._votable.resources[0].infos}
+    assert infos["training_set"] == run.training_set and infos["classifier_run"] == str(run.id)
+    manifest = json.loads((tmp_path / "a.parquet.manifest.json").read_text())
+    assert manifest["training_set_hash"] == run.training_set_sha256
+    assert manifest["n_labels"] == N_SOURCES - 1
+    # errors: unknown run; a run without labels; nothing promoted
+    out = CliRunner().invoke(app, ["classify", "export", "9999", "--format", "csv", "--out",
+                                   str(tmp_path / "x.csv")])
+    assert out.exit_code == 1 and out.stderr.startswith("Error: no classifier run 9999")
+    unlabelled = train_run(engine, f"file:{sample_path('muwclass', 'TD_train.csv')}",
+                           params={"n_estimators": 2}, mc_samples=2, seed=5, home=home)
+    out = CliRunner().invoke(app, ["classify", "export", str(unlabelled.id), "--format", "csv",
+                                   "--out", str(tmp_path / "x.csv")])
+    assert out.exit_code == 1
+    assert out.stderr.splitlines() == [f"Error: run {unlabelled.id} has no labels yet: "
+                                       f"classify with `livecat classify run "
+                                       f"{unlabelled.id}` first"]
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE livecat.classifier_run SET promoted = false"))
+    out = CliRunner().invoke(app, ["classify", "export", "--format", "csv", "--out",
+                                   str(tmp_path / "x.csv")])
+    assert out.exit_code == 1 and out.stderr.startswith("Error: no classifier run is promoted")
+    assert not (tmp_path / "x.csv").exists()

@@ -4,7 +4,8 @@ What a user runs, in order, on a fresh database (every step through the ``liveca
 
 1. ``livecat curate import-muwclass FILE``: a small excerpt of the real MUWCLASS training set
    (``../shared/samples/muwclass/TD_train.csv``): 8 AGN, 8 CV, 8 NS and 8 YSO, one more
-   CV whose hard-band flux is blanked (a member without the s/m/h fluxes), and 4 rows
+   CV whose s, m and h fluxes are blanked (a member without the s/m/h fluxes; one or two
+   missing bands would be classified as non-detections), and 4 rows
    without a class (sources only, to be classified). The import writes the CSC sources
    with their fluxes, their Gaia/2MASS/WISE counterparts, the literature objects and the
    confirmed counterparts (curator ``muwclass-import``).
@@ -52,7 +53,7 @@ def excerpt() -> pd.DataFrame:
                      keep_default_na=False)
     parts = [td[td["True_Class"] == c].head(PER_CLASS) for c in CLASSES_V1]
     no_hard = td[td["True_Class"] == "CV"].iloc[[PER_CLASS]].copy()
-    no_hard[["Fh", "e_Fh"]] = ""  # a member without the hard-band flux
+    no_hard[["Fs", "e_Fs", "Fm", "e_Fm", "Fh", "e_Fh"]] = ""  # without the s/m/h fluxes
     unlabelled = td[td["True_Class"] == UNLABELLED_FROM].head(N_UNLABELLED).copy()
     unlabelled[["True_Class", "Catalog_name", "Class_ref"]] = ""
     return pd.concat(parts + [no_hard, unlabelled], ignore_index=True)

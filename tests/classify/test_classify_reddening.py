@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.coordinates import SkyCoord
-from helpers import insert_td_sources, sample_path
+from helpers import insert_td_sources, sample_path, td_excerpt
 
 from classify.labels import Selection, classify_run, read_labels, source_ebv
 from classify.reddening import EBV_BIN_EDGES, ebv_bins
-from classify.runs import train_run
+from classify.runs import resolve_training_set, train_run
 
 SMALL = {"n_estimators": 8, "max_depth": 8}
 N = 250  # = classify_run's chunk size, so both runs draw the same Monte Carlo samples
@@ -75,3 +75,56 @@ def test_plane_labels_use_reddened_agn_and_are_reproducible(engine, placed):
     assert not np.allclose(p_red, _probs(engine, plain, groups["plane"]))
     np.testing.assert_array_equal(p_red, _probs(engine, red2, groups["plane"]))
     assert red.config["redden_agn"] is True and plain.config["redden_agn"] is False
+
+
+def _small_td(per_class: int = 10) -> tuple[pd.DataFrame, np.ndarray]:
+    small = td_excerpt(per_class)
+    return small, small["True_Class"].to_numpy()
+
+
+def test_evaluation_reddens_as_classification_does():
+    """cross_validate_mc with E(B-V): every held-out source is classified by the model of
+    its bin, reddened to the bin's fixed value (0 = unreddened below the first edge), the
+    values classify run uses; not the median of the held-out sources."""
+    from classify.evaluate import cross_validate_mc
+    from classify.model import TrainConfig
+    from classify.reddening import ebv_bin_values, reddened_training
+
+    table, labels = _small_td()
+    ebv = np.geomspace(0.01, 4.0, len(table))
+    config = TrainConfig(params={"n_estimators": 4, "max_depth": 4}, seed=2)
+    result = cross_validate_mc(table, labels, config, n_splits=2, n_samples=2, ebv=ebv)
+    expected = ebv_bin_values()[ebv_bins(ebv)]
+    np.testing.assert_array_equal(result["ebv_model"].to_numpy(), expected)
+    assert expected[0] == 0.0 and len(np.unique(expected)) == len(EBV_BIN_EDGES) + 1
+    same, value = reddened_training(table, labels, 0)
+    assert same is table and value == 0.0
+    red, value = reddened_training(table, labels, 5)
+    agn = labels == "AGN"
+    assert value == ebv_bin_values()[5]
+    assert (red.loc[agn, "Fs"] < table.loc[agn, "Fs"]).all()
+    pd.testing.assert_frame_equal(red[~agn], table[~agn])
+
+
+def test_classify_evaluate_of_a_redden_run_reddens(engine, placed, tmp_path):
+    from classify.runs import evaluate_run, training_ebv
+
+    table, _ = _small_td()
+    path = tmp_path / "small.csv"
+    table.to_csv(path, index=False)
+    home = tmp_path / "home"
+    red = train_run(engine, f"file:{path}", params=SMALL, mc_samples=3, seed=4, home=home,
+                    redden_agn=True)
+    plain = train_run(engine, f"file:{path}", params=SMALL, mc_samples=3, seed=4, home=home)
+    report, _ = evaluate_run(engine, red.id, n_splits=3, mc_samples=3, png_dir=tmp_path)
+    assert report["redden_agn"] is True
+    bins = ebv_bins(training_ebv(resolve_training_set(None, f"file:{path}")))
+    from classify.reddening import ebv_bin_values
+
+    values = ebv_bin_values()[bins]
+    assert report["ebv_model_counts"] == {f"{v:.4g}": int((values == v).sum())
+                                          for v in sorted(set(values))}
+    assert len(report["ebv_model_counts"]) > 1  # the lines of sight span several bins
+    plain_report, _ = evaluate_run(engine, plain.id, n_splits=3, mc_samples=3,
+                                   png_dir=tmp_path)
+    assert plain_report["redden_agn"] is False and "ebv_model_counts" not in plain_report

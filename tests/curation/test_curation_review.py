@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -274,3 +275,161 @@ def test_xray_release_moves_and_retirements_flag_decisions(cands, engine, monkey
     assert "0 decisions flagged for re-review" in res.stdout
     assert "pairs within 3 sigma: 0 new" in res.stdout
     assert res.stdout.count("confirmed,") == 3
+
+
+def test_review_charts_directory_is_created(cands, engine, monkeypatch, db_url, tmp_path):
+    """--charts into a missing directory creates it (a file in the way is one Error:
+    line); `curate show --chart` into a missing directory is one Error: line."""
+    monkeypatch.setenv("LIVECAT_DATABASE_URL", db_url)
+    from typer.testing import CliRunner
+
+    from catalog.cli import build_app
+
+    charts = tmp_path / "charts" / "today"
+    args = ["curate", "review", "--curator", "fay", "--charts", str(charts)]
+    res = CliRunner().invoke(build_app(args), args, input="q\n")
+    assert res.exit_code == 0, res.output
+    first = D.queue(engine)["id"].iloc[0]
+    assert (charts / f"candidate_{first}.png").read_bytes()[:4] == b"\x89PNG"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    args = ["curate", "review", "--curator", "fay", "--charts", str(blocker)]
+    res = CliRunner().invoke(build_app(args), args, input="q\n")
+    assert res.exit_code == 1
+    assert res.stderr.splitlines() == [f"Error: --charts {blocker}: exists and is not a "
+                                       f"directory"]
+    missing = tmp_path / "nowhere" / "c.png"
+    res = invoke(["curate", "show", str(cands[0]), "--chart", str(missing)], monkeypatch,
+                 db_url)
+    assert res.exit_code == 1
+    assert res.stdout == "" and res.stderr.splitlines() == [
+        f"Error: chart {missing}: directory {missing.parent} does not exist"]
+
+
+QUEUE_ORDER = ["flagged for re-review first", "then ambiguous",
+               "then by match probability in steps of 0.1, highest first",
+               "within a step, the class with the fewest confirmed counterparts first",
+               "then by match probability, highest first", "then by candidate id"]
+
+
+def test_queue_help_states_the_order_the_code_uses(cands, engine, monkeypatch, db_url):
+    """`curate queue --help` names every sort key, in order, and the rows come in that
+    order: flagged, ambiguous, probability step, scarce class, probability, id."""
+    res = invoke(["curate", "queue", "--help"], monkeypatch, db_url)
+    assert res.exit_code == 0
+    text = " ".join(res.stdout.replace("│", " ").split())
+    positions = [text.find(phrase) for phrase in QUEUE_ORDER]
+    assert -1 not in positions, text
+    assert positions == sorted(positions)
+
+    # data that exercises the keys: a flagged deferral, a confirmed CV (so CV is the
+    # best-served class), an ambiguous object between X3 and X4
+    D.decide(engine, cands[0], "confirm", "alice")
+    D.decide(engine, cands[1], "defer", "alice")
+    load_catalog(engine, "xt", xray_catalog([
+        {"native_id": f"X{i}", "ra": 10.0 + i * 0.01,
+         "dec": -5.0 + (3.0 / 3600 if i == 1 else 0.0)} for i in range(N)]), version="2")
+    load_catalog(engine, "lt2", literature_catalog([
+        {"native_id": "AMB", "ra": 10.035, "dec": -5.0, "pos_err_arcsec": 20.0,
+         "livecat_class": "CV"}]), version="1")
+    C.generate_candidates(engine)
+    assert len(D.flag_changed_decisions(engine)) == 1
+    q = D.queue(engine, "all")
+    assert q["flagged"].iloc[0] and q["ambiguous"].iloc[1]
+    assert q["class_confirmed"].nunique() > 1
+    key = q.assign(step=(q["match_prob"] * 10).apply(math.floor))
+    expected = key.sort_values(["flagged", "ambiguous", "step", "class_confirmed",
+                                "match_prob", "id"],
+                               ascending=[False, False, False, True, False, True])
+    assert list(q["id"]) == list(expected["id"])
+    # the scarce-class key at work: the confirmed CV's own candidate has the higher
+    # probability but comes after the AGN's (no AGN confirmed yet)
+    order = list(q["id"])
+    p = q.set_index("id")["match_prob"]
+    assert p[cands[0]] > p[cands[2]] and order.index(cands[0]) > order.index(cands[2])
+
+
+def test_flag_clears_when_the_source_comes_back_unchanged(cands, engine, monkeypatch,
+                                                           db_url):
+    """X0 retired by mistake (a release without it) flags its confirmation; X0 back in
+    the next release with the same values clears the flag on the next recheck, with an
+    'unflag' event saying why. X1 moved and moved back: the same. X2 moved and stays
+    moved: still flagged."""
+    for cid in cands[:3]:
+        D.decide(engine, cid, "confirm", "alice")
+    original = [{"native_id": f"X{i}", "ra": 10.0 + i * 0.01, "dec": -5.0} for i in range(N)]
+    moved = [dict(r, dec=r["dec"] + 3.0 / 3600) if r["native_id"] in ("X1", "X2") else r
+             for r in original if r["native_id"] != "X0"]
+    load_catalog(engine, "xt", xray_catalog(moved), version="2")
+    res = invoke(["curate", "recheck"], monkeypatch, db_url)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.rstrip().endswith("3 decisions flagged for re-review")
+    assert D.get_state(engine, cands[0]).flagged
+
+    back = [dict(r, dec=r["dec"] + 3.0 / 3600) if r["native_id"] == "X2" else r
+            for r in original]
+    load_catalog(engine, "xt", xray_catalog(back), version="3")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT is_current FROM livecat.xray_source "
+                                    "WHERE native_id = 'X0'")).scalar() is True
+    res = invoke(["curate", "recheck"], monkeypatch, db_url)
+    assert res.exit_code == 0, res.output
+    assert f"candidate {cands[0]} (confirmed): flag cleared: lt L0 and xt X0 are back as " \
+           f"they were when decided (event " in res.stdout
+    assert "flagged for: xt X0 is no longer in the current release" in res.stdout
+    assert "2 flags cleared (sources back as decided)" in res.stdout
+    assert res.stdout.rstrip().endswith("0 decisions flagged for re-review")
+    states = [D.get_state(engine, c) for c in cands[:3]]
+    assert [s.flagged for s in states] == [False, False, True]
+    assert [s.status for s in states] == ["confirmed"] * 3
+    log = D.event_log(engine, cands[0])
+    assert list(log["action"]) == ["confirm", "flag", "unflag"]
+    assert log["note"].iloc[-1].startswith("re-review cleared: lt L0 and xt X0 are back")
+    assert log["curator"].iloc[-1] == "livecat"
+    # nothing changes on the next recheck; a flag cleared is queued no more
+    assert D.flag_changed_decisions(engine).empty
+    assert set(D.queue(engine, "flagged")["id"]) == {cands[2]}
+    # retired again later: flagged again
+    load_catalog(engine, "xt", xray_catalog([r for r in back if r["native_id"] != "X0"]),
+                 version="4")
+    again = D.flag_changed_decisions(engine)
+    assert list(again["candidate_id"]) == [cands[0]] and list(again["action"]) == ["flag"]
+    # undo still reverts the confirmation (flag events are not decisions)
+    ev = D.decide(engine, cands[0], "undo", "alice")
+    assert ev.status == "pending"
+
+
+def test_unflag_events_survive_a_downgrade(database_factory):
+    """Downgrading below 0009 keeps the 'unflag' events already written (the old action
+    check comes back NOT VALID) and refuses new ones; upgrading again allows them."""
+    from catalog import migrate
+    from catalog.engine import create_engine
+
+    engine = create_engine(database_factory())
+    migrate.upgrade(engine)
+    load_catalog(engine, "xt", xray_catalog([{"native_id": "X0", "ra": 1.0, "dec": 1.0}]),
+                 version="1")
+    load_catalog(engine, "lt", literature_catalog([
+        {"native_id": "L0", "ra": 1.0, "dec": 1.0, "livecat_class": "CV"}]), version="1")
+    C.generate_candidates(engine)
+    with engine.connect() as conn:
+        cid = conn.execute(sa.text("SELECT id FROM livecat.counterpart_candidate")).scalar()
+    D.decide(engine, cid, "confirm", "alice")
+    insert = ("INSERT INTO livecat.curation_event (candidate_id, seq, curator, action, "
+              "previous_status, status) VALUES (:c, :s, 'livecat', :a, 'confirmed', "
+              "'confirmed')")
+    with engine.begin() as conn:
+        conn.execute(sa.text(insert), {"c": cid, "s": 2, "a": "flag"})
+        conn.execute(sa.text(insert), {"c": cid, "s": 3, "a": "unflag"})
+    migrate.downgrade(engine, "0007_flux_per_source")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT array_agg(action ORDER BY seq) FROM "
+                                    "livecat.curation_event")).scalar() == [
+            "confirm", "flag", "unflag"]
+    with pytest.raises(sa.exc.IntegrityError, match="curation_action"):
+        with engine.begin() as conn:
+            conn.execute(sa.text(insert), {"c": cid, "s": 4, "a": "unflag"})
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text(insert), {"c": cid, "s": 4, "a": "unflag"})
+    engine.dispose()

@@ -211,3 +211,192 @@ def test_multiwavelength_counterparts_are_frozen_and_shown(clean_tables, tmp_pat
         if not exists:
             with engine.begin() as conn:
                 conn.execute(sa.text("DROP TABLE livecat.mw_counterpart"))
+
+
+def test_same_class_with_and_without_subclass_freezes(clean_tables, monkeypatch, db_url):
+    """One X-ray source confirmed as the counterpart of a CV/IP and of a plain CV (two
+    literature tables): ``trainingset create`` freezes one CV member (it raised TypeError
+    on pandas 3, where the missing subclass is read back as NaN)."""
+    engine = clean_tables
+    load_catalog(engine, "xt", xray_catalog([{"native_id": "X0", "ra": 120.0, "dec": 10.0}]),
+                 version="1")
+    load_catalog(engine, "ipcat-t", literature_catalog([
+        {"native_id": "IP1", "ra": 120.0, "dec": 10.0 + 0.2 / 3600, "livecat_class": "CV",
+         "subclass": "IP"}]), version="1")
+    load_catalog(engine, "cv-t", literature_catalog([
+        {"native_id": "CV1", "ra": 120.0, "dec": 10.0 - 0.2 / 3600, "livecat_class": "CV"}]),
+        version="1")
+    C.generate_candidates(engine)
+    with engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT id FROM livecat.counterpart_candidate "
+                                   "ORDER BY literature_catalog")).scalars().all()
+    assert len(ids) == 2
+    for cid in ids:
+        D.decide(engine, cid, "confirm", "alice")
+    res = invoke(["trainingset", "create", "mixed", "--curator", "alice"], monkeypatch, db_url)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("created mixed@1: 1 members (CV 1)")
+    (member,) = T.get_training_set(engine, "mixed")["members"]
+    # the first literature object by catalog and native id names the member: cv-t CV1
+    assert (member["literature_catalog"], member["livecat_class"], member["subclass"]) == (
+        "cv-t", "CV", None)
+
+
+def _two_databases_with_the_same_members(database_factory) -> tuple:
+    """Build the same confirmed set in two fresh databases; in the second one, unrelated
+    rows (an X-ray and a literature catalog, their candidate, a rejection, a deleted
+    source) come first, so every database id of the members differs."""
+    engines = []
+    for shifted in (False, True):
+        engine = create_engine(database_factory())
+        migrate.upgrade(engine)
+        if shifted:
+            load_catalog(engine, "junkx", xray_catalog([
+                {"native_id": f"J{i}", "ra": 10.0 + i * 0.01, "dec": -40.0} for i in range(7)]),
+                version="9")
+            load_catalog(engine, "junkl", literature_catalog([
+                {"native_id": "JL", "ra": 10.0, "dec": -40.0, "livecat_class": "AGN"}]),
+                version="9")
+            C.generate_candidates(engine)
+            with engine.connect() as conn:
+                junk = conn.execute(sa.text(
+                    "SELECT id FROM livecat.counterpart_candidate")).scalars().all()
+            for cid in junk:
+                D.decide(engine, cid, "reject", "alice")
+            with engine.begin() as conn:
+                conn.execute(sa.text("DELETE FROM livecat.xray_source WHERE native_id = 'J6'"))
+        build(engine)
+        with engine.connect() as conn:
+            ids = conn.execute(sa.text(
+                "SELECT id FROM livecat.counterpart_candidate WHERE literature_catalog = 'lt' "
+                "ORDER BY literature_native_id")).scalars().all()
+        for cid in ids[:4]:
+            D.decide(engine, cid, "confirm", "alice", note="same decision")
+        D.decide(engine, ids[4], "reject", "alice")
+        T.create_training_set(engine, "ts", "alice", note="v1")
+        engines.append(engine)
+    return tuple(engines)
+
+
+def test_export_and_hash_do_not_depend_on_database_ids(database_factory, tmp_path):
+    a, b = _two_databases_with_the_same_members(database_factory)
+    try:
+        ids = []
+        for engine in (a, b):
+            with engine.connect() as conn:
+                ids.append(conn.execute(sa.text(
+                    "SELECT array_agg(ARRAY[xray_source_id, literature_id, candidate_id, "
+                    "event_id] ORDER BY xray_native_id) FROM livecat.training_member"))
+                    .scalar())
+        assert ids[0] != ids[1]  # the members really have other database ids
+        info_a = T.get_training_set(a, "ts@1", members=False)
+        info_b = T.get_training_set(b, "ts@1", members=False)
+        assert info_a["content_hash"] == info_b["content_hash"]
+        assert info_a["created_at"] != info_b["created_at"]
+        assert T.verify_content_hash(a, "ts@1") and T.verify_content_hash(b, "ts@1")
+        stamp_a = info_a["created_at"].isoformat().encode()
+        stamp_b = info_b["created_at"].isoformat().encode()
+        for fmt in T.FORMATS:
+            (tmp_path / "a").mkdir(exist_ok=True)
+            (tmp_path / "b").mkdir(exist_ok=True)
+            fa, ma = T.export_training_set(a, "ts@1", fmt, tmp_path / "a")
+            fb, mb = T.export_training_set(b, "ts@1", fmt, tmp_path / "b")
+            assert fa.name == fb.name == f"ts-v1.{T.EXTENSIONS[fmt]}"
+            data_a, data_b = fa.read_bytes(), fb.read_bytes()
+            if fmt in ("csv", "parquet"):
+                assert data_a == data_b, fmt
+            else:
+                # the provenance names each version's own creation time; all else is equal
+                assert data_a.count(stamp_a) == 1 and data_b.count(stamp_b) == 1, fmt
+                assert data_a == data_b.replace(stamp_b, stamp_a), fmt
+            man_a, man_b = json.loads(ma.read_text()), json.loads(mb.read_text())
+            for man in (man_a, man_b):
+                man.pop("created_at"), man.pop("sha256")
+                assert man["hash_scheme"] == 2
+                for d in man["decisions"]:
+                    assert set(d) == {"literature_catalog", "literature_native_id",
+                                      "xray_catalog", "xray_native_id", "action", "status",
+                                      "class_override", "subclass_override", "curator",
+                                      "decided_at"}
+                    d.pop("decided_at")
+            assert man_a == man_b
+            assert [d["literature_native_id"] for d in man_a["decisions"]] == [
+                "L0", "L1", "L2", "L3"]
+        csv = pd.read_csv(tmp_path / "a" / "ts-v1.csv")
+        assert not {"xray_source_id", "literature_id", "candidate_id", "event_id"} & set(
+            csv.columns)
+    finally:
+        a.dispose()
+        b.dispose()
+
+
+@pytest.mark.filterwarnings("ignore::astropy.units.UnitsWarning")
+def test_fits_and_votable_carry_units_and_provenance(frozen, engine, tmp_path):
+    from astropy.io import fits
+    from astropy.io.votable import parse_single_table
+    from astropy.table import Table
+
+    info = T.get_training_set(engine, "ts@1", members=False)
+    path, _ = T.export_training_set(engine, "ts@1", "fits", tmp_path / "ts.fits")
+    header = fits.getheader(path, 1)
+    assert (header["TSNAME"], header["TSVERS"], header["TSHASH"]) == (
+        "ts", "1", info["content_hash"])
+    assert header["TSCREAT"] == info["created_at"].isoformat()
+    assert header["LCVERS"] == T.livecat_version() != "unknown"
+    assert [header["TSREL1"], header["TSREL2"]] == ["lt 1", "xt 1"]
+    table = Table.read(path)
+    assert str(table["ra"].unit) == "deg" and str(table["pos_err_arcsec"].unit) == "arcsec"
+    assert table["energy_flux_b"].unit.is_equivalent("erg / (cm2 s)")
+    assert str(table["energy_flux_b_band_lo_kev"].unit) == "keV"
+    assert table["significance"].unit is None
+
+    path, _ = T.export_training_set(engine, "ts@1", "votable", tmp_path / "ts.vot")
+    vot = parse_single_table(path)
+    infos = {i.name: i.value for i in vot._votable.resources[0].infos}
+    assert infos["training_set"] == "ts" and infos["content_hash"] == info["content_hash"]
+    assert infos["created_at"] == info["created_at"].isoformat()
+    assert infos["release_2"] == "xt 1" and infos["livecat_version"] == T.livecat_version()
+    units = {f.name: f.unit for f in vot.fields}
+    assert str(units["dec"]) == "deg"
+    assert units["energy_flux_b"].is_equivalent("erg / (cm2 s)")
+
+
+def test_export_out_directory_and_missing_directory(frozen, engine, tmp_path, monkeypatch,
+                                                    db_url):
+    """--out DIR writes NAME-vN.EXT inside DIR; --out into a missing directory is one
+    Error: line and writes nothing."""
+    res = invoke(["trainingset", "export", "ts@1", "--format", "votable", "--out",
+                  str(tmp_path)], monkeypatch, db_url)
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "ts-v1.vot").exists() and (tmp_path / "ts-v1.vot.manifest.json").exists()
+    assert f"wrote {tmp_path / 'ts-v1.vot'} (4 members" in res.stdout
+    missing = tmp_path / "nope" / "x.csv"
+    res = invoke(["trainingset", "export", "ts@1", "--format", "csv", "--out", str(missing)],
+                 monkeypatch, db_url)
+    assert res.exit_code == 1
+    assert res.stderr.splitlines() == [
+        f"Error: --out {missing}: directory {missing.parent} does not exist (create it "
+        f"first, or give an existing directory to write ts-v1.csv into)"]
+    assert not missing.parent.exists()
+    res = invoke(["trainingset", "export", "--help"], monkeypatch, db_url)
+    assert "existing directory" in res.stdout and "NAME-vN.EXT" in res.stdout
+
+
+def test_column_units_of_the_export_columns():
+    from curation.tablefiles import column_unit
+
+    units = {name: column_unit(name) for name in (
+        "ra", "dec", "pos_err_arcsec", "err_pa_deg", "nh_gal_cm2", "significance",
+        "energy_flux_h_hi", "energy_flux_h_band_hi_kev", "count_rate_b",
+        "mw_gaia_dr3_gmag", "mw_gaia_dr3_e_bpmag", "mw_2mass_kmag", "mw_allwise_w1mag",
+        "mw_gaia_dr3_plx", "mw_gaia_dr3_e_plx", "mw_gaia_dr3_pm", "mw_gaia_dr3_rgeo_hi",
+        "mw_gaia_dr3_separation_arcsec", "mw_gaia_dr3_match_prob", "livecat_class")}
+    assert units == {
+        "ra": "deg", "dec": "deg", "pos_err_arcsec": "arcsec", "err_pa_deg": "deg",
+        "nh_gal_cm2": "cm-2", "significance": None, "energy_flux_h_hi": "erg / (cm2 s)",
+        "energy_flux_h_band_hi_kev": "keV", "count_rate_b": "ct / s",
+        "mw_gaia_dr3_gmag": "mag", "mw_gaia_dr3_e_bpmag": "mag", "mw_2mass_kmag": "mag",
+        "mw_allwise_w1mag": "mag", "mw_gaia_dr3_plx": "mas", "mw_gaia_dr3_e_plx": "mas",
+        "mw_gaia_dr3_pm": "mas / yr", "mw_gaia_dr3_rgeo_hi": "pc",
+        "mw_gaia_dr3_separation_arcsec": "arcsec", "mw_gaia_dr3_match_prob": None,
+        "livecat_class": None}
