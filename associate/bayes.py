@@ -271,7 +271,7 @@ def _block(lo, hi, cands, members_terms, w0, ldw0, rule, unrelated, ratio):
     with np.errstate(invalid="ignore", over="ignore"):
         p_any_g = -np.expm1(ln_w[start] - lse_all)
         p_i = np.exp(ln_w_any - np.repeat(lse_any, counts))
-    p_any_g = np.where(np.isfinite(p_any_g), p_any_g, 0.0)
+    p_any_g = np.where(np.isfinite(p_any_g), np.maximum(p_any_g, 0.0), 0.0)
     p_i = np.where(np.isfinite(p_i), p_i, 0.0)
     best_p = np.maximum.reduceat(p_i, start)
     best_r = np.repeat(best_p, counts)

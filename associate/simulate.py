@@ -77,6 +77,7 @@ def simulate_field(rng: np.random.Generator, surveys: list[SimSurvey], *, n_prim
                    ra0: float = 150.0, dec0: float = 2.0, radius_arcsec: float = 1800.0,
                    primary_err_arcsec: tuple[float, float] = (1.0, 3.0),
                    real_fraction: float = 0.7, primary_epoch: float = 2016.0,
+                   survey_radius_arcsec: float | None = None,
                    id_offset: int = 0) -> SimField:
     """Simulate one field.
 
@@ -94,6 +95,9 @@ def simulate_field(rng: np.random.Generator, surveys: list[SimSurvey], *, n_prim
         Fraction of X-ray sources that are real objects (others have no counterpart).
     primary_epoch : float
         Epoch of the X-ray positions (no proper motions are simulated).
+    survey_radius_arcsec : float, optional
+        Radius of the disc of unrelated survey sources (default: the field's), larger
+        when shifted copies of the X-ray sources must stay covered.
     id_offset : int
         Added to every integer id (to combine fields).
 
@@ -102,9 +106,10 @@ def simulate_field(rng: np.random.Generator, surveys: list[SimSurvey], *, n_prim
     SimField
         ``primary`` has id, ra, dec, pos_err_arcsec, epoch; each survey table id, ra,
         dec, pos_err_arcsec, epoch; ``truth`` has primary_id, survey, survey_id of the
-        real counterparts; ``area_sr`` the field's area.
+        real counterparts; ``area_sr`` the area of the survey sources' disc.
     """
-    area_arcsec2 = np.pi * radius_arcsec ** 2
+    survey_radius = radius_arcsec if survey_radius_arcsec is None else survey_radius_arcsec
+    area_arcsec2 = np.pi * survey_radius ** 2
     tra, tdec = _disc(rng, n_primary, ra0, dec0, radius_arcsec)
     err = rng.uniform(*primary_err_arcsec, n_primary)
     ra, dec = _scatter(rng, tra, tdec, err)
@@ -115,7 +120,7 @@ def simulate_field(rng: np.random.Generator, surveys: list[SimSurvey], *, n_prim
     tables, truth = {}, []
     for s in surveys:
         n_bg = rng.poisson(s.density_arcsec2 * area_arcsec2)
-        bra, bdec = _disc(rng, n_bg, ra0, dec0, radius_arcsec)
+        bra, bdec = _disc(rng, n_bg, ra0, dec0, survey_radius)
         det = np.flatnonzero(real & (rng.random(n_primary) < s.detect))
         serr_bg = rng.uniform(*s.err_arcsec, n_bg)
         serr_det = rng.uniform(*s.err_arcsec, len(det))

@@ -43,8 +43,11 @@ def nway_density_sr(table: pd.DataFrame, area_sr: float) -> float:
 
 def run_nway_cli(workdir: Path, primary: pd.DataFrame, surveys: dict[str, pd.DataFrame],
                  area_sr: float, radius_arcsec: float, completeness: list[float],
+                 areas: dict[str, float] | None = None,
                  extra_args: tuple[str, ...] = ()) -> tuple[pd.DataFrame, float]:
     """Run ``nway.py`` in workdir; return its output table and its wall time (s).
+
+    ``area_sr`` is every catalogue's area unless ``areas`` names a survey's own.
 
     The output's columns are renamed to livecat's: primary_id, <survey>_id (-1 for
     none, as NWAY writes it), p_i, p_any, match_flag, log_bf (dist_bayesfactor), ncat.
@@ -60,7 +63,8 @@ def run_nway_cli(workdir: Path, primary: pd.DataFrame, surveys: dict[str, pd.Dat
     write_catalog(workdir / "PRIM.fits", "PRIM", primary, area_sr)
     files = ["PRIM.fits", ":pos_err"]
     for name, table in surveys.items():
-        write_catalog(workdir / f"{name.upper()}.fits", name.upper(), table, area_sr)
+        write_catalog(workdir / f"{name.upper()}.fits", name.upper(), table,
+                      (areas or {}).get(name, area_sr))
         files += [f"{name.upper()}.fits", ":pos_err"]
     if len(surveys) == 1:
         args[-1] = repr(float(completeness[0]))
