@@ -56,7 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from associate.candidates import Candidates, SearchRule, find_candidates
+from associate.candidates import Candidates, SearchRule, find_candidates, offset_position
 from associate.inputs import (FOUR_PI, PrimaryArrays, Survey, primary_arrays,
                               survey_arrays, survey_densities)
 from catalog.errors import InputError
@@ -440,7 +440,7 @@ def _tables(prim: PrimaryArrays, arrays, cands, parts, groups, post_k) -> Associ
         cyy = prim.cov[2][c.prim] + c.cov[2]
         det = cxx * cyy - cxy * cxy
         m2 = (cyy * c.x ** 2 - 2 * cxy * c.x * c.y + cxx * c.y ** 2) / det
-        ra, dec = _offset_position(prim.ra[c.prim], prim.dec[c.prim], c.x, c.y)
+        ra, dec = offset_position(prim.ra[c.prim], prim.dec[c.prim], c.x, c.y)
         with np.errstate(invalid="ignore", divide="ignore"):
             given = np.where(pa > 0, p / pa, np.nan)
         frames.append(pd.DataFrame({
@@ -460,13 +460,3 @@ def _tables(prim: PrimaryArrays, arrays, cands, parts, groups, post_k) -> Associ
     counterparts = pd.concat(frames, ignore_index=True)
     return Association(combinations=combinations, counterparts=counterparts, sources=sources)
 
-
-def _offset_position(ra0, dec0, x_arcsec, y_arcsec):
-    """Inverse gnomonic projection: (ra, dec) in deg of offsets about (ra0, dec0)."""
-    xi = np.asarray(x_arcsec) * np.pi / (180 * 3600)
-    eta = np.asarray(y_arcsec) * np.pi / (180 * 3600)
-    a0, d0 = np.radians(ra0), np.radians(dec0)
-    denom = np.cos(d0) - eta * np.sin(d0)
-    ra = a0 + np.arctan2(xi, denom)
-    dec = np.arctan2(np.sin(d0) + eta * np.cos(d0), np.hypot(xi, denom))
-    return np.degrees(ra) % 360.0, np.degrees(dec)

@@ -55,13 +55,14 @@ class SearchRule:
     Parameters
     ----------
     n_sigma : float
-        Radius in combined 1-sigma errors (default 5).
+        Radius in combined 1-sigma errors (default 5: a candidate beyond it weighs
+        ~1e-5 against "no counterpart", so the probabilities change by ~1e-4 at most).
     max_radius_arcsec : float
         Hard maximum of the radius (default 30 arcsec; never above 120).
     n_sigma_pair : float
         The same between two survey sources (default 7: their errors are small, so the
-        normalisation of a pair likelihood is large and a looser cut keeps the result
-        exact to < 1e-6).
+        normalisation of a pair likelihood is large, so the cut must be looser to stay
+        negligible).
     radius_arcsec : float, optional
         A fixed radius as in NWAY's ``--radius`` (replaces the rules above).
     """
@@ -146,6 +147,17 @@ def tangent_offsets_arcsec(ra0, dec0, ra, dec) -> tuple[np.ndarray, np.ndarray]:
     x = cd * np.sin(da) / cosc
     y = (cd0 * sd - sd0 * cd * cda) / cosc
     return x * ARCSEC_PER_RAD, y * ARCSEC_PER_RAD
+
+
+def offset_position(ra0, dec0, x_arcsec, y_arcsec) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse gnomonic projection: (ra, dec) in deg of offsets (east, north; arcsec)."""
+    xi = np.asarray(x_arcsec, dtype=float) / ARCSEC_PER_RAD
+    eta = np.asarray(y_arcsec, dtype=float) / ARCSEC_PER_RAD
+    a0, d0 = np.radians(ra0), np.radians(dec0)
+    denom = np.cos(d0) - eta * np.sin(d0)
+    ra = np.degrees(a0 + np.arctan2(xi, denom)) % 360.0
+    dec = np.degrees(np.arctan2(np.sin(d0) + eta * np.cos(d0), np.hypot(xi, denom)))
+    return ra, dec
 
 
 def _chord(arcsec: np.ndarray) -> np.ndarray:

@@ -144,9 +144,14 @@ def covariance_major_axis(cov) -> np.ndarray:
     return np.sqrt(half_tr + disc)
 
 
+def _plain(value):
+    """A numpy scalar as the Python value it holds (for messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _bad(table: str, frame: pd.DataFrame, mask: np.ndarray, what: str) -> InputError:
     i = int(np.flatnonzero(mask)[0])
-    ident = frame["id"].iloc[i] if "id" in frame.columns else None
+    ident = _plain(frame["id"].iloc[i]) if "id" in frame.columns else None
     return InputError(f"{table}: row {i + 1} (id {ident!r}): {what} "
                       f"({int(mask.sum())} row(s) like this)")
 
@@ -177,15 +182,15 @@ def _positions(frame: pd.DataFrame, table: str) -> tuple[np.ndarray, np.ndarray]
         raise _bad(table, frame, frame["id"].isna().to_numpy(), "missing id")
     dup = frame["id"].duplicated(keep=False).to_numpy()
     if dup.any():
-        raise _bad(table, frame, dup, f"duplicate id {frame['id'].iloc[np.flatnonzero(dup)[0]]!r};"
-                   " ids must be unique")
+        first = _plain(frame["id"].iloc[np.flatnonzero(dup)[0]])
+        raise _bad(table, frame, dup, f"duplicate id {first!r}; ids must be unique")
     ra, dec = _column(frame, "ra", table), _column(frame, "dec", table)
     bad = ~(np.isfinite(ra) & (ra >= 0) & (ra < 360))
     if bad.any():
-        raise _bad(table, frame, bad, f"ra {ra[bad][0]!r} is not in [0, 360) deg")
+        raise _bad(table, frame, bad, f"ra {_plain(ra[bad][0])!r} is not in [0, 360) deg")
     bad = ~(np.isfinite(dec) & (np.abs(dec) <= 90))
     if bad.any():
-        raise _bad(table, frame, bad, f"dec {dec[bad][0]!r} is not in [-90, 90] deg")
+        raise _bad(table, frame, bad, f"dec {_plain(dec[bad][0])!r} is not in [-90, 90] deg")
     return ra, dec
 
 
@@ -202,8 +207,9 @@ def _covariance(frame: pd.DataFrame, table: str, forms: Sequence[str]):
             use = todo & np.isfinite(maj) & np.isfinite(mnr)
             bad = use & ((mnr <= 0) | (mnr > maj * (1 + 1e-9)))
             if bad.any():
+                got = f"{_plain(maj[bad][0])!r}, {_plain(mnr[bad][0])!r}"
                 raise _bad(table, frame, bad, "error ellipse needs 0 < err_min_arcsec <= "
-                           f"err_maj_arcsec, got {maj[bad][0]!r}, {mnr[bad][0]!r}")
+                           f"err_maj_arcsec, got {got}")
             round_ = np.isclose(maj, mnr, rtol=1e-12, atol=0.0)
             bad = use & ~round_ & ~np.isfinite(pa)
             if bad.any():
@@ -226,7 +232,8 @@ def _covariance(frame: pd.DataFrame, table: str, forms: Sequence[str]):
             use = todo & np.isfinite(err)
             bad = use & (err <= 0)
             if bad.any():
-                raise _bad(table, frame, bad, f"pos_err_arcsec {err[bad][0]!r} must be > 0")
+                raise _bad(table, frame, bad,
+                           f"pos_err_arcsec {_plain(err[bad][0])!r} must be > 0")
             e = (err[use] ** 2, np.zeros(int(use.sum())), err[use] ** 2)
         else:
             continue
@@ -256,7 +263,7 @@ def _epochs(frame: pd.DataFrame, table: str, default: float | None) -> np.ndarra
         raise InputError(f"{table}: missing column 'epoch' (decimal year of the positions)")
     bad = ~(np.isfinite(ep) & (ep > 1800) & (ep < 2200))
     if bad.any():
-        raise _bad(table, frame, bad, f"epoch {ep[bad][0]!r} is not a decimal year")
+        raise _bad(table, frame, bad, f"epoch {_plain(ep[bad][0])!r} is not a decimal year")
     return ep
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from associate.candidates import ARCSEC_PER_RAD
+from associate.candidates import ARCSEC_PER_RAD, offset_position
 
 ARCSEC2_PER_SR = ARCSEC_PER_RAD ** 2
 
@@ -56,20 +56,11 @@ def _disc(rng, n, ra0, dec0, radius_arcsec):
     """n positions uniform in a disc (tangent plane about ra0, dec0)."""
     r = radius_arcsec * np.sqrt(rng.random(n))
     phi = 2 * np.pi * rng.random(n)
-    return _offset(ra0, dec0, r * np.sin(phi), r * np.cos(phi))
-
-
-def _offset(ra0, dec0, x_arcsec, y_arcsec):
-    xi, eta = np.asarray(x_arcsec) / ARCSEC_PER_RAD, np.asarray(y_arcsec) / ARCSEC_PER_RAD
-    a0, d0 = np.radians(ra0), np.radians(dec0)
-    denom = np.cos(d0) - eta * np.sin(d0)
-    ra = np.degrees(a0 + np.arctan2(xi, denom)) % 360.0
-    dec = np.degrees(np.arctan2(np.sin(d0) + eta * np.cos(d0), np.hypot(xi, denom)))
-    return ra, dec
+    return offset_position(ra0, dec0, r * np.sin(phi), r * np.cos(phi))
 
 
 def _scatter(rng, ra, dec, sigma_arcsec):
-    return _offset(ra, dec, rng.normal(0, 1, len(ra)) * sigma_arcsec,
+    return offset_position(ra, dec, rng.normal(0, 1, len(ra)) * sigma_arcsec,
                    rng.normal(0, 1, len(ra)) * sigma_arcsec)
 
 
