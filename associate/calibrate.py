@@ -124,13 +124,13 @@ def p_any_cutoff(p_any_fake, p_any_real=None, false_rate: float = 0.05,
         raise InputError(f"false_rate {false_rate!r} is not in (0, 1)")
     grid = np.linspace(0.0, 1.0, 1001) if grid is None else np.asarray(grid, dtype=float)
 
-    def above(sorted_p):
-        if not len(sorted_p):
-            return np.full(len(grid), np.nan)
-        return 1.0 - np.searchsorted(sorted_p, grid, side="right") / len(sorted_p)
+    def n_above(sorted_p):
+        return len(sorted_p) - np.searchsorted(sorted_p, grid, side="right")
 
-    fr, eff = above(fake), above(real)
-    ok = np.flatnonzero(fr <= false_rate)
+    fr = n_above(fake) / len(fake)
+    eff = n_above(real) / len(real) if len(real) else np.full(len(grid), np.nan)
+    # compare counts, not rounded fractions
+    ok = np.flatnonzero(n_above(fake) <= np.floor(false_rate * len(fake) + 1e-9))
     i = int(ok[0]) if len(ok) else len(grid) - 1
     curve = pd.DataFrame({"cutoff": grid, "false_rate": fr, "efficiency": eff})
     return Calibration(cutoff=float(grid[i]), false_rate=float(fr[i]),
