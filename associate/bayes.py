@@ -309,8 +309,7 @@ def associate(primary: pd.DataFrame, surveys: Sequence[Survey], *,
               unrelated_associations: bool = True,
               prob_ratio_secondary: float = 0.5,
               min_p_i: float = 0.0,
-              block_combinations: int = 2_000_000,
-              workers: int = 1) -> Association:
+              block_combinations: int = 2_000_000) -> Association:
     """Find the counterparts of X-ray sources in one or more surveys (NWAY's method).
 
     Parameters
@@ -334,8 +333,6 @@ def associate(primary: pd.DataFrame, surveys: Sequence[Survey], *,
         tables are complete either way.
     block_combinations : int
         Upper bound of the combinations held at once (memory), before pruning.
-    workers : int
-        Threads of the k-d tree queries (results do not depend on it).
 
     Returns
     -------
@@ -358,7 +355,7 @@ def associate(primary: pd.DataFrame, surveys: Sequence[Survey], *,
     prim = primary_arrays(primary, systematic_arcsec)
     arrays = [survey_arrays(s) for s in surveys]
     dens = [survey_densities(primary, s) for s in surveys]
-    cands = [find_candidates(prim, a, rule, workers=workers) for a in arrays]
+    cands = [find_candidates(prim, a, rule) for a in arrays]
     terms = [_Members.of(c, np.log(FOUR_PI * d), a.completeness)
              for c, d, a in zip(cands, dens, arrays)]
     w0, ldw0 = _precisions(prim.cov)

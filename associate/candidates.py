@@ -164,25 +164,31 @@ def _chord(arcsec: np.ndarray) -> np.ndarray:
     return 2.0 * np.sin(np.minimum(np.asarray(arcsec) / ARCSEC_PER_RAD, np.pi) / 2.0)
 
 
-def _ball_pairs(tree: cKDTree, xyz: np.ndarray, radius: np.ndarray, workers: int,
-                chunk: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
-    """All (query row, tree row) pairs within a per-query chord radius."""
+def _pairs_within(tree: cKDTree, xyz: np.ndarray, radius: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """All (query row, tree row) pairs within a per-query radius (arcsec).
+
+    Queries are grouped by radius (classes a factor 1.25 wide); each class is one
+    tree-against-tree search at its largest radius, the pairs then cut to each query's
+    own radius: no Python loop over sources.
+    """
+    klass = np.floor(np.log(np.maximum(radius, 1e-3)) / np.log(1.25)).astype(np.int64)
     prims, srcs = [], []
-    for lo in range(0, len(xyz), chunk):
-        hits = tree.query_ball_point(xyz[lo:lo + chunk], _chord(radius[lo:lo + chunk]),
-                                     workers=workers, return_sorted=False)
-        n = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits))
-        if n.sum():
-            prims.append(np.repeat(np.arange(lo, lo + len(hits)), n))
-            srcs.append(np.fromiter((j for h in hits for j in h), dtype=np.int64,
-                                    count=int(n.sum())))
+    for k in np.unique(klass):
+        rows = np.flatnonzero(klass == k)
+        found = cKDTree(xyz[rows]).sparse_distance_matrix(
+            tree, float(_chord(radius[rows].max())), output_type="ndarray")
+        p = rows[found["i"]]
+        keep = found["v"] <= _chord(radius[p])
+        prims.append(p[keep])
+        srcs.append(found["j"][keep].astype(np.int64))
     if not prims:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(prims), np.concatenate(srcs)
 
 
-def find_candidates(primary: PrimaryArrays, survey: SurveyArrays, rule: SearchRule,
-                    workers: int = 1) -> Candidates:
+def find_candidates(primary: PrimaryArrays, survey: SurveyArrays, rule: SearchRule
+                    ) -> Candidates:
     """Survey sources that are candidate counterparts of each primary source.
 
     Parameters
@@ -190,8 +196,6 @@ def find_candidates(primary: PrimaryArrays, survey: SurveyArrays, rule: SearchRu
     primary : PrimaryArrays
     survey : SurveyArrays
     rule : SearchRule
-    workers : int
-        Threads of the k-d tree queries (the result does not depend on it).
 
     Returns
     -------
@@ -214,8 +218,7 @@ def find_candidates(primary: PrimaryArrays, survey: SurveyArrays, rule: SearchRu
     for k in np.unique(klass):
         rows = np.flatnonzero(klass == k)
         tree = cKDTree(unit_vectors(survey.ra[rows], survey.dec[rows]))
-        p, s = _ball_pairs(tree, xyz_p, radius + pad[rows].max() * (1 + 1e-9) + 1e-6,
-                           workers)
+        p, s = _pairs_within(tree, xyz_p, radius + pad[rows].max() * (1 + 1e-9) + 1e-6)
         prim_parts.append(p)
         src_parts.append(rows[s])
     prim = np.concatenate(prim_parts) if prim_parts else np.zeros(0, np.int64)

@@ -116,7 +116,7 @@ def run_ours(xray, surveys, rule, min_p_i):
 
 def run_nway_subset(xray, surveys, ids, radius, workdir):
     """NWAY on the X-ray sources ``ids`` and the survey sources fetched around them."""
-    outs, wall, n_done = [], 0.0, 0
+    outs, wall, n_done, peak = [], 0.0, 0, 0.0
     for plane in (False, True):
         sub = xray[xray["id"].isin(ids) & (xray["plane"] == plane)]
         if sub.empty:
@@ -137,7 +137,8 @@ def run_nway_subset(xray, surveys, ids, radius, workdir):
         outs.append(out)
         wall += w
         n_done += len(sub)
-    return pd.concat(outs, ignore_index=True), wall, n_done
+        peak = max(peak, out.attrs["peak_rss_mb"])
+    return pd.concat(outs, ignore_index=True), wall, n_done, peak
 
 
 def main(argv=None) -> None:
@@ -178,13 +179,13 @@ def main(argv=None) -> None:
     if args.nway_subset and args.nway_subset < len(ids):
         ids = np.sort(rng.choice(ids, args.nway_subset, replace=False))
     with tempfile.TemporaryDirectory() as tmp:
-        ref, t_nway, n_nway = run_nway_subset(xray, surveys, ids, args.radius, Path(tmp))
-    rss_nway = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+        ref, t_nway, n_nway, rss_nway = run_nway_subset(xray, surveys, ids, args.radius,
+                                                        Path(tmp))
     scaled = t_nway * len(xray) / n_nway
     note = "" if n_nway == len(xray) else (
         f" on {n_nway:,} sources, scaled linearly to {len(xray):,}: {scaled:.0f} s")
     print(f"NWAY 4.8 command line: {t_nway:.1f} s{note}; {n_nway / t_nway:,.1f} X-ray "
-          f"sources/s; peak RSS of one nway.py run {rss_nway:,.0f} MB")
+          f"sources/s; peak RSS of the largest nway.py run {rss_nway:,.0f} MB")
     print(f"speed ratio (NWAY time / livecat time, same radius): {scaled / t_ours:,.0f}x")
 
     mine = ours.combinations[ours.combinations["primary_id"].isin(ids)]

@@ -23,6 +23,16 @@ from astropy.io import fits
 from astropy.table import Table
 
 NWAY_CLI = Path(sys.executable).with_name("nway.py")
+#: Runs nway.py in a fresh interpreter and reports that process's own peak RSS
+#: (VmHWM of its memory map; getrusage would count the parent's pages at fork).
+_WRAPPER = ("import atexit, runpy, sys\n"
+            "def _hwm():\n"
+            "    for line in open('/proc/self/status'):\n"
+            "        if line.startswith('VmHWM:'):\n"
+            "            sys.stderr.write('NWAY_PEAK_KB ' + line.split()[1] + '\\n')\n"
+            "atexit.register(_hwm)\n"
+            "sys.argv = sys.argv[1:]\n"
+            "runpy.run_path(sys.argv[0], run_name='__main__')\n")
 SQDEG_PER_SR = (180.0 / np.pi) ** 2
 
 
@@ -47,6 +57,8 @@ def run_nway_cli(workdir: Path, primary: pd.DataFrame, surveys: dict[str, pd.Dat
                  extra_args: tuple[str, ...] = ()) -> tuple[pd.DataFrame, float]:
     """Run ``nway.py`` in workdir; return its output table and its wall time (s).
 
+    The output's ``attrs["peak_rss_mb"]`` holds the nway process's peak RSS.
+
     ``area_sr`` is every catalogue's area unless ``areas`` names a survey's own.
 
     The output's columns are renamed to livecat's: primary_id, <survey>_id (-1 for
@@ -55,7 +67,8 @@ def run_nway_cli(workdir: Path, primary: pd.DataFrame, surveys: dict[str, pd.Dat
     workdir.mkdir(parents=True, exist_ok=True)
     # NWAY would otherwise try to ask PyPI for a newer version
     (workdir / "I_will_check_for_NWAY_updates_myself_thank_you").touch()
-    args = [sys.executable, str(NWAY_CLI), "--radius", repr(float(radius_arcsec)),
+    args = [sys.executable, "-c", _WRAPPER, str(NWAY_CLI), "--radius",
+            repr(float(radius_arcsec)),
             # one value per survey (NWAY splits a single value c into c**(1/K))
             "--prior-completeness", ":".join(repr(float(c)) for c in completeness)]
     if len(completeness) != len(surveys):
@@ -86,6 +99,9 @@ def run_nway_cli(workdir: Path, primary: pd.DataFrame, surveys: dict[str, pd.Dat
         out[col] = np.asarray(data[src], dtype=float if col != "match_flag" else int)
     if "dist_bayesfactor_corrected" in data.colnames:
         out["log_bf"] = np.asarray(data["dist_bayesfactor_corrected"], dtype=float)
+    peaks = [int(line.split()[1]) for line in proc.stderr.splitlines()
+             if line.startswith("NWAY_PEAK_KB ")]
+    out.attrs["peak_rss_mb"] = peaks[-1] / 1024.0 if peaks else float("nan")
     return out, wall
 
 

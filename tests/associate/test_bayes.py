@@ -165,7 +165,7 @@ def test_same_inputs_same_outputs():
     surveys = [Survey(n, t, 0.9, density_sr=0.03 * ARCSEC2_PER_SR)
                for n, t in field.surveys.items()]
     a = associate(field.primary, surveys)
-    b = associate(field.primary, surveys, workers=2)
+    b = associate(field.primary, surveys)
     c = associate(field.primary, surveys, block_combinations=500)  # many small blocks
     for x in (b, c):
         pd.testing.assert_frame_equal(a.combinations, x.combinations, check_exact=True)
