@@ -208,64 +208,95 @@ def _group_lse(w: np.ndarray, start: np.ndarray) -> np.ndarray:
         return np.where(np.isfinite(mx), safe + np.log(s), mx)
 
 
-def _block(lo, hi, cands, members_terms, w0, ldw0, rule, unrelated, ratio):
-    """Probabilities of the combinations of primaries lo..hi-1 (all arrays)."""
-    prim, members = _enumerate(lo, hi, cands, rule)
-    n = len(prim)
-    K = len(cands)
-    sw = [np.zeros(n), np.zeros(n), np.zeros(n)]
-    sld, sbx, sby, sq = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
-    ln_prior, nsec = np.zeros(n), np.zeros(n, np.int64)
-    pattern = np.zeros(n, np.int64)
-    ln_count_sum, ln_count_first = np.zeros(n), np.full(n, np.nan)
-    for k, mem in enumerate(members):
+@dataclass
+class _Sums:
+    """Sums of the survey members' terms over each combination (primary excluded)."""
+
+    w: list[np.ndarray]
+    ldw: np.ndarray
+    bx: np.ndarray
+    by: np.ndarray
+    q: np.ndarray
+    ln_prior: np.ndarray
+    n: np.ndarray             # number of survey members
+    pattern: np.ndarray       # bit k set when survey k has a member
+    ln_count_sum: np.ndarray  # sum of ln(4 pi nu_k) over the members
+    ln_count_first: np.ndarray  # ln(4 pi nu_k) of the first member's survey
+
+
+def _sums(members: Sequence[np.ndarray], terms: Sequence[_Members]) -> _Sums:
+    n = len(members[0])
+    z = np.zeros
+    out = _Sums([z(n), z(n), z(n)], z(n), z(n), z(n), z(n), z(n), z(n, np.int64),
+                z(n, np.int64), z(n), np.full(n, np.nan))
+    for k, (mem, t) in enumerate(zip(members, terms)):
         pres = np.flatnonzero(mem >= 0)
         m = mem[pres]
-        t = members_terms[k]
         for i in range(3):
-            sw[i][pres] += t.w[i][m]
-        sld[pres] += t.ldw[m]
-        sbx[pres] += t.bx[m]
-        sby[pres] += t.by[m]
-        sq[pres] += t.q[m]
-        ln_prior[pres] += t.ln_prior[m]
-        nsec[pres] += 1
-        pattern[pres] += 1 << k
-        ln_count_sum[pres] += t.ln_count[m]
-        fill = pres[np.isnan(ln_count_first[pres])]
-        ln_count_first[fill] = t.ln_count[mem[fill]]
+            out.w[i][pres] += t.w[i][m]
+        out.ldw[pres] += t.ldw[m]
+        out.bx[pres] += t.bx[m]
+        out.by[pres] += t.by[m]
+        out.q[pres] += t.q[m]
+        out.ln_prior[pres] += t.ln_prior[m]
+        out.n[pres] += 1
+        out.pattern[pres] += 1 << k
+        out.ln_count_sum[pres] += t.ln_count[m]
+        fill = pres[np.isnan(out.ln_count_first[pres])]
+        out.ln_count_first[fill] = t.ln_count[mem[fill]]
+    return out
 
-    # unrelated associations among the surveys a combination lacks (NWAY's correction)
-    corr = np.zeros(n)
-    if unrelated and K >= 2:
-        multi = np.flatnonzero(nsec >= 2)
-        if len(multi):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                l_sec = (_ln_bf([s[multi] for s in sw], sld[multi], sbx[multi], sby[multi],
-                                sq[multi], nsec[multi] - 1)
-                         + ln_count_first[multi] - ln_count_sum[multi])
-            best = np.full((hi - lo, 1 << K), -np.inf)
-            np.maximum.at(best, (prim[multi] - lo, pattern[multi]), l_sec)
-            full = (1 << K) - 1
-            sub_best = np.full_like(best, -np.inf)
-            pats = [p for p in range(1 << K) if bin(p).count("1") >= 2]
-            for missing in range(1 << K):
-                cols = [p for p in pats if (p & ~missing) == 0]
-                if cols:
-                    sub_best[:, missing] = best[:, cols].max(axis=1)
-            corr = np.maximum(sub_best[prim - lo, full & ~pattern], 0.0)
 
-    w0p = tuple(w[prim] for w in w0)
-    swt = [sw[i] + w0p[i] for i in range(3)]
-    ln_bf = _ln_bf(swt, sld + ldw0[prim], sbx, sby, sq, nsec)
-    ln_bf[nsec == 0] = 0.0
+def _unrelated_correction(s: _Sums, prim: np.ndarray, lo: int, hi: int, K: int):
+    """NWAY's factor (ln) for associations among the surveys a combination lacks.
+
+    For each combination lacking the surveys M (|M| >= 2): the best, over the
+    combinations of the same X-ray source whose members all lie in M (at least two),
+    of ``ln B(members alone) + ln(N_first / prod N_k)`` (N = 4 pi nu), if positive.
+    """
+    corr = np.zeros(len(prim))
+    multi = np.flatnonzero(s.n >= 2)
+    if K < 2 or not len(multi):
+        return corr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        l_sec = (_ln_bf([w[multi] for w in s.w], s.ldw[multi], s.bx[multi], s.by[multi],
+                        s.q[multi], s.n[multi] - 1)
+                 + s.ln_count_first[multi] - s.ln_count_sum[multi])
+    # best per (X-ray source, presence pattern), then per set of missing surveys
+    best = np.full((hi - lo, 1 << K), -np.inf)
+    np.maximum.at(best, (prim[multi] - lo, s.pattern[multi]), l_sec)
+    pats = [p for p in range(1 << K) if bin(p).count("1") >= 2]
+    sub_best = np.full_like(best, -np.inf)
+    for missing in range(1 << K):
+        cols = [p for p in pats if (p & ~missing) == 0]
+        if cols:
+            sub_best[:, missing] = best[:, cols].max(axis=1)
+    full = (1 << K) - 1
+    return np.maximum(sub_best[prim - lo, full & ~s.pattern], 0.0)
+
+
+def _block(lo, hi, cands, terms, w0, ldw0, rule, unrelated, ratio):
+    """Probabilities of the combinations of primaries lo..hi-1.
+
+    Returns (per-combination arrays, per-primary arrays, normalised posterior of each
+    combination over all of its primary's hypotheses).
+    """
+    prim, members = _enumerate(lo, hi, cands, rule)
+    n = len(prim)
+    s = _sums(members, terms)
+    corr = (_unrelated_correction(s, prim, lo, hi, len(cands)) if unrelated
+            else np.zeros(n))
+    swt = [s.w[i] + w0[i][prim] for i in range(3)]
+    ln_bf = _ln_bf(swt, s.ldw + ldw0[prim], s.bx, s.by, s.q, s.n)
+    is_none = s.n == 0
+    ln_bf[is_none] = 0.0
     ln_bf += corr
-    ln_w = ln_bf + ln_prior
+    ln_w = ln_bf + s.ln_prior
 
+    # per X-ray source (contiguous, the no-counterpart combination first)
     start = np.flatnonzero(np.r_[True, prim[1:] != prim[:-1]])
     counts = np.diff(np.append(start, n))
     lse_all = _group_lse(ln_w, start)
-    is_none = nsec == 0
     ln_w_any = np.where(is_none, -np.inf, ln_w)
     lse_any = _group_lse(ln_w_any, start)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -273,19 +304,17 @@ def _block(lo, hi, cands, members_terms, w0, ldw0, rule, unrelated, ratio):
         p_i = np.exp(ln_w_any - np.repeat(lse_any, counts))
     p_any_g = np.where(np.isfinite(p_any_g), np.maximum(p_any_g, 0.0), 0.0)
     p_i = np.where(np.isfinite(p_i), p_i, 0.0)
-    best_p = np.maximum.reduceat(p_i, start)
-    best_r = np.repeat(best_p, counts)
-    flag = np.where((p_i == best_r) & (best_r > 0), 1,
-                    np.where(p_i > ratio * best_r, 2, 0))
+    best_r = np.repeat(np.maximum.reduceat(p_i, start), counts)
+    flag = np.where((p_i == best_r) & (best_r > 0), 1, np.where(p_i > ratio * best_r, 2, 0))
     flag[is_none] = 0
-    post = np.exp(ln_w - np.repeat(lse_all, counts))
-    prior = np.exp(ln_prior)
+    prior = np.exp(s.ln_prior)
     with np.errstate(over="ignore", divide="ignore"):
-        p_single = 1.0 / (1.0 + (1.0 - prior) * np.exp(-ln_bf - ln_prior))
+        p_single = 1.0 / (1.0 + (1.0 - prior) * np.exp(-ln_bf - s.ln_prior))
     p_single[is_none] = 1.0
     comb = dict(prim=prim, members=members, ln_bf=ln_bf, corr=corr, prior=prior,
                 p_single=p_single, p_i=p_i, p_any=np.repeat(p_any_g, counts), flag=flag,
-                nsec=nsec)
+                nsec=s.n)
+    post = np.exp(ln_w - np.repeat(lse_all, counts))
     return comb, dict(prim=prim[start], p_any=p_any_g, ncomb=counts), post
 
 

@@ -164,24 +164,21 @@ def _chord(arcsec: np.ndarray) -> np.ndarray:
     return 2.0 * np.sin(np.minimum(np.asarray(arcsec) / ARCSEC_PER_RAD, np.pi) / 2.0)
 
 
-def _pairs_within(tree: cKDTree, xyz: np.ndarray, radius: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _pairs_within(tree: cKDTree, xyz: np.ndarray, radius: np.ndarray,
+                  chunk: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
     """All (query row, tree row) pairs within a per-query radius (arcsec).
 
-    Queries are grouped by radius (classes a factor 1.25 wide); each class is one
-    tree-against-tree search at its largest radius, the pairs then cut to each query's
-    own radius: no Python loop over sources.
+    One k-d tree ball query per block of queries (each with its own radius); the hit
+    lists are joined by numpy, not by a Python loop over sources.
     """
-    klass = np.floor(np.log(np.maximum(radius, 1e-3)) / np.log(1.25)).astype(np.int64)
     prims, srcs = [], []
-    for k in np.unique(klass):
-        rows = np.flatnonzero(klass == k)
-        found = cKDTree(xyz[rows]).sparse_distance_matrix(
-            tree, float(_chord(radius[rows].max())), output_type="ndarray")
-        p = rows[found["i"]]
-        keep = found["v"] <= _chord(radius[p])
-        prims.append(p[keep])
-        srcs.append(found["j"][keep].astype(np.int64))
+    for lo in range(0, len(xyz), chunk):
+        hits = tree.query_ball_point(xyz[lo:lo + chunk], _chord(radius[lo:lo + chunk]),
+                                     return_sorted=False)
+        n = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits))
+        if n.sum():
+            prims.append(np.repeat(np.arange(lo, lo + len(hits)), n))
+            srcs.append(np.concatenate(hits).astype(np.int64))
     if not prims:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(prims), np.concatenate(srcs)
@@ -217,7 +214,7 @@ def find_candidates(primary: PrimaryArrays, survey: SurveyArrays, rule: SearchRu
     prim_parts, src_parts = [], []
     for k in np.unique(klass):
         rows = np.flatnonzero(klass == k)
-        tree = cKDTree(unit_vectors(survey.ra[rows], survey.dec[rows]))
+        tree = cKDTree(unit_vectors(survey.ra[rows], survey.dec[rows]), balanced_tree=False)
         p, s = _pairs_within(tree, xyz_p, radius + pad[rows].max() * (1 + 1e-9) + 1e-6)
         prim_parts.append(p)
         src_parts.append(rows[s])
