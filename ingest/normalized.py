@@ -40,6 +40,21 @@ Literature objects (``sources`` when ``kind == "literature"``), one row per obje
     confidence [float|None] catalog-specific confidence (e.g. IP catalogue level 1-5)
     params [dict]           catalog-specific parameters (JSON-serialisable)
 
+Survey sources (``sources`` when ``kind == "survey"``), one row per survey source (Gaia,
+2MASS, AllWISE, CatWISE2020 ...; the catalog key is the survey, :mod:`catalog.surveys`):
+    native_id [str]         the survey's identifier (Gaia source_id, 2MASS designation, ...)
+    name [str|None]         designation as published
+    ra, dec [float, deg]    ICRS, at ``epoch``
+    err_maj_arcsec, err_min_arcsec, err_pa_deg [float]  1-sigma position error ellipse
+                            (a circle or RA/Dec errors converted; PA east of north)
+    epoch [float, yr]       decimal year of the position (2016.0 for Gaia DR3)
+    pmra, pmdec, e_pmra, e_pmdec [float, mas/yr]  proper motion (pmra includes cos dec)
+    plx, e_plx [float, mas] parallax
+    gmag ... e_w4mag [float, mag]  the magnitudes the survey measures (SURVEY_MAG_COLUMNS)
+    rgeo, rgeo_lo, rgeo_hi [float, pc]  Bailer-Jones geometric distance and its 16th/84th
+                            percentiles
+    extra [dict]            every other native column worth keeping
+
 Rejects (``rejects``), one row per bad input row:
     row_number [Int64]  1-based row (or record) number in the parsed input
     native_id [str|None]
@@ -66,6 +81,15 @@ XRAY_FLUX_COLUMNS = [
 LITERATURE_COLUMNS = [
     "native_id", "name", "ra", "dec", "pos_err_arcsec", "livecat_class", "subclass",
     "native_type", "reference", "confidence", "params",
+]
+#: Magnitude columns of survey sources (each followed by its ``e_`` error).
+SURVEY_MAG_COLUMNS = ["gmag", "bpmag", "rpmag", "jmag", "hmag", "kmag", "w1mag", "w2mag",
+                      "w3mag", "w4mag"]
+SURVEY_SOURCE_COLUMNS = [
+    "native_id", "name", "ra", "dec", "err_maj_arcsec", "err_min_arcsec", "err_pa_deg",
+    "epoch", "pmra", "pmdec", "e_pmra", "e_pmdec", "plx", "e_plx",
+    *[c for m in SURVEY_MAG_COLUMNS for c in (m, f"e_{m}")],
+    "rgeo", "rgeo_lo", "rgeo_hi", "extra",
 ]
 REJECT_COLUMNS = ["row_number", "native_id", "reason"]
 
@@ -100,7 +124,7 @@ class NormalizedCatalog:
 
     Parameters
     ----------
-    kind : {"xray", "literature"}
+    kind : {"xray", "literature", "survey"}
     sources : pandas.DataFrame
         Good rows, columns as in the module docstring for ``kind``.
     fluxes : pandas.DataFrame, optional

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from catalog.healpix import radec_to_hpx
-from ingest.normalized import NormalizedCatalog
+from ingest.normalized import SURVEY_SOURCE_COLUMNS, NormalizedCatalog
 
 #: Rows per COPY chunk (bounds the memory of the Python row tuples).
 CHUNK_ROWS = 100_000
@@ -90,8 +90,19 @@ FLUX_COLUMNS = (("native_id", "text"), ("band", "text"), ("kind", "text"),
                 ("value_lo", "float8"), ("value_hi", "float8"))
 
 
+SURVEY_SPEC = TableSpec(
+    table="mw_source",
+    columns=(("native_id", "text"), ("name", "text"), ("ra", "float8"), ("dec", "float8"),
+             ("hpx", "bigint"),
+             *((c, "float8") for c in SURVEY_SOURCE_COLUMNS
+               if c not in ("native_id", "name", "ra", "dec", "extra")),
+             ("extra", "jsonb")),
+    json_columns=("extra",),
+)
+
+
 #: The table of each kind of normalized catalog.
-SPECS = {"xray": XRAY_SPEC, "literature": LITERATURE_SPEC}
+SPECS = {"xray": XRAY_SPEC, "literature": LITERATURE_SPEC, "survey": SURVEY_SPEC}
 
 
 def json_default(obj):
