@@ -25,12 +25,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from .coords import check_coordinate, parse_radius_arcsec
 from .errors import InputError
 from .healpix import ARCSEC, MAX_ORDER, MAX_PIXRAD, cone_ranges
 from .pgcopy import copy_columns, read_columns
 from .settings import SCHEMA
-
-MAX_RADIUS_ARCSEC = 648000.0
 
 
 def positional_tables(conn: Connection) -> list[str]:
@@ -65,18 +64,17 @@ def _check_table(conn: Connection, table: str) -> str:
 
 
 def check_position(ra_deg: float, dec_deg: float) -> None:
-    """Raise InputError unless ra is finite and -90 <= dec <= 90."""
-    if not (math.isfinite(ra_deg) and math.isfinite(dec_deg)):
+    """Raise InputError unless ra is finite (any value: it is taken modulo 360) and
+    -90 <= dec <= 90 (:func:`catalog.coords.check_coordinate`)."""
+    if not math.isfinite(ra_deg):
         raise InputError(f"position ({ra_deg}, {dec_deg}) must be finite numbers in degrees")
-    if not -90.0 <= dec_deg <= 90.0:
-        raise InputError(f"declination {dec_deg} is outside [-90, 90] degrees")
+    check_coordinate(dec_deg, hours=False)
 
 
 def check_radius(radius_arcsec: float) -> None:
-    """Raise InputError unless 0 < radius <= 180 degrees."""
-    if not (math.isfinite(radius_arcsec) and 0.0 < radius_arcsec <= MAX_RADIUS_ARCSEC):
-        raise InputError(f"radius {radius_arcsec} arcsec must be > 0 and <= "
-                         f"{MAX_RADIUS_ARCSEC:g} (180 degrees)")
+    """Raise InputError unless MIN_RADIUS_ARCSEC <= radius <= 180 degrees
+    (:func:`catalog.coords.parse_radius_arcsec`)."""
+    parse_radius_arcsec(radius_arcsec)
 
 
 OR_RANGES_MAX = 4
@@ -100,12 +98,14 @@ def cone_search_sql(table_sql: str, n_ranges: int, columns: str = "t.*") -> str:
     serial: the generic plan's default estimates would otherwise start parallel workers,
     milliseconds of start-up, for a cone of one row on a table of a few million.
 
-    With many ranges the OR list would be a new statement per count, so the ranges travel as arrays and a LATERAL subquery probes each;
-    its ``OFFSET 0`` fence keeps every range its own parameterised btree scan. Without the
-    fence the planner, which assumes a default 0.5% of the table per ``BETWEEN`` of unknown
-    bounds, flattens the join and prefers a (parallel) sequential scan of the whole table,
+    With many ranges the OR list would be a new statement per count, so the ranges travel as
+    arrays and a LATERAL subquery probes each; its ``OFFSET 0`` fence keeps every range its
+    own parameterised btree scan. Without the fence the planner, which assumes a default 0.5%
+    of the table per ``BETWEEN`` of unknown bounds, flattens the join and prefers a (parallel) sequential scan of the whole table,
     1000 times slower.
     """
+    if n_ranges < 1:  # catalog.healpix.cone_ranges always covers a cone with some range
+        raise ValueError("a cone statement needs at least one hpx range")
     sep = f"{SCHEMA}.ang_sep_deg(%(ra)s, %(dec)s, t.ra, t.dec)"
     if n_ranges <= OR_RANGES_MAX:
         ors = " OR ".join(f"t.hpx BETWEEN %(lo{i})s AND %(hi{i})s" for i in range(n_ranges))
