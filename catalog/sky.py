@@ -101,8 +101,8 @@ def cone_search_sql(table_sql: str, n_ranges: int, columns: str = "t.*") -> str:
     With many ranges the OR list would be a new statement per count, so the ranges travel as
     arrays and a LATERAL subquery probes each; its ``OFFSET 0`` fence keeps every range its
     own parameterised btree scan. Without the fence the planner, which assumes a default 0.5%
-    of the table per ``BETWEEN`` of unknown bounds, flattens the join and prefers a (parallel) sequential scan of the whole table,
-    1000 times slower.
+    of the table per ``BETWEEN`` of unknown bounds, flattens the join and prefers a
+    (parallel) sequential scan of the whole table, 1000 times slower.
     """
     if n_ranges < 1:  # catalog.healpix.cone_ranges always covers a cone with some range
         raise ValueError("a cone statement needs at least one hpx range")
