@@ -144,17 +144,25 @@ def db_create_reader(
         name: str = typer.Argument(..., help="Login role to create, e.g. colleague"),
         password: Optional[str] = typer.Option(None, help="Login password (or use --prompt)."),
         prompt: bool = typer.Option(False, "--prompt", help="Ask for the password."),
+        temp_file_limit: Optional[str] = typer.Option(
+            None, help="Cap on the reader's temporary files per session, a PostgreSQL size "
+                       "(default 1GB)."),
 ) -> None:
     """Create a login role that can read everything livecat holds and change nothing.
 
     Example: livecat db create-reader colleague --prompt
     """
-    from .roles import create_reader
+    from .roles import create_reader, reader_gaps
 
     if prompt:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    created = create_reader(_engine(), name, password)
+    engine = _engine()
+    limit = {"temp_file_limit": temp_file_limit} if temp_file_limit else {}
+    created = create_reader(engine, name, password, **limit)
     typer.echo(f"{'created' if created else 'updated'} read-only role {name}")
+    for gap in reader_gaps(engine, name):
+        typer.echo(f"warning: {name} can still {gap}: livecat's role may not revoke it; "
+                   f"run create-reader as a superuser to take it away", err=True)
 
 
 @db_app.command("stop")
