@@ -10,9 +10,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from .errors import InputError
+from .locks import hold_lock
 from .settings import SCHEMA
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -28,8 +29,7 @@ def alembic_config() -> Config:
 def _run(engine: Engine, fn, revision: str) -> None:
     cfg = alembic_config()
     with engine.begin() as conn:
-        # One migration at a time per database, even from two livecat processes.
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('livecat:migrate'))"))
+        _migration_lock(conn)
         cfg.attributes["connection"] = conn
         try:
             fn(cfg, revision)
@@ -37,6 +37,20 @@ def _run(engine: Engine, fn, revision: str) -> None:
             if type(exc).__name__ in ("CommandError", "ResolutionError"):
                 raise InputError(f"unknown revision {revision!r}: {exc}") from exc
             raise
+
+
+def _migration_lock(conn: Connection) -> None:
+    """One migration at a time per database, even from two livecat processes.
+
+    The process lock ``migrate`` (:mod:`catalog.locks`), which a reader role cannot take,
+    once migration 0008 has created its table; before that (a new database, or one being
+    upgraded to 0008) an advisory lock. Two migrations racing while one of them downgrades
+    past 0008 can deadlock on the table it drops: PostgreSQL then cancels one of them.
+    """
+    if conn.execute(sa.text(f"SELECT to_regclass('{SCHEMA}.process_lock')")).scalar():
+        hold_lock(conn.connection.dbapi_connection.cursor(), "migrate", wait=True)
+    else:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('livecat:migrate'))"))
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
