@@ -95,6 +95,7 @@ def status(engine: Engine) -> DbStatus:
             "WHERE table_schema = :s AND table_type = 'BASE TABLE' "
             "AND table_name <> 'alembic_version' ORDER BY table_name"), {"s": SCHEMA}).scalars()
         for name in list(tables):
-            rows[name] = conn.execute(sa.text(f'SELECT count(*) FROM {SCHEMA}."{name}"')).scalar_one()
+            rows[name] = conn.execute(
+                sa.text(f'SELECT count(*) FROM {SCHEMA}."{name}"')).scalar_one()
     return DbStatus(url=engine.url.render_as_string(hide_password=True), revision=current,
                     head=head, pending=pending, table_rows=rows)

@@ -5,9 +5,10 @@ privileges, not the session's ``default_transaction_read_only``, are what stop i
 writing: a role can always change its own session defaults (``ALTER ROLE`` itself) and its
 own password. Beyond table privileges, PostgreSQL lets every role (``PUBLIC``) create
 large objects, temporary tables and advisory locks; :func:`create_reader` revokes those
-from ``PUBLIC`` in livecat's database (granting them back to the role running it) where
-its role may, and caps the reader's temporary files. :func:`reader_gaps` lists what could
-not be taken away (a server where livecat's role is not a superuser).
+from ``PUBLIC`` in livecat's database (granting them back to the role running it and to
+the owner of the livecat schema) where its role may, and caps the reader's temporary
+files. Any other role that needs them then needs its own GRANT. :func:`reader_gaps` lists
+what could not be taken away (a server where livecat's role is not a superuser).
 """
 
 from __future__ import annotations
@@ -153,19 +154,24 @@ def _maybe(conn: Connection, stmt: sql.Composable) -> bool:
 
 def _restrict_public(conn: Connection, db: sql.Identifier) -> None:
     """Revoke from PUBLIC, in this database, temporary tables, the large-object writers and
-    the advisory locks; the running role keeps them (an explicit grant). A REVOKE the role
-    may not make is a warning in PostgreSQL, not an error: :func:`reader_gaps` reports it."""
+    the advisory locks; the running role and the owner of the livecat schema keep them (an
+    explicit grant: livecat's loads stage in temporary tables). A REVOKE the role may not
+    make is a warning in PostgreSQL, not an error: :func:`reader_gaps` reports it."""
     cur = conn.connection.dbapi_connection.cursor()
+    owner = cur.execute("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = %s",
+                        (SCHEMA,)).fetchone()[0]
+    keepers = sql.SQL("CURRENT_USER, {}").format(sql.SQL(owner))  # regrole text is quoted
     functions = [r[0] for r in cur.execute(
         "SELECT p.oid::regprocedure::text FROM pg_proc p "
         "WHERE p.pronamespace = 'pg_catalog'::regnamespace AND (p.proname = ANY(%s) "
         "OR (p.proname LIKE 'pg\\_%%advisory\\_%%' AND p.proname NOT LIKE '%%unlock%%')) "
         "ORDER BY 1", (list(LARGE_OBJECT_WRITERS),))]
+    _maybe(conn, sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(db, keepers))
     _maybe(conn, sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(db))
-    _maybe(conn, sql.SQL("GRANT TEMPORARY ON DATABASE {} TO CURRENT_USER").format(db))
     for fn in functions:  # regprocedure text, quoted by PostgreSQL itself
-        _maybe(conn, sql.SQL("REVOKE EXECUTE ON FUNCTION {} FROM PUBLIC").format(sql.SQL(fn)))
-        _maybe(conn, sql.SQL("GRANT EXECUTE ON FUNCTION {} TO CURRENT_USER").format(sql.SQL(fn)))
+        fn = sql.SQL(fn)
+        _maybe(conn, sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(fn, keepers))
+        _maybe(conn, sql.SQL("REVOKE EXECUTE ON FUNCTION {} FROM PUBLIC").format(fn))
 
 
 def reader_gaps(engine: Engine, name: str) -> list[str]:
