@@ -87,18 +87,29 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
     typer.echo(f"database at revision {migrate.current_revision(engine)}")
 
 
-@db_app.command("downgrade")
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
 @handle_errors
-def db_downgrade(revision: str = typer.Argument(
-        ..., help="Target revision, e.g. 0001_core, -1, or base (removes every table).")) -> None:
+def db_downgrade(
+        revision: str = typer.Argument(
+            ..., help="Target revision, e.g. 0001_core, -1 (one step back), or base "
+                      "(removes every table)."),
+        drop_data: bool = typer.Option(
+            False, "--drop-data", help="Go ahead even if curator decisions, training sets or "
+                                       "labels are deleted."),
+) -> None:
     """Undo migrations down to REVISION.
+
+    Refused, with nothing changed, when it would delete curator decisions, training sets or
+    labels, unless --drop-data is given; the tables and row counts are named.
 
     Example: livecat db downgrade -1
     """
     from . import migrate
 
     engine = _engine()
-    migrate.downgrade(engine, revision)
+    lost = migrate.downgrade(engine, revision, drop_data=drop_data)
+    for table, rows in lost.items():
+        typer.echo(f"deleted {table}: {rows} row{'s' if rows != 1 else ''}")
     typer.echo(f"database at revision {migrate.current_revision(engine) or 'base (empty)'}")
 
 
