@@ -141,12 +141,18 @@ def db_status(fmt: str = typer.Option("table", "--format", help="table, csv or j
 
 @db_app.command("url")
 @handle_errors
-def db_url() -> None:
-    """Print the database URL, for example: psql "$(livecat db url)"."""
-    from .engine import display_url, resolve_url
+def db_url(user: Optional[str] = typer.Option(
+        None, "--user", help="The URL for this role, e.g. a reader, without a password.")
+           ) -> None:
+    """Print the database URL, for example: psql "$(livecat db url)".
+
+    A reader: psql "$(livecat db url --user colleague)" (psql asks for its password).
+    """
+    from .engine import display_url, resolve_url, url_for_role
     from .settings import Settings
 
-    typer.echo(display_url(resolve_url(Settings.from_env())))
+    url = display_url(resolve_url(Settings.from_env()))
+    typer.echo(url_for_role(url, user) if user else url)
 
 
 @db_app.command("create-reader")
@@ -163,11 +169,16 @@ def db_create_reader(
 
     Example: livecat db create-reader colleague --prompt
     """
-    from .roles import create_reader, reader_gaps
+    from .roles import create_reader, reader_gaps, role_exists
+    from .settings import Settings
 
     if prompt:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     engine = _engine()
+    if password is None and not Settings.from_env().database_url \
+            and not role_exists(engine, name):
+        raise InputError("the embedded server asks every role but livecat's own for its "
+                         "password: give --password or --prompt")
     limit = {"temp_file_limit": temp_file_limit} if temp_file_limit else {}
     created = create_reader(engine, name, password, **limit)
     typer.echo(f"{'created' if created else 'updated'} read-only role {name}")

@@ -174,6 +174,13 @@ def _restrict_public(conn: Connection, db: sql.Identifier) -> None:
         _maybe(conn, sql.SQL("REVOKE EXECUTE ON FUNCTION {} FROM PUBLIC").format(fn))
 
 
+def role_exists(engine: Engine, name: str) -> bool:
+    """Whether the login role ``name`` exists on the server."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :n"),
+                            {"n": name}).scalar() is not None
+
+
 def reader_gaps(engine: Engine, name: str) -> list[str]:
     """What the role ``name`` can still do that :func:`create_reader` means to take away.
 

@@ -25,8 +25,9 @@ def reader(engine, db_url):
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO livecat.literature_object (catalog, native_id, ra, "
                              "dec) VALUES ('t', :n, 10, 20)"), {"n": name})
-    assert create_reader(engine, name) is True
-    url = make_url(db_url).set(username=name, password=None)
+    # a password: the embedded test server asks every role but the owner for one
+    assert create_reader(engine, name, f"pw:{name}") is True
+    url = make_url(db_url).set(username=name, password=f"pw:{name}")
     libpq = url.render_as_string(hide_password=False).replace("postgresql+psycopg", "postgresql")
     yield name, libpq
     with engine.begin() as conn:
@@ -153,9 +154,9 @@ def test_the_owner_keeps_what_readers_lost(reader, engine):
 
 def test_reader_temp_files_are_capped(engine, db_url):
     name = f"reader_{uuid.uuid4().hex[:8]}"
-    create_reader(engine, name, temp_file_limit="1MB")
-    url = make_url(db_url).set(username=name).render_as_string(hide_password=False).replace(
-        "postgresql+psycopg", "postgresql")
+    create_reader(engine, name, "pw", temp_file_limit="1MB")
+    url = make_url(db_url).set(username=name, password="pw").render_as_string(
+        hide_password=False).replace("postgresql+psycopg", "postgresql")
     try:
         with psycopg.connect(url) as conn:
             assert conn.execute("SHOW temp_file_limit").fetchone()[0] == "1MB"
