@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import os
 import sys
+from pathlib import Path
 from typing import Callable, Optional
 
 import typer
@@ -202,17 +203,19 @@ def db_stop() -> None:
 
 
 # --- cone ----------------------------------------------------------------------------
-def check_format(fmt: str) -> str:
-    """Return ``fmt`` if it is an output format of :mod:`catalog.output`, else InputError."""
+def check_format(fmt: str, extra: tuple[str, ...] = ()) -> str:
+    """Return ``fmt`` if it is an output format of :mod:`catalog.output` (or one of
+    ``extra``, e.g. its FILE_FORMATS), else InputError."""
     from .output import FORMATS
 
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if fmt not in FORMATS + tuple(extra):
+        raise InputError(f"unknown format {fmt!r}: choose one of "
+                         f"{', '.join(FORMATS + tuple(extra))}")
     return fmt
 
 
 CONE_COLUMNS = ["id", "catalog", "native_id", "name", "ra", "dec", "separation_arcsec",
-                "livecat_class", "pos_err_arcsec", "significance"]
+                "is_current", "livecat_class", "pos_err_arcsec", "significance"]
 
 
 def cone(
@@ -225,26 +228,50 @@ def cone(
                                                "unit (12arcmin, 0.2deg)."),
         table: str = typer.Option("xray_source", "--table", "-t",
                                   help="Positional table to search."),
-        fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
+        fmt: str = typer.Option("table", "--format", "-f",
+                                help="table, csv, json, votable or fits (the last two need "
+                                     "--out)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="Write to this file instead of the screen."),
         limit: Optional[int] = typer.Option(None, help="Show at most this many rows."),
 ) -> None:
     """Sources within RADIUS arcsec of (RA, DEC), nearest first.
 
+    Internal columns (hpx, row_hash, row timestamps) are left out; is_current says whether
+    a source is in its catalog's newest release. VOTable and FITS carry units.
+
     Examples: livecat cone 187.2779 2.0524 10 ;
     livecat cone "11 05 07.2" "-58 51 00" 2arcmin ;
-    livecat cone 05:34:31.9 +22:00:52 120 --table literature_object --format csv
+    livecat cone 05:34:31.9 +22:00:52 120 --table literature_object --format csv ;
+    livecat cone 83.633 22.014 5arcmin --format votable --out crab.vot
     """
     from .coords import parse_region
-    from .output import render
-    from .sky import cone_search
+    from .output import FILE_FORMATS, render, write_table
+    from .sky import cone_search, public_view
 
-    fmt = check_format(fmt)
+    fmt = check_format(fmt, FILE_FORMATS)
+    if fmt in FILE_FORMATS and out is None:
+        raise InputError(f"--format {fmt} writes a file: give --out PATH")
     region = parse_region(ra, dec, radius)
-    df = cone_search(_engine(), table, region.ra, region.dec, region.radius_arcsec)
+    if fmt in FILE_FORMATS:
+        result = cone_search(_engine(), table, region.ra, region.dec, region.radius_arcsec,
+                             as_table=True)
+        if limit is not None:
+            result = result[:limit]
+        write_table(result, fmt, out)
+        typer.echo(f"wrote {len(result)} rows of {table} to {out}")
+        return
+    df = public_view(cone_search(_engine(), table, region.ra, region.dec,
+                                 region.radius_arcsec))
     if limit is not None:
         df = df.head(limit)
-    render(df, fmt, title=f"{table}: {len(df)} within {region.radius_arcsec:g} arcsec",
-           table_columns=CONE_COLUMNS)
+    title = f"{table}: {len(df)} within {region.radius_arcsec:g} arcsec"
+    if out is None:
+        render(df, fmt, title=title, table_columns=CONE_COLUMNS)
+        return
+    with open(out, "w", encoding="utf-8", newline="") as fh:
+        render(df, fmt, title=title, table_columns=CONE_COLUMNS, file=fh)
+    typer.echo(f"wrote {len(df)} rows of {table} to {out}")
 
 
 # --- root ----------------------------------------------------------------------------
