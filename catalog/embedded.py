@@ -80,19 +80,40 @@ def _quiet_pgserver() -> Iterator[None]:
 
 
 def _server_alive(pid: int, pgdata: Path) -> bool:
-    """Whether ``pid`` is a running (not zombie) postmaster of ``pgdata``."""
+    """Whether ``pid`` is a running (not zombie) postmaster of ``pgdata``.
+
+    A negative pid is PostgreSQL's mark of a standalone backend (initdb's, or
+    ``postgres --single``): alive while that process runs.
+    """
     import psutil
 
     try:
-        proc = psutil.Process(pid)
+        proc = psutil.Process(abs(pid))
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
         try:
             return Path(proc.cwd()).resolve() == pgdata.resolve()  # the postmaster's cwd
         except psutil.AccessDenied:
             return "postgres" in proc.name()
-    except psutil.NoSuchProcess:
+    except (psutil.NoSuchProcess, ValueError):
         return False
+
+
+def _read_pidfile(pgdata: Path) -> list[str] | None:
+    """The lines of ``postmaster.pid`` (PostgreSQL's miscadmin.h: pid, data directory, start
+    time, port, socket directory, listen address, shared memory key and id, status), or
+    None when there is none."""
+    try:
+        return (pgdata / "postmaster.pid").read_text().splitlines()
+    except FileNotFoundError:
+        return None
+
+
+def _pid(lines: list[str] | None) -> int | None:
+    try:
+        return int(lines[0])
+    except (TypeError, IndexError, ValueError):
+        return None
 
 
 def _shared_memory_in_use(shmid: int) -> bool:
@@ -112,14 +133,10 @@ def _shared_memory_in_use(shmid: int) -> bool:
 def _remove_stale_pid(pgdata: Path) -> bool:
     """Remove ``postmaster.pid`` if its server is dead and unused; return whether it did."""
     pidfile = pgdata / "postmaster.pid"
-    try:
-        lines = pidfile.read_text().splitlines()
-    except FileNotFoundError:
+    lines = _read_pidfile(pgdata)
+    if lines is None:
         return False
-    try:
-        pid = int(lines[0])
-    except (IndexError, ValueError):
-        pid = None
+    pid = _pid(lines)
     if pid is not None and _server_alive(pid, pgdata):
         return False
     try:  # line 7: shared memory key and id (PostgreSQL's miscadmin.h LOCK_FILE_LINE_SHMEM_KEY)
@@ -175,7 +192,8 @@ def _connect_admin(pgdata: Path):
         try:
             server = pgserver.get_server(pgdata, cleanup_mode=None)
             return psycopg.connect(server.get_uri(OWNER), autocommit=True, connect_timeout=10)
-        except (psycopg.OperationalError, subprocess.SubprocessError, AssertionError) as exc:
+        except (psycopg.OperationalError, subprocess.SubprocessError, AssertionError,
+                ValueError) as exc:  # ValueError: psutil on a pid file being written
             _forget_server(pgdata)
             if time.monotonic() > deadline:
                 raise ConfigError(f"could not start the embedded PostgreSQL server in "
@@ -246,10 +264,8 @@ def embedded_url(home: Path) -> str:
                 _log.info("creating database %s in the embedded server", DATABASE)
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
             _require_passwords(pgdata, conn)
-        from pgserver.utils import PostmasterInfo
-
-        uri = PostmasterInfo.read_from_pgdata(pgdata).get_uri(OWNER, DATABASE)
-    return "postgresql+psycopg://" + uri.split("://", 1)[1]
+            socket_dir = conn.info.host  # the socket directory the owner connected through
+    return f"postgresql+psycopg://{OWNER}:@/{DATABASE}?host={socket_dir}"
 
 
 def stop_embedded(home: Path) -> bool:
@@ -263,12 +279,11 @@ def stop_embedded(home: Path) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
         from pgserver._commands import pg_ctl
-        from pgserver.utils import PostmasterInfo
 
     pgdata = home / "pgdata"
     with _home_lock(home):
-        info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
-        if info is None or not _server_alive(info.pid, pgdata):
+        pid = _pid(_read_pidfile(pgdata))
+        if pid is None or pid < 0 or not _server_alive(pid, pgdata):
             return False
         # pgserver runs the server as the system user 'pgserver' when livecat runs as root
         user = None

@@ -84,12 +84,13 @@ def _precious_rows(conn: Connection) -> dict[str, int]:
     return rows
 
 
-def downgrade(engine: Engine, revision: str, *, drop_data: bool = False) -> dict[str, int]:
+def downgrade(engine: Engine, revision: str, *, drop_data: bool = True) -> dict[str, int]:
     """Downgrade the schema to ``revision`` (``base`` removes every livecat object).
 
     The downgrade runs in one transaction; if it deleted rows of curator decisions,
     training sets or labels (:data:`PRECIOUS_TABLES`) and ``drop_data`` is false, it is
-    rolled back and nothing changes.
+    rolled back and nothing changes. ``livecat db downgrade`` passes ``drop_data=False``
+    unless given ``--drop-data``.
 
     Parameters
     ----------
@@ -97,7 +98,8 @@ def downgrade(engine: Engine, revision: str, *, drop_data: bool = False) -> dict
     revision : str
         A revision id, ``-N`` (N steps back) or ``base``.
     drop_data : bool
-        Go ahead even when those rows go.
+        Go ahead even when those rows go (the default, as before this check existed, for
+        the scripts and tests that call this; pass False to be asked).
 
     Returns
     -------
