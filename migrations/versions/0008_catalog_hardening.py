@@ -1,7 +1,8 @@
 """Catalog hardening: exact tiny cones and clear errors in the SQL sky functions, and a
 process lock a read-only role cannot take.
 
-SQL functions replaced (same signatures; the downgrade restores 0001's definitions):
+SQL functions replaced, each as revision 0001's statement with the edits listed in
+``EDITS`` (same signatures; the downgrade restores 0001's definitions):
 
 - ``hpx_center_chord2``: pixel centres in the polar caps computed from ``1 - z`` directly.
   ``z = 1 - nr^2/(3 nside^2)`` rounds to 1.0 for the pixels around a pole at order 29, so
@@ -50,18 +51,7 @@ def _core():
     return module
 
 
-FUNCTIONS_SQL = f"""
-CREATE OR REPLACE FUNCTION {S}.ang_sep_deg(ra1 float8, de1 float8, ra2 float8, de2 float8)
-RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  -- haversine, as catalog.coords.angular_separation_deg; "+ 1e-100" changes no coordinate
-  -- above 1e-84 deg and keeps power() of denormal differences from raising "underflow".
-  -- Not STRICT, so that PostgreSQL inlines it (see 0001).
-  SELECT degrees(2.0 * asin(sqrt(least(1.0, greatest(0.0,
-         power(sin(radians((de2 + 1e-100::float8) - (de1 + 1e-100::float8)) / 2.0), 2)
-         + cos(radians(de1 + 1e-100::float8)) * cos(radians(de2 + 1e-100::float8))
-           * power(sin(radians((ra2 + 1e-100::float8) - (ra1 + 1e-100::float8)) / 2.0), 2))))))
-$$;
-
+CHECK_CONE_SQL = f"""
 CREATE FUNCTION {S}.check_cone(ra_deg float8, dec_deg float8, radius_arcsec float8,
                                caller text DEFAULT 'cone')
 RETURNS boolean LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
@@ -90,156 +80,102 @@ END $$;
 COMMENT ON FUNCTION {S}.check_cone IS
   'True for a valid cone (finite ra, dec in [-90, 90], 1e-9 <= radius_arcsec <= 648000); '
   'raises invalid_parameter_value naming caller otherwise.';
-
-CREATE OR REPLACE FUNCTION {S}.hpx_from_radec(ra_deg float8, dec_deg float8, ord int DEFAULT 29)
-RETURNS bigint LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
-DECLARE
-  nside bigint := 1::bigint << ord;
-  theta float8; z float8; za float8; tt float8; t1 float8; t2 float8; tp float8; tmp float8;
-  jp bigint; jm bigint; ifp bigint; ifm bigint; ntt bigint;
-  face bigint; ix bigint; iy bigint;
-BEGIN
-  IF dec_deg < -90 OR dec_deg > 90 OR ra_deg = 'NaN'::float8 OR dec_deg = 'NaN'::float8
-     OR ra_deg IN ('Infinity'::float8, '-Infinity'::float8) THEN
-    RAISE EXCEPTION 'hpx_from_radec: position (%, %) is outside -90 <= dec <= 90 or not finite',
-      ra_deg, dec_deg USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  -- radians() of a denormal raises "underflow"; below 1e-300 deg every step of healpy's
-  -- arithmetic gives what it gives for 0 (theta rounds to pi/2, tt to 0 or 4)
-  IF abs(ra_deg) < 1e-300 THEN ra_deg := 0.0; END IF;
-  IF abs(dec_deg) < 1e-300 THEN dec_deg := 0.0; END IF;
-  -- the arithmetic of healpy (lonlat -> colatitude theta, then healpix_base loc2pix), so
-  -- that points exactly on pixel boundaries get the same pixel as the Python loaders
-  theta := pi() / 2.0 - radians(dec_deg);
-  z := cos(theta); za := abs(z);
-  tt := radians(ra_deg) / (pi() / 2.0);
-  tt := tt - 4.0 * floor(tt / 4.0);
-  IF tt >= 4.0 THEN tt := 0.0; END IF;
-  IF za <= 2.0 / 3.0 THEN
-    t1 := nside * (0.5 + tt);
-    t2 := nside * (z * 0.75);
-    jp := floor(t1 - t2)::bigint;
-    jm := floor(t1 + t2)::bigint;
-    ifp := jp >> ord; ifm := jm >> ord;
-    IF ifp = ifm THEN face := ifp | 4;
-    ELSIF ifp < ifm THEN face := ifp;
-    ELSE face := ifm + 8;
-    END IF;
-    ix := jm & (nside - 1);
-    iy := nside - (jp & (nside - 1)) - 1;
-  ELSE
-    ntt := least(3, floor(tt)::bigint);
-    tp := tt - ntt;
-    IF za > 0.99 THEN
-      tmp := nside * sin(theta) / sqrt((1.0 + za) / 3.0);  -- precise near the poles
-    ELSE
-      tmp := nside * sqrt(3.0 * (1.0 - za));
-    END IF;
-    jp := least(nside - 1, floor(tp * tmp)::bigint);
-    jm := least(nside - 1, floor((1.0 - tp) * tmp)::bigint);
-    IF z >= 0 THEN
-      face := ntt; ix := nside - jm - 1; iy := nside - jp - 1;
-    ELSE
-      face := ntt + 8; ix := jp; iy := jm;
-    END IF;
-  END IF;
-  RETURN face * nside * nside + {S}.hpx_spread_bits(ix) + 2 * {S}.hpx_spread_bits(iy);
-END $$;
-
--- Squared chord between the centre of NESTED pixel (ord, pix) and the unit vector c.
-CREATE OR REPLACE FUNCTION {S}.hpx_center_chord2(ord int, pix bigint, cx float8, cy float8,
-                                                 cz float8)
-RETURNS float8 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
-DECLARE
-  nside bigint := 1::bigint << ord;
-  npface bigint := nside * nside;
-  face int; ipf bigint; ix bigint; iy bigint; jr bigint; nr bigint; kshift bigint;
-  jpt bigint; z float8; sth float8; phi float8; one_minus_az float8;
-  jrll int[] := ARRAY[2,2,2,2,3,3,3,3,4,4,4,4];
-  jpll int[] := ARRAY[1,3,5,7,0,2,4,6,1,3,5,7];
-BEGIN
-  face := (pix >> (2 * ord))::int;
-  ipf := pix & (npface - 1);
-  ix := {S}.hpx_compress_bits(ipf);
-  iy := {S}.hpx_compress_bits(ipf >> 1);
-  jr := (jrll[face + 1]::bigint << ord) - ix - iy - 1;
-  IF jr < nside OR jr > 3 * nside THEN
-    -- polar caps: 1 - |z| = nr^2 / (3 nside^2) exactly; z itself rounds to +-1 near a pole
-    nr := CASE WHEN jr < nside THEN jr ELSE 4 * nside - jr END;
-    one_minus_az := (nr::float8 * nr) / (3.0 * npface::float8);
-    z := CASE WHEN jr < nside THEN 1.0 - one_minus_az ELSE one_minus_az - 1.0 END;
-    sth := sqrt(one_minus_az * (2.0 - one_minus_az));
-  ELSE
-    nr := nside; z := (2 * nside - jr)::float8 * 2.0 / (3.0 * nside);
-    sth := sqrt((1.0 - z) * (1.0 + z));
-  END IF;
-  jpt := jpll[face + 1]::bigint * nr + ix - iy;
-  IF jpt < 0 THEN jpt := jpt + 8 * nr; END IF;
-  phi := (pi() / 4.0) * jpt / nr;
-  RETURN power(sth * cos(phi) - cx, 2) + power(sth * sin(phi) - cy, 2) + power(z - cz, 2);
-END $$;
-
--- The order-29 hpx ranges covering a cone: descend from the 12 base pixels, keeping a
--- pixel while its centre is within radius + max_pixrad(order) of the cone centre, down to
--- the finest order whose pixels are still larger than the cone (as catalog.healpix).
-CREATE OR REPLACE FUNCTION {S}.cone_ranges(ra_deg float8, dec_deg float8, radius_arcsec float8)
-RETURNS TABLE(lo bigint, hi bigint) LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE ROWS 8 AS $$
-  WITH RECURSIVE
-  params AS (
-    SELECT cos(radians(d)) * cos(radians(a)) AS cx,
-           cos(radians(d)) * sin(radians(a)) AS cy,
-           sin(radians(d)) AS cz,
-           radians(radius_arcsec / 3600.0) AS r,
-           {S}.hpx_order_for_radius(radians(radius_arcsec / 3600.0)) AS kmax
-    -- a denormal centre is 0 (radians() of it raises "underflow")
-    FROM (SELECT CASE WHEN abs(ra_deg) < 1e-300 THEN 0.0 ELSE ra_deg END AS a,
-                 CASE WHEN abs(dec_deg) < 1e-300 THEN 0.0 ELSE dec_deg END AS d
-          WHERE {S}.check_cone(ra_deg, dec_deg, radius_arcsec, 'cone_ranges')) c
-  ),
-  descent(ord, pix) AS (
-    SELECT 0, p::bigint FROM params, generate_series(0, 11) p
-    WHERE {S}.hpx_center_chord2(0, p, cx, cy, cz)
-          <= power(2.0 * sin(least(pi(), r + {S}.hpx_max_pixrad(0) + 1e-9) / 2.0), 2)
-    UNION ALL
-    SELECT d.ord + 1, d.pix * 4 + c
-    FROM descent d, params, generate_series(0, 3) c
-    WHERE d.ord < kmax
-      AND {S}.hpx_center_chord2(d.ord + 1, d.pix * 4 + c, cx, cy, cz)
-          <= power(2.0 * sin(least(pi(), r + {S}.hpx_max_pixrad(d.ord + 1) + 1e-9) / 2.0), 2)
-  )
-  SELECT pix << (2 * (29 - ord)), ((pix + 1) << (2 * (29 - ord))) - 1
-  FROM descent, params WHERE ord = kmax ORDER BY 1
-$$;
-
--- Cone search over any livecat positional table (columns id, ra, dec, hpx).
-CREATE OR REPLACE FUNCTION {S}.cone_search(tbl text, ra_deg float8, dec_deg float8,
-                                           radius_arcsec float8)
-RETURNS TABLE(id bigint, "ra" float8, "dec" float8, separation_arcsec float8)
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-DECLARE
-  rel regclass;
-  ncols int;
-BEGIN
-  PERFORM {S}.check_cone(ra_deg, dec_deg, radius_arcsec, 'cone_search');
-  rel := to_regclass(CASE WHEN strpos(tbl, '.') > 0 THEN tbl ELSE '{S}.' || quote_ident(tbl) END);
-  IF rel IS NULL THEN
-    RAISE EXCEPTION 'cone_search: unknown table %', tbl USING ERRCODE = 'undefined_table';
-  END IF;
-  SELECT count(*) INTO ncols FROM pg_attribute
-   WHERE attrelid = rel AND attname IN ('id', 'ra', 'dec', 'hpx') AND NOT attisdropped;
-  IF ncols <> 4 THEN
-    RAISE EXCEPTION 'cone_search: table % is not positional (needs id, ra, dec, hpx)', tbl;
-  END IF;
-  RETURN QUERY EXECUTE format(
-    'SELECT t.id::bigint, t.ra, t.dec, {S}.ang_sep_deg($1, $2, t.ra, t.dec) * 3600.0
-       FROM {S}.cone_ranges($1, $2, $3) r
-       CROSS JOIN LATERAL (SELECT s.id, s.ra, s.dec FROM %s s
-                            WHERE s.hpx BETWEEN r.lo AND r.hi OFFSET 0) t
-      WHERE {S}.ang_sep_deg($1, $2, t.ra, t.dec) <= $3 / 3600.0
-      ORDER BY 4, 1', rel)
-    USING ra_deg, dec_deg, radius_arcsec;
-END $$;
 """
+
+# What changes in 0001's functions, as (0001's text, the new text) pairs: the statements
+# are 0001's with these edits, so that the difference is all there is to read.
+EDITS = {
+    "ang_sep_deg": [
+        ("-- haversine; the same formula as catalog.healpix.angular_separation_deg",
+         "-- haversine, as catalog.coords.angular_separation_deg; \"+ 1e-100\" changes no\n"
+         "  -- coordinate above 1e-84 deg and keeps power() of denormal differences from\n"
+         "  -- raising \"underflow\""),
+        ("radians(de2 - de1)", "radians((de2 + 1e-100::float8) - (de1 + 1e-100::float8))"),
+        ("cos(radians(de1)) * cos(radians(de2)) * power(sin(radians(ra2 - ra1) / 2.0), 2)",
+         "cos(radians(de1 + 1e-100::float8)) * cos(radians(de2 + 1e-100::float8))\n"
+         "           * power(sin(radians((ra2 + 1e-100::float8) - (ra1 + 1e-100::float8))"
+         " / 2.0), 2)"),
+    ],
+    "hpx_from_radec": [
+        ("  IF dec_deg < -90 OR dec_deg > 90 OR ra_deg = 'NaN'::float8 OR dec_deg = 'NaN'::float8"
+         " THEN\n"
+         "    RAISE EXCEPTION 'hpx_from_radec: position (%, %) is outside -90 <= dec <= 90',"
+         " ra_deg, dec_deg;\n"
+         "  END IF;\n",
+         "  IF dec_deg < -90 OR dec_deg > 90 OR ra_deg = 'NaN'::float8 OR dec_deg = 'NaN'::float8\n"
+         "     OR ra_deg IN ('Infinity'::float8, '-Infinity'::float8) THEN\n"
+         "    RAISE EXCEPTION 'hpx_from_radec: position (%, %) is outside -90 <= dec <= 90 or "
+         "not finite',\n"
+         "      ra_deg, dec_deg USING ERRCODE = 'invalid_parameter_value';\n"
+         "  END IF;\n"
+         "  -- radians() of a denormal raises \"underflow\"; below 1e-300 deg every step of\n"
+         "  -- healpy's arithmetic gives what it gives for 0 (theta rounds to pi/2, tt to 0 or 4)\n"
+         "  IF abs(ra_deg) < 1e-300 THEN ra_deg := 0.0; END IF;\n"
+         "  IF abs(dec_deg) < 1e-300 THEN dec_deg := 0.0; END IF;\n"),
+    ],
+    "hpx_center_chord2": [
+        ("  sth := sqrt(greatest(0.0, (1.0 - z) * (1.0 + z)));\n", ""),  # now per branch
+        ("jpt bigint; z float8; sth float8; phi float8;",
+         "jpt bigint; z float8; sth float8; phi float8; one_minus_az float8;"),
+        ("  IF jr < nside THEN\n"
+         "    nr := jr; z := 1.0 - (nr::float8 * nr) * 4.0 / (12.0 * npface);\n"
+         "  ELSIF jr > 3 * nside THEN\n"
+         "    nr := 4 * nside - jr; z := (nr::float8 * nr) * 4.0 / (12.0 * npface) - 1.0;\n"
+         "  ELSE\n"
+         "    nr := nside; z := (2 * nside - jr)::float8 * 2.0 / (3.0 * nside);\n"
+         "  END IF;\n",
+         "  IF jr < nside OR jr > 3 * nside THEN\n"
+         "    -- polar caps: 1 - |z| = nr^2 / (3 nside^2) exactly; z rounds to +-1 near a pole\n"
+         "    nr := CASE WHEN jr < nside THEN jr ELSE 4 * nside - jr END;\n"
+         "    one_minus_az := (nr::float8 * nr) / (3.0 * npface::float8);\n"
+         "    z := CASE WHEN jr < nside THEN 1.0 - one_minus_az ELSE one_minus_az - 1.0 END;\n"
+         "    sth := sqrt(one_minus_az * (2.0 - one_minus_az));\n"
+         "  ELSE\n"
+         "    nr := nside; z := (2 * nside - jr)::float8 * 2.0 / (3.0 * nside);\n"
+         "    sth := sqrt(greatest(0.0, (1.0 - z) * (1.0 + z)));\n"
+         "  END IF;\n"),
+    ],
+    "cone_ranges": [
+        ("    SELECT cos(radians(dec_deg)) * cos(radians(ra_deg)) AS cx,\n"
+         "           cos(radians(dec_deg)) * sin(radians(ra_deg)) AS cy,\n"
+         "           sin(radians(dec_deg)) AS cz,\n",
+         "    SELECT cos(radians(d)) * cos(radians(a)) AS cx,\n"
+         "           cos(radians(d)) * sin(radians(a)) AS cy,\n"
+         "           sin(radians(d)) AS cz,\n"),
+        (" AS kmax\n  ),",
+         " AS kmax\n"
+         "    -- a denormal centre is 0 (radians() of it raises \"underflow\")\n"
+         "    FROM (SELECT CASE WHEN abs(ra_deg) < 1e-300 THEN 0.0 ELSE ra_deg END AS a,\n"
+         "                 CASE WHEN abs(dec_deg) < 1e-300 THEN 0.0 ELSE dec_deg END AS d\n"
+         f"          WHERE {S}.check_cone(ra_deg, dec_deg, radius_arcsec, 'cone_ranges')) c\n"
+         "  ),"),
+    ],
+    "cone_search": [
+        ("  IF ra_deg IS NULL OR dec_deg IS NULL OR radius_arcsec IS NULL THEN\n"
+         "    RAISE EXCEPTION 'cone_search: ra, dec and radius_arcsec are required';\n"
+         "  END IF;\n"
+         "  IF dec_deg < -90 OR dec_deg > 90 OR ra_deg <> ra_deg OR dec_deg <> dec_deg THEN\n"
+         "    RAISE EXCEPTION 'cone_search: dec % is outside [-90, 90]', dec_deg;\n"
+         "  END IF;\n"
+         "  IF NOT (radius_arcsec > 0 AND radius_arcsec <= 648000) THEN\n"
+         "    RAISE EXCEPTION 'cone_search: radius_arcsec % must be > 0 and <= 648000 (180 deg)',"
+         " radius_arcsec;\n"
+         "  END IF;\n",
+         f"  PERFORM {S}.check_cone(ra_deg, dec_deg, radius_arcsec, 'cone_search');\n"),
+    ],
+}
+
+
+def _edited(core_sql: str, name: str) -> str:
+    """0001's CREATE FUNCTION statement of ``name`` with EDITS[name], as CREATE OR REPLACE."""
+    start = core_sql.index(f"CREATE FUNCTION {S}.{name}(")
+    text = core_sql[start:core_sql.index("$$;", start) + 3]
+    for old, new in EDITS[name]:
+        if text.count(old) != 1:
+            raise RuntimeError(f"0008: revision 0001's {name} is not the one it edits: {old!r}")
+        text = text.replace(old, new)
+    return text.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+
 
 LOCK_SQL = f"""
 CREATE TABLE {S}.process_lock (
@@ -254,7 +190,8 @@ COMMENT ON TABLE {S}.process_lock IS
 
 def upgrade() -> None:
     core = _core()
-    core._execute_raw(FUNCTIONS_SQL)
+    core._execute_raw(CHECK_CONE_SQL)  # before the functions that call it
+    core._execute_raw("\n".join(_edited(core.FUNCTIONS_SQL, name) for name in EDITS))
     core._execute_raw(LOCK_SQL)
 
 

@@ -17,17 +17,24 @@ from catalog.sky import BOOKKEEPING_COLUMNS, cone_search
 CRAB = ("83.633218", "22.014464")
 
 
+SOURCES = [  # (native_id, name, ra, dec, pos_err, err_maj, err_pa, nh, significance,
+            #  flags, extra, row_hash, is_current)
+    ("a", "2CXO J053431.9+220052", 83.633218, 22.014464, 0.3, 0.4, 12.5, 3.1e21, 50.0,
+     '{"pileup": true}', '{"note": "x"}', "h1", True),
+    ("b", None, 83.6335, 22.0146, None, None, None, None, None, "{}", "{}", "h2", False),
+]
+
+
 @pytest.fixture
 def sources(engine, clean_tables):
+    """Two CSC sources around the Crab, the second no longer current."""
+    columns = ("native_id", "name", "ra", "dec", "pos_err_arcsec", "err_maj_arcsec",
+               "err_pa_deg", "nh_gal_cm2", "significance", "flags", "extra", "row_hash",
+               "is_current")
+    insert = sa.text(f"INSERT INTO livecat.xray_source (catalog, {', '.join(columns)}) "
+                     f"VALUES ('csc', {', '.join(':' + c for c in columns)})")
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO livecat.xray_source (catalog, native_id, name, ra, dec, "
-            "pos_err_arcsec, err_maj_arcsec, err_pa_deg, nh_gal_cm2, significance, flags, "
-            "extra, row_hash, is_current) VALUES "
-            "('csc', 'a', '2CXO J053431.9+220052', 83.633218, 22.014464, 0.3, 0.4, 12.5, "
-            " 3.1e21, 50.0, '{\"pileup\": true}', '{\"note\": \"x\"}', 'h1', true), "
-            "('csc', 'b', NULL, 83.6335, 22.0146, NULL, NULL, NULL, NULL, NULL, '{}', '{}', "
-            " 'h2', false)"))
+        conn.execute(insert, [dict(zip(columns, row)) for row in SOURCES])
     return engine
 
 
