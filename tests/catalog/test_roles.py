@@ -216,3 +216,25 @@ def test_create_reader_password_is_exactly_what_was_given(engine, db_url, monkey
         assert not _scram_matches(stored, password)
     finally:
         _drop_role(engine, name)
+
+
+def test_reader_gaps_names_what_a_plain_role_can_still_do(database_factory):
+    from catalog import migrate
+    from catalog.engine import create_engine
+
+    engine = create_engine(database_factory())  # PUBLIC's defaults untouched here
+    migrate.upgrade(engine)
+    name = f"plain_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE ROLE "{name}" LOGIN'))
+    try:
+        assert reader_gaps(engine, name) == [
+            "create temporary tables (TEMPORARY on the database)",
+            "create or change large objects (EXECUTE on lo_create, lo_from_bytea, ...)",
+            "take advisory locks (EXECUTE on pg_advisory_lock, ...)",
+            "write unlimited temporary files (no temp_file_limit set for the role)"]
+        create_reader(engine, name, "pw")
+        assert reader_gaps(engine, name) == []
+    finally:
+        _drop_role(engine, name)
+        engine.dispose()
