@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import os
 import sys
+from pathlib import Path
 from typing import Callable, Optional
 
 import typer
@@ -80,18 +81,29 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
     typer.echo(f"database at revision {migrate.current_revision(engine)}")
 
 
-@db_app.command("downgrade")
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
 @handle_errors
-def db_downgrade(revision: str = typer.Argument(
-        ..., help="Target revision, e.g. 0001_core, -1, or base (removes every table).")) -> None:
+def db_downgrade(
+        revision: str = typer.Argument(
+            ..., help="Target revision, e.g. 0001_core, -1 (one step back), or base "
+                      "(removes every table)."),
+        drop_data: bool = typer.Option(
+            False, "--drop-data", help="Go ahead even if curator decisions, training sets or "
+                                       "labels are deleted."),
+) -> None:
     """Undo migrations down to REVISION.
+
+    Refused, with nothing changed, when it would delete curator decisions, training sets or
+    labels, unless --drop-data is given; the tables and row counts are named.
 
     Example: livecat db downgrade -1
     """
     from . import migrate
 
     engine = _engine()
-    migrate.downgrade(engine, revision)
+    lost = migrate.downgrade(engine, revision, drop_data=drop_data)
+    for table, rows in lost.items():
+        typer.echo(f"deleted {table}: {rows} row{'s' if rows != 1 else ''}")
     typer.echo(f"database at revision {migrate.current_revision(engine) or 'base (empty)'}")
 
 
@@ -123,12 +135,18 @@ def db_status(fmt: str = typer.Option("table", "--format", help="table, csv or j
 
 @db_app.command("url")
 @handle_errors
-def db_url() -> None:
-    """Print the database URL, for example: psql "$(livecat db url)"."""
-    from .engine import display_url, resolve_url
+def db_url(user: Optional[str] = typer.Option(
+        None, "--user", help="The URL for this role, e.g. a reader, without a password.")
+           ) -> None:
+    """Print the database URL, for example: psql "$(livecat db url)".
+
+    A reader: psql "$(livecat db url --user colleague)" (psql asks for its password).
+    """
+    from .engine import display_url, resolve_url, url_for_role
     from .settings import Settings
 
-    typer.echo(display_url(resolve_url(Settings.from_env())))
+    url = display_url(resolve_url(Settings.from_env()))
+    typer.echo(url_for_role(url, user) if user else url)
 
 
 @db_app.command("create-reader")
@@ -137,17 +155,30 @@ def db_create_reader(
         name: str = typer.Argument(..., help="Login role to create, e.g. colleague"),
         password: Optional[str] = typer.Option(None, help="Login password (or use --prompt)."),
         prompt: bool = typer.Option(False, "--prompt", help="Ask for the password."),
+        temp_file_limit: Optional[str] = typer.Option(
+            None, help="Cap on the reader's temporary files per session, a PostgreSQL size "
+                       "(default 1GB)."),
 ) -> None:
     """Create a login role that can read everything livecat holds and change nothing.
 
     Example: livecat db create-reader colleague --prompt
     """
-    from .roles import create_reader
+    from .roles import create_reader, reader_gaps, role_exists
+    from .settings import Settings
 
     if prompt:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    created = create_reader(_engine(), name, password)
+    engine = _engine()
+    if password is None and not Settings.from_env().database_url \
+            and not role_exists(engine, name):
+        raise InputError("the embedded server asks every role but livecat's own for its "
+                         "password: give --password or --prompt")
+    limit = {"temp_file_limit": temp_file_limit} if temp_file_limit else {}
+    created = create_reader(engine, name, password, **limit)
     typer.echo(f"{'created' if created else 'updated'} read-only role {name}")
+    for gap in reader_gaps(engine, name):
+        typer.echo(f"warning: {name} can still {gap}: livecat's role may not revoke it; "
+                   f"run create-reader as a superuser to take it away", err=True)
 
 
 @db_app.command("stop")
@@ -165,17 +196,19 @@ def db_stop() -> None:
 
 
 # --- cone ----------------------------------------------------------------------------
-def check_format(fmt: str) -> str:
-    """Return ``fmt`` if it is an output format of :mod:`catalog.output`, else InputError."""
+def check_format(fmt: str, extra: tuple[str, ...] = ()) -> str:
+    """Return ``fmt`` if it is an output format of :mod:`catalog.output` (or one of
+    ``extra``, e.g. its FILE_FORMATS), else InputError."""
     from .output import FORMATS
 
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if fmt not in FORMATS + tuple(extra):
+        raise InputError(f"unknown format {fmt!r}: choose one of "
+                         f"{', '.join(FORMATS + tuple(extra))}")
     return fmt
 
 
 CONE_COLUMNS = ["id", "catalog", "native_id", "name", "ra", "dec", "separation_arcsec",
-                "livecat_class", "pos_err_arcsec", "significance"]
+                "is_current", "livecat_class", "pos_err_arcsec", "significance"]
 
 
 def cone(
@@ -188,26 +221,50 @@ def cone(
                                                "unit (12arcmin, 0.2deg)."),
         table: str = typer.Option("xray_source", "--table", "-t",
                                   help="Positional table to search."),
-        fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
+        fmt: str = typer.Option("table", "--format", "-f",
+                                help="table, csv, json, votable or fits (the last two need "
+                                     "--out)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="Write to this file instead of the screen."),
         limit: Optional[int] = typer.Option(None, help="Show at most this many rows."),
 ) -> None:
     """Sources within RADIUS arcsec of (RA, DEC), nearest first.
 
+    Internal columns (hpx, row_hash, row timestamps) are left out; is_current says whether
+    a source is in its catalog's newest release. VOTable and FITS carry units.
+
     Examples: livecat cone 187.2779 2.0524 10 ;
     livecat cone "11 05 07.2" "-58 51 00" 2arcmin ;
-    livecat cone 05:34:31.9 +22:00:52 120 --table literature_object --format csv
+    livecat cone 05:34:31.9 +22:00:52 120 --table literature_object --format csv ;
+    livecat cone 83.633 22.014 5arcmin --format votable --out crab.vot
     """
     from .coords import parse_region
-    from .output import render
-    from .sky import cone_search
+    from .output import FILE_FORMATS, render, write_table
+    from .sky import cone_search, public_view
 
-    fmt = check_format(fmt)
+    fmt = check_format(fmt, FILE_FORMATS)
+    if fmt in FILE_FORMATS and out is None:
+        raise InputError(f"--format {fmt} writes a file: give --out PATH")
     region = parse_region(ra, dec, radius)
-    df = cone_search(_engine(), table, region.ra, region.dec, region.radius_arcsec)
+    if fmt in FILE_FORMATS:
+        result = cone_search(_engine(), table, region.ra, region.dec, region.radius_arcsec,
+                             as_table=True)
+        if limit is not None:
+            result = result[:limit]
+        write_table(result, fmt, out)
+        typer.echo(f"wrote {len(result)} rows of {table} to {out}")
+        return
+    df = public_view(cone_search(_engine(), table, region.ra, region.dec,
+                                 region.radius_arcsec))
     if limit is not None:
         df = df.head(limit)
-    render(df, fmt, title=f"{table}: {len(df)} within {region.radius_arcsec:g} arcsec",
-           table_columns=CONE_COLUMNS)
+    title = f"{table}: {len(df)} within {region.radius_arcsec:g} arcsec"
+    if out is None:
+        render(df, fmt, title=title, table_columns=CONE_COLUMNS)
+        return
+    with open(out, "w", encoding="utf-8", newline="") as fh:
+        render(df, fmt, title=title, table_columns=CONE_COLUMNS, file=fh)
+    typer.echo(f"wrote {len(df)} rows of {table} to {out}")
 
 
 # --- nightly -------------------------------------------------------------------------

@@ -166,6 +166,13 @@ def check_coordinate(value: float, *, hours: bool, text=None) -> None:
         raise InputError(f"declination {value!r} is outside [-90, 90] degrees")
 
 
+MIN_RADIUS_ARCSEC = 1e-9
+"""The smallest radius livecat searches with (one nano-arcsecond). A double holds a
+coordinate near 360 degrees to ~0.2 nano-arcseconds, so a smaller cone could only hold
+positions identical to its centre; and PostgreSQL raises "underflow" on ``radius / 3600``
+for radii under ~1e-290 arcsec. The SQL function ``livecat.check_cone`` has the same limit."""
+
+
 def parse_radius_arcsec(text, *, max_deg: float = 180.0) -> float:
     """A radius in arcseconds: a plain number is arcsec; an astropy angle string
     (``12arcmin``, ``0.2deg``, ``30 arcsec``) is converted.
@@ -173,7 +180,8 @@ def parse_radius_arcsec(text, *, max_deg: float = 180.0) -> float:
     Raises
     ------
     catalog.errors.InputError
-        When it is not an angle, not positive, or larger than ``max_deg``.
+        When it is not an angle, not positive, smaller than :data:`MIN_RADIUS_ARCSEC` or
+        larger than ``max_deg``.
     """
     if isinstance(text, (int, float, np.integer, np.floating)) and not isinstance(text, bool):
         arcsec = float(text)
@@ -190,6 +198,9 @@ def parse_radius_arcsec(text, *, max_deg: float = 180.0) -> float:
     if not (math.isfinite(arcsec) and 0 < arcsec <= max_deg * 3600.0):
         raise InputError(f"radius {arcsec!r} arcsec must be > 0 and <= {max_deg * 3600:g} "
                          f"({max_deg:g} degrees)")
+    if arcsec < MIN_RADIUS_ARCSEC:
+        raise InputError(f"radius {arcsec!r} arcsec is below {MIN_RADIUS_ARCSEC:g} arcsec, "
+                         "the smallest radius livecat searches with")
     return arcsec
 
 
@@ -282,8 +293,10 @@ def angular_separation_deg(ra1, dec1, ra2, dec2) -> np.ndarray:
     The same formula as the SQL function ``livecat.ang_sep_deg``, so Python and SQL agree
     on which points fall inside a radius.
     """
-    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(x, dtype=np.float64))
-                            for x in (ra1, dec1, ra2, dec2))
-    h = (np.sin((dec2 - dec1) / 2.0) ** 2
-         + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2.0) ** 2)
+    ra1, dec1, ra2, dec2 = (np.asarray(x, dtype=np.float64) for x in (ra1, dec1, ra2, dec2))
+    # differences taken in degrees before the conversion, in the SQL function's order: exact
+    # for close positions, so the two agree at milliarcsecond radii too
+    h = (np.sin(np.radians(dec2 - dec1) / 2.0) ** 2
+         + np.cos(np.radians(dec1)) * np.cos(np.radians(dec2))
+         * np.sin(np.radians(ra2 - ra1) / 2.0) ** 2)
     return np.degrees(2.0 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))

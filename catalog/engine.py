@@ -36,6 +36,16 @@ def display_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+def url_for_role(url: str, role: str) -> str:
+    """``url`` (libpq form) with ``role`` as its user and no password: the URL a colleague's
+    ``psql`` connects with (it asks for the password)."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{quote(role, safe='')}@{host}"))
+
+
 def create_engine(url: str) -> Engine:
     """Create an engine on ``url`` with livecat's session options.
 

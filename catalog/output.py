@@ -1,4 +1,5 @@
-"""Rendering of result frames for the CLI: a rich table, CSV or JSON."""
+"""Rendering of result frames for the CLI: a rich table, CSV or JSON; and astropy Tables
+with units, written as VOTable or FITS files."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ from rich.console import Console
 from rich.table import Table
 
 FORMATS = ("table", "csv", "json")
+"""Formats :func:`render` writes to a stream."""
+FILE_FORMATS = ("votable", "fits")
+"""Formats :func:`write_table` writes to a file."""
+
+NAME_UNITS = {"ra": "deg", "dec": "deg"}
+SUFFIX_UNITS = (("_arcsec", "arcsec"), ("_deg", "deg"), ("_kev", "keV"), ("_cm2", "cm-2"),
+                ("mag", "mag"))
+"""Units by column name, where a column's comment does not give one: livecat names columns
+with their unit (``pos_err_arcsec``, ``band_lo_kev``, ``nh_gal_cm2``, ``e_gmag``)."""
 
 
 def _jsonable(value):
@@ -60,3 +70,107 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.6f}" if abs(value) < 1e6 else f"{value:.4g}"
     return str(value)
+
+
+def unit_for(name: str, comment: str | None = None) -> str | None:
+    """A column's unit: the last comma-separated part of its comment when astropy reads it
+    as a unit (``"ICRS right ascension, deg"``, ``"parallax error, mas"``), else from its
+    name (:data:`NAME_UNITS`, :data:`SUFFIX_UNITS`); None for a number without unit."""
+    from astropy import units as u
+
+    if comment and "," in comment:
+        last = comment.rsplit(",", 1)[1].strip()
+        if last and " " not in last:
+            try:
+                unit = u.Unit(last, parse_strict="raise")
+            except ValueError:
+                unit = None
+            if unit is not None and unit != u.dimensionless_unscaled:
+                return unit.to_string()
+    if name in NAME_UNITS:
+        return NAME_UNITS[name]
+    return next((unit for suffix, unit in SUFFIX_UNITS if name.endswith(suffix)), None)
+
+
+def _kind(values: pd.Series) -> str:
+    """numpy kind of a column read from the database: b(ool), i(nt), f(loat) or U (text)."""
+    import numpy as np
+
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "b"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "i"
+    if pd.api.types.is_float_dtype(dtype):
+        return "f"
+    present = values.dropna().tolist()
+    if present and all(isinstance(v, (bool, np.bool_)) for v in present):
+        return "b"
+    if present and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                       for v in present):
+        return "i"
+    return "U"
+
+
+def _text(value) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def to_table(df: pd.DataFrame, units: dict[str, str] | None = None,
+             kinds: dict[str, str] | None = None, meta: dict | None = None):
+    """An astropy Table of ``df`` with units, fit for VOTable and FITS.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    units : dict of str to str, optional
+        Unit per column; columns not named get :func:`unit_for` of their name.
+    kinds : dict of str to str, optional
+        numpy kind per column (``b``, ``i``, ``f`` or ``U`` for text), e.g. from the
+        database types, so that a column with no value keeps its type; else inferred.
+    meta : dict, optional
+        Table metadata (FITS header keywords: at most 8 characters).
+
+    Returns
+    -------
+    astropy.table.Table
+        JSON values (dicts, lists) as JSON text, timestamps as ISO 8601 text, missing
+        values masked.
+    """
+    import numpy as np
+    from astropy.table import MaskedColumn, Table
+
+    units, kinds = units or {}, kinds or {}
+    table = Table(meta=dict(meta or {}))
+    for name in df.columns:
+        values = df[name]
+        missing = values.isna().to_numpy()
+        kind = kinds.get(name) or _kind(values)
+        if kind == "f":
+            data = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+        elif kind in ("b", "i"):
+            fill = False if kind == "b" else 0
+            data = np.array([fill if m else v for v, m in zip(values.tolist(), missing)],
+                            dtype=bool if kind == "b" else np.int64)
+        else:
+            data = np.array(["" if m else _text(v) for v, m in zip(values.tolist(), missing)],
+                            dtype=str)
+        table.add_column(MaskedColumn(data, name=name, mask=missing,
+                                      unit=units.get(name, unit_for(name))))
+    return table
+
+
+def write_table(table, fmt: str, path) -> None:
+    """Write an astropy Table as ``fmt`` (``"votable"`` or ``"fits"``) to ``path``, through a
+    temporary file and a rename: never a half-written file."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    part = path.with_name(path.name + ".part")
+    table.write(part, format=fmt, overwrite=True)
+    os.replace(part, path)

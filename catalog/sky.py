@@ -17,6 +17,7 @@ each, or, when the probes would outnumber the right table's rows, by one hash jo
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from typing import Literal
 
 import healpy as hp
@@ -25,12 +26,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from .coords import check_coordinate, parse_radius_arcsec
 from .errors import InputError
 from .healpix import ARCSEC, MAX_ORDER, MAX_PIXRAD, cone_ranges
 from .pgcopy import copy_columns, read_columns
 from .settings import SCHEMA
-
-MAX_RADIUS_ARCSEC = 648000.0
 
 
 def positional_tables(conn: Connection) -> list[str]:
@@ -65,18 +65,17 @@ def _check_table(conn: Connection, table: str) -> str:
 
 
 def check_position(ra_deg: float, dec_deg: float) -> None:
-    """Raise InputError unless ra is finite and -90 <= dec <= 90."""
-    if not (math.isfinite(ra_deg) and math.isfinite(dec_deg)):
+    """Raise InputError unless ra is finite (any value: it is taken modulo 360) and
+    -90 <= dec <= 90 (:func:`catalog.coords.check_coordinate`)."""
+    if not math.isfinite(ra_deg):
         raise InputError(f"position ({ra_deg}, {dec_deg}) must be finite numbers in degrees")
-    if not -90.0 <= dec_deg <= 90.0:
-        raise InputError(f"declination {dec_deg} is outside [-90, 90] degrees")
+    check_coordinate(dec_deg, hours=False)
 
 
 def check_radius(radius_arcsec: float) -> None:
-    """Raise InputError unless 0 < radius <= 180 degrees."""
-    if not (math.isfinite(radius_arcsec) and 0.0 < radius_arcsec <= MAX_RADIUS_ARCSEC):
-        raise InputError(f"radius {radius_arcsec} arcsec must be > 0 and <= "
-                         f"{MAX_RADIUS_ARCSEC:g} (180 degrees)")
+    """Raise InputError unless MIN_RADIUS_ARCSEC <= radius <= 180 degrees
+    (:func:`catalog.coords.parse_radius_arcsec`)."""
+    parse_radius_arcsec(radius_arcsec)
 
 
 OR_RANGES_MAX = 4
@@ -100,12 +99,14 @@ def cone_search_sql(table_sql: str, n_ranges: int, columns: str = "t.*") -> str:
     serial: the generic plan's default estimates would otherwise start parallel workers,
     milliseconds of start-up, for a cone of one row on a table of a few million.
 
-    With many ranges the OR list would be a new statement per count, so the ranges travel as arrays and a LATERAL subquery probes each;
-    its ``OFFSET 0`` fence keeps every range its own parameterised btree scan. Without the
-    fence the planner, which assumes a default 0.5% of the table per ``BETWEEN`` of unknown
-    bounds, flattens the join and prefers a (parallel) sequential scan of the whole table,
-    1000 times slower.
+    With many ranges the OR list would be a new statement per count, so the ranges travel as
+    arrays and a LATERAL subquery probes each; its ``OFFSET 0`` fence keeps every range its
+    own parameterised btree scan. Without the fence the planner, which assumes a default 0.5%
+    of the table per ``BETWEEN`` of unknown bounds, flattens the join and prefers a
+    (parallel) sequential scan of the whole table, 1000 times slower.
     """
+    if n_ranges < 1:  # catalog.healpix.cone_ranges always covers a cone with some range
+        raise ValueError("a cone statement needs at least one hpx range")
     sep = f"{SCHEMA}.ang_sep_deg(%(ra)s, %(dec)s, t.ra, t.dec)"
     if n_ranges <= OR_RANGES_MAX:
         ors = " OR ".join(f"t.hpx BETWEEN %(lo{i})s AND %(hi{i})s" for i in range(n_ranges))
@@ -114,8 +115,9 @@ def cone_search_sql(table_sql: str, n_ranges: int, columns: str = "t.*") -> str:
         source = (f"unnest(%(lo)s::bigint[], %(hi)s::bigint[]) AS r(lo, hi) "
                   f"CROSS JOIN LATERAL (SELECT * FROM {table_sql} s "
                   f"WHERE s.hpx BETWEEN r.lo AND r.hi OFFSET 0) AS t WHERE ")
+    # ORDER BY the expression, not its name: a table may have its own separation_arcsec
     return (f"SELECT {columns}, {sep} * 3600.0 AS separation_arcsec FROM {source}"
-            f"{sep} <= %(r)s / 3600.0 ORDER BY separation_arcsec, t.id")
+            f"{sep} <= %(r)s / 3600.0 ORDER BY {sep} * 3600.0, t.id")
 
 
 def cone_search_params(ra_deg: float, dec_deg: float, radius_arcsec: float,
@@ -130,8 +132,56 @@ def cone_search_params(ra_deg: float, dec_deg: float, radius_arcsec: float,
     return params
 
 
+BOOKKEEPING_COLUMNS = ("hpx", "row_hash", "created_at", "updated_at")
+"""Columns of positional tables that serve livecat rather than its readers: the sky index,
+the change-detection hash and the row timestamps. Left out of :func:`public_view`."""
+
+LEADING_COLUMNS = ("id", "catalog", "native_id", "name", "ra", "dec", "separation_arcsec",
+                   "is_current")
+"""The columns a cone's rows start with, where the table has them."""
+
+
+def public_view(df: pd.DataFrame) -> pd.DataFrame:
+    """A cone's rows as people read them: no :data:`BOOKKEEPING_COLUMNS`, the
+    :data:`LEADING_COLUMNS` first. A table's own ``separation_arcsec`` (``mw_counterpart``:
+    from its X-ray source) becomes ``row_separation_arcsec``, the cone's keeps the name."""
+    names = list(df.columns)
+    if names.count("separation_arcsec") > 1:  # the table's own first, the cone's last
+        names[names.index("separation_arcsec")] = "row_separation_arcsec"
+        df = df.set_axis(names, axis=1)
+    keep = [c for c in names if c not in BOOKKEEPING_COLUMNS]
+    order = [c for c in LEADING_COLUMNS if c in keep] + [c for c in keep
+                                                          if c not in LEADING_COLUMNS]
+    return df[order]
+
+
+_KINDS = {"float4": "f", "float8": "f", "numeric": "f", "int2": "i", "int4": "i",
+          "int8": "i", "bool": "b"}
+
+
+def column_meta(conn: Connection | Engine, table: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Units and numpy kinds (b, i, f, U) of the columns of a livecat table and of a cone's
+    columns (:func:`public_view`). Units come from the column comments (``"..., deg"``) or
+    names (:func:`catalog.output.unit_for`)."""
+    from .output import unit_for
+
+    with (conn.connect() if isinstance(conn, Engine) else nullcontext(conn)) as c:
+        rows = c.execute(sa.text(
+            "SELECT a.attname, col_description(a.attrelid, a.attnum), t.typname "
+            "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "WHERE a.attrelid = CAST(:t AS regclass) AND a.attnum > 0 AND NOT a.attisdropped"),
+            {"t": _check_table(c, table)}).all()
+    units = {name: unit_for(name, comment) for name, comment, _ in rows}
+    kinds = {name: _KINDS.get(typname, "U") for name, _, typname in rows}
+    if "separation_arcsec" in units:  # the table's own, renamed by public_view
+        units["row_separation_arcsec"] = units["separation_arcsec"]
+        kinds["row_separation_arcsec"] = kinds["separation_arcsec"]
+    units["separation_arcsec"], kinds["separation_arcsec"] = "arcsec", "f"
+    return {k: v for k, v in units.items() if v}, kinds
+
+
 def cone_search(conn: Connection | Engine, table: str, ra_deg: float, dec_deg: float,
-                radius_arcsec: float) -> pd.DataFrame:
+                radius_arcsec: float, *, as_table: bool = False):
     """Rows of ``table`` within ``radius_arcsec`` of (ra, dec), nearest first.
 
     Parameters
@@ -142,11 +192,14 @@ def cone_search(conn: Connection | Engine, table: str, ra_deg: float, dec_deg: f
     ra_deg, dec_deg : float
         Centre, ICRS degrees.
     radius_arcsec : float
-        0 < radius <= 648000 (180 degrees).
+        :data:`catalog.coords.MIN_RADIUS_ARCSEC` <= radius <= 648000 (180 degrees).
+    as_table : bool
+        Return an astropy Table with units (deg, arcsec, ...) of :func:`public_view`'s
+        columns (no bookkeeping), its meta naming the cone, instead of a DataFrame.
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame or astropy.table.Table
         Every column of the table plus ``separation_arcsec``, ordered by separation then id.
         The same rows as ``SELECT * FROM livecat.cone_search(table, ra, dec, radius)``.
     """
@@ -154,7 +207,15 @@ def cone_search(conn: Connection | Engine, table: str, ra_deg: float, dec_deg: f
     check_radius(radius_arcsec)
     if isinstance(conn, Engine):
         with conn.connect() as c:
-            return cone_search(c, table, ra_deg, dec_deg, radius_arcsec)
+            return cone_search(c, table, ra_deg, dec_deg, radius_arcsec, as_table=as_table)
+    if as_table:
+        from .output import to_table
+
+        rows = cone_search(conn, table, ra_deg, dec_deg, radius_arcsec)
+        units, kinds = column_meta(conn, table)
+        return to_table(public_view(rows), units, kinds,
+                        meta={"TABLE": table, "RA": float(ra_deg), "DEC": float(dec_deg),
+                              "RADIUS": float(radius_arcsec)})
     table_sql = _check_table(conn, table)
     ranges = cone_ranges(ra_deg, dec_deg, radius_arcsec)
     # straight on the driver's cursor (same transaction): SQLAlchemy's per-call statement

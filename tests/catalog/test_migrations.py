@@ -85,3 +85,28 @@ def test_position_constraint_rejects_bad_rows(engine, clean_tables):
         with engine.begin() as conn:
             conn.execute(sa.text("INSERT INTO livecat.literature_object (catalog, native_id, "
                                  "ra, dec) VALUES ('x', 'y', 10, 95)"))
+
+
+REPLACED_BY_0008 = ("ang_sep_deg", "hpx_from_radec", "hpx_center_chord2", "cone_ranges",
+                    "cone_search")
+
+
+def _function_defs(engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.text(
+            "SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'livecat'")).all())
+
+
+def test_0008_downgrade_restores_the_functions_it_replaced(database_factory):
+    engine = create_engine(database_factory())
+    migrate.upgrade(engine, "0007_flux_per_source")
+    before = _function_defs(engine)
+    migrate.upgrade(engine)
+    after = _function_defs(engine)
+    assert "check_cone" in after and "process_lock" in _tables(engine)
+    assert all(after[f] != before[f] for f in REPLACED_BY_0008)
+    migrate.downgrade(engine, "0007_flux_per_source")
+    assert _function_defs(engine) == before
+    assert "process_lock" not in _tables(engine)
+    engine.dispose()
