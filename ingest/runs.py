@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from catalog.errors import ConflictError
+from catalog.locks import hold_lock
 from catalog.settings import login_name
 from ingest.footprint import Footprint
 from ingest.rows import json_default
@@ -70,19 +71,17 @@ class LoadResult:
 
 
 def lock_name(catalog: str) -> str:
-    """Text whose ``hashtext`` is the advisory lock key of a catalog's ingest."""
-    return f"livecat:ingest:{catalog}"
+    """The name of a catalog's ingest lock (:mod:`catalog.locks`)."""
+    return f"ingest:{catalog}"
 
 
 def take_lock(cur, catalog: str, wait: bool) -> None:
-    """Take the catalog's ingest lock for the rest of the transaction (or fail/wait)."""
-    if wait:
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock_name(catalog),))
-        return
-    cur.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (lock_name(catalog),))
-    if not cur.fetchone()[0]:
-        raise ConflictError(f"another ingest of {catalog} is running; try again when it has "
-                            "finished, or pass --wait to wait for it")
+    """Take the catalog's ingest lock for the rest of the transaction (or fail/wait): a
+    row lock of ``livecat.process_lock``, which a read-only role can neither take nor
+    block (:mod:`catalog.locks`)."""
+    hold_lock(cur, lock_name(catalog), wait=wait,
+              busy_message=f"another ingest of {catalog} is running; try again when it has "
+                           "finished, or pass --wait to wait for it")
 
 
 def open_release(cur, catalog: str, version: str, *, origin, checksum, remote_meta,

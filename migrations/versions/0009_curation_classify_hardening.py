@@ -13,13 +13,13 @@ append-only log (nothing a curator or the system recorded is lost) while new one
 refused.
 
 Revision ID: 0009_curation_classify_hardening
-Revises: 0007_flux_per_source
+Revises: 0008_catalog_hardening
 Create Date: 2026-11-26
 """
 from alembic import op
 
 revision = "0009_curation_classify_hardening"
-down_revision = "0007_flux_per_source"
+down_revision = "0008_catalog_hardening"
 branch_labels = None
 depends_on = None
 

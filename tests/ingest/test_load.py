@@ -22,6 +22,7 @@ from ingest import atnf, load
 from ingest.renames import match_renames
 from ingest.rows import RELEASE_KEYS, json_text, row_chunks, staging_frame
 from ingest.runs import lock_name
+from catalog.locks import hold_lock
 from ingest.footprint import Footprint
 from ingest.prefetch import prefetched
 from ingest.normalized import (LITERATURE_COLUMNS, XRAY_FLUX_COLUMNS, XRAY_SOURCE_COLUMNS,
@@ -291,8 +292,7 @@ def test_constraint_violation_mid_load_rolls_back(clean_tables):
 
 def _hold_lock(engine, catalog, release: threading.Event, held: threading.Event):
     with engine.begin() as conn:
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                     {"k": lock_name(catalog)})
+        hold_lock(conn.connection.dbapi_connection.cursor(), lock_name(catalog), wait=True)
         held.set()
         release.wait(10)
 
