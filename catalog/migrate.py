@@ -84,7 +84,7 @@ def _precious_rows(conn: Connection) -> dict[str, int]:
     return rows
 
 
-def downgrade(engine: Engine, revision: str, *, drop_data: bool = True) -> dict[str, int]:
+def downgrade(engine: Engine, revision: str, *, drop_data: bool = False) -> dict[str, int]:
     """Downgrade the schema to ``revision`` (``base`` removes every livecat object).
 
     The downgrade runs in one transaction; if it deleted rows of curator decisions,

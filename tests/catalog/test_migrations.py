@@ -53,7 +53,7 @@ def test_upgrade_downgrade_upgrade_with_rows(database_factory):
     from catalog.healpix import radec_to_hpx
     assert hpx == int(radec_to_hpx(187.27792, 2.05240))
 
-    migrate.downgrade(engine, "base")
+    migrate.downgrade(engine, "base", drop_data=True)
     assert _tables(engine) == set()
     assert migrate.current_revision(engine) is None
     with engine.connect() as conn:
@@ -106,7 +106,7 @@ def test_0008_downgrade_restores_the_functions_it_replaced(database_factory):
     after = _function_defs(engine)
     assert "check_cone" in after and "process_lock" in _tables(engine)
     assert all(after[f] != before[f] for f in REPLACED_BY_0008)
-    migrate.downgrade(engine, "0007_flux_per_source")
+    migrate.downgrade(engine, "0007_flux_per_source", drop_data=True)
     assert _function_defs(engine) == before
     assert "process_lock" not in _tables(engine)
     engine.dispose()

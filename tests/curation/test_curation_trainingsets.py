@@ -145,14 +145,14 @@ def test_migrations_round_trip_with_curation_rows(database_factory):
     ids = build(engine)
     D.decide(engine, ids[0], "confirm", "alice")
     T.create_training_set(engine, "m", "alice")
-    migrate.downgrade(engine, "0002_history_taxonomy")
+    migrate.downgrade(engine, "0002_history_taxonomy", drop_data=True)
     with engine.connect() as conn:
         left = conn.execute(sa.text(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'livecat' "
             "AND table_name IN ('counterpart_candidate', 'curation_event', 'training_set', "
             "'curation_state')")).scalar()
     assert left == 0
-    migrate.downgrade(engine, "base")
+    migrate.downgrade(engine, "base", drop_data=True)
     migrate.upgrade(engine)
     ids = build(engine)
     D.decide(engine, ids[1], "reject", "bob")
