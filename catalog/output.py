@@ -1,5 +1,6 @@
-"""Rendering of result frames for the CLI: a rich table, CSV or JSON; and astropy Tables
-with units, written as VOTable or FITS files."""
+"""Rendering of result frames for the CLI: a rich table, CSV or JSON; astropy Tables with
+units, written as VOTable or FITS files; and the one conversion of values into JSON types
+(:func:`jsonable`) that every JSON writer uses."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 import sys
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -24,14 +26,30 @@ SUFFIX_UNITS = (("_arcsec", "arcsec"), ("_deg", "deg"), ("_kev", "keV"), ("_cm2"
 with their unit (``pos_err_arcsec``, ``band_lo_kev``, ``nh_gal_cm2``, ``e_gmag``)."""
 
 
-def _jsonable(value):
+def jsonable(value):
+    """``value`` in JSON types: containers converted item by item (keys as text), numpy
+    arrays as lists, numpy scalars as Python numbers, NaN and infinities as None.
+
+    Examples
+    --------
+    >>> jsonable({"n": np.int64(3), "x": [np.float64("nan"), 1.5]})
+    {'n': 3, 'x': [None, 1.5]}
+    """
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
     return value
+
+
+def _json_cell(value):
+    return value.isoformat() if hasattr(value, "isoformat") else jsonable(value)
 
 
 def render(df: pd.DataFrame, fmt: str, title: str | None = None,
@@ -48,7 +66,7 @@ def render(df: pd.DataFrame, fmt: str, title: str | None = None,
                 frame[col] = frame[col].map(json.dumps, na_action="ignore")
         frame.to_csv(out, index=False)
     elif fmt == "json":
-        records = [{k: _jsonable(v) for k, v in rec.items()}
+        records = [{k: _json_cell(v) for k, v in rec.items()}
                    for rec in df.to_dict(orient="records")]
         out.write(json.dumps(records, indent=1) + "\n")
     else:

@@ -35,15 +35,9 @@ from typing import Callable
 
 import numpy as np
 
-CrossSection = Callable[[np.ndarray], np.ndarray]
+from catalog.bands import COMMON_BANDS, CSC_BANDS_KEV
 
-#: CSC energy bands (keV): soft, medium, hard, broad (Evans et al. 2010, ApJS 189, 37).
-CSC_BANDS_KEV: dict[str, tuple[float, float]] = {
-    "s": (0.5, 1.2),
-    "m": (1.2, 2.0),
-    "h": (2.0, 7.0),
-    "b": (0.5, 7.0),
-}
+CrossSection = Callable[[np.ndarray], np.ndarray]
 
 # Morrison & McCammon (1983), Table 2: lower edge of each range (keV), c0, c1, c2.
 _MM83 = np.array(
@@ -180,6 +174,6 @@ def csc_band_transmissions(
 ) -> dict[str, float]:
     """Transmission factors for the CSC s, m, h and b bands at one N_H."""
     return {
-        band: float(band_transmission(nh_cm2, lims, gamma=gamma, sigma=sigma))
-        for band, lims in CSC_BANDS_KEV.items()
+        band: float(band_transmission(nh_cm2, CSC_BANDS_KEV[band], gamma=gamma, sigma=sigma))
+        for band in COMMON_BANDS
     }

@@ -1,7 +1,9 @@
 """``livecat classify``: train, evaluate, promote and compare MUWCLASS classifier runs.
 
-Thin over :mod:`classify.runs` (runs, artifacts, evaluation) and :mod:`classify.labels`
-(feature table from the database, Monte Carlo classification, labels written with COPY).
+Thin over :mod:`classify.runs` (train, list, show, promote, evaluate runs),
+:mod:`classify.labels` (Monte Carlo classification of the sources of
+:mod:`classify.measurements`), :mod:`classify.labelstore` (labels written with COPY,
+compared between runs) and :mod:`classify.export`.
 Progress goes to stderr (a rich bar on a terminal, plain lines otherwise); results to
 stdout.
 
@@ -129,7 +131,8 @@ def train(
     Example: livecat classify train --training-set file:TD_train.csv --seed 1 ;
     livecat classify train -t muwclass-csc@2 --estimator extra-trees --param n_estimators=500
     """
-    from classify.runs import parse_params, train_run
+    from classify.runconfig import parse_params
+    from classify.runs import train_run
 
     run = train_run(_engine(), training_set, estimator=estimator, params=parse_params(param),
                     mc_samples=mc, seed=seed, feature_set=features, note=note,
@@ -199,7 +202,8 @@ def run_cmd(
     Examples: livecat classify run 1 --catalog csc ;
     livecat classify run 1 --region 187.28 2.05 600 ; livecat classify run 1 --where "s.significance > 5"
     """
-    from classify.labels import Selection, classify_run
+    from classify.labels import classify_run
+    from classify.measurements import Selection
 
     sel = Selection(catalogs=list(catalog or []), region=region, where=where)
     with _Progress(f"run {run_id}") as progress:
@@ -236,11 +240,12 @@ def show_cmd(
     import dataclasses
 
     from catalog.errors import InputError
-    from classify.runs import _jsonable, get_run
+    from catalog.output import jsonable
+    from classify.runs import get_run
 
     run = get_run(_engine(), run_id)
     if fmt == "json":
-        data = {k: _jsonable(v) for k, v in dataclasses.asdict(run).items()}
+        data = {k: jsonable(v) for k, v in dataclasses.asdict(run).items()}
         typer.echo(json.dumps(data, indent=1, default=str))
     elif fmt == "text":
         for line in _run_lines(run):
@@ -274,7 +279,7 @@ def diff_cmd(
     Example: livecat classify diff 1 2 --format csv
     """
     from catalog.output import render
-    from classify.labels import diff_runs
+    from classify.labelstore import diff_runs
 
     fmt = check_format(fmt)
     frame = diff_runs(_engine(), run_a, run_b)

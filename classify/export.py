@@ -26,9 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from catalog.errors import InputError
-from catalog.files import sha256_file, write_atomic
+from catalog.files import sha256_file
 from catalog.settings import SCHEMA
-from classify.runs import RunInfo, _jsonable, get_run
+from classify.runs import RunInfo, get_run
 from curation.tablefiles import (
     EXTENSIONS,
     FORMATS,
@@ -36,6 +36,7 @@ from curation.tablefiles import (
     livecat_version,
     resolve_out,
     text_column,
+    write_manifest,
     write_table,
 )
 
@@ -152,7 +153,4 @@ def export_labels(engine: Engine, run_id: int | None, fmt: str,
         "format": fmt, "file": out.name, "sha256": sha256_file(out),
         "columns": list(frame.columns), "units": units,
     }
-    mpath = Path(str(out) + ".manifest.json")
-    write_atomic(mpath, (json.dumps(_jsonable(manifest), indent=1, sort_keys=True)
-                         + "\n").encode())
-    return out, mpath
+    return out, write_manifest(out, manifest)

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-XRAY_BANDS = ("s", "m", "h")
+from catalog.bands import MUWCLASS_BANDS
+
 CSC_FLAGS = ("extent", "conf", "pileup")
 PC_CM = 3.0857e18
 #: Upper limit (erg cm^-2 s^-1) of a CSC band without a flux: the reference's
@@ -87,6 +88,12 @@ MW_BANDS: tuple[MWBand, ...] = (
 )
 MW_BAND_BY_NAME = {b.name: b for b in MW_BANDS}
 MAG_COLUMNS = tuple(b.name for b in MW_BANDS)
+#: Gaia parallax, proper motion and distance of a counterpart (training-set names).
+ASTROMETRY_COLUMNS = ("Plx", "e_Plx", "PM", "rgeo", "b_rgeo", "B_rgeo")
+#: Every counterpart quantity a source table holds: magnitudes, their errors, astrometry
+#: (missing, never zero, for a source without a counterpart).
+COUNTERPART_MEASUREMENTS = (*MAG_COLUMNS, *[f"e_{m}" for m in MAG_COLUMNS],
+                            *ASTROMETRY_COLUMNS)
 
 #: Bands whose flux is a feature (reference ``MUWCLASS_features``: all but W3).
 FLUX_BANDS = tuple(b for b in MAG_COLUMNS if b != "W3mag")
@@ -127,16 +134,16 @@ def fill_nondetections(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
         are), and per row the bands filled (``"h"``, ``"s,m"``; None when none was).
     """
     out = table.copy()
-    filled = np.zeros((len(out), len(XRAY_BANDS)), dtype=bool)
-    values = out[[f"F{b}" for b in XRAY_BANDS]].to_numpy(float)
+    filled = np.zeros((len(out), len(MUWCLASS_BANDS)), dtype=bool)
+    values = out[[f"F{b}" for b in MUWCLASS_BANDS]].to_numpy(float)
     some = ~np.isnan(values).all(axis=1)
-    for i, band in enumerate(XRAY_BANDS):
+    for i, band in enumerate(MUWCLASS_BANDS):
         miss = np.isnan(values[:, i]) & some
         filled[:, i] = miss
         out[f"F{band}"] = np.where(miss, NONDETECTION_FLUX, values[:, i])
         out[f"e_F{band}"] = np.where(miss, NONDETECTION_ERROR,
                                      out[f"e_F{band}"].to_numpy(float))
-    names = [",".join(b for b, f in zip(XRAY_BANDS, row) if f) or None for row in filled]
+    names = [",".join(b for b, f in zip(MUWCLASS_BANDS, row) if f) or None for row in filled]
     return out, pd.Series(names, index=table.index, dtype=object)
 
 
@@ -260,7 +267,7 @@ def compute_features(table: pd.DataFrame, options: FeatureOptions = FeatureOptio
         One row per input row, columns :meth:`FeatureOptions.feature_names`; NaN marks a
         missing value.
     """
-    fs, fm, fh = (table[f"F{b}"].astype(float).to_numpy() for b in XRAY_BANDS)
+    fs, fm, fh = (table[f"F{b}"].astype(float).to_numpy() for b in MUWCLASS_BANDS)
     fb = fs + fm + fh
     with np.errstate(divide="ignore", invalid="ignore"):
         log_fb = np.where(fb > 0, np.log10(fb), np.nan)

@@ -1,49 +1,13 @@
 """Classify X-ray sources of the database with a classifier run and write their labels.
 
-Feature table
--------------
-:func:`load_measurements` builds, for the selected ``xray_source`` rows, the measurement
-table that :func:`classify.montecarlo.sample_measurements` expects:
-
-* ``Fs``, ``Fm``, ``Fh`` from the ``xray_flux`` rows of kind ``energy_flux`` whose band
-  is the CSC soft (0.5-1.2 keV), medium (1.2-2) and hard (2-7) band (matched by their
-  energy edges, so any catalog quoting those bands qualifies); the error is half the
-  quoted interval, ``(value_hi - value_lo) / 2`` (68 % limits in CSC 2.1; value +/- error
-  in the MUWCLASS averages). A source measured in one or two of the bands is classified
-  with the others taken as non-detections, as the MUWCLASS training set holds them
-  (:func:`classify.features.fill_nondetections`; the label records them in
-  ``xray_bands_missing``). A source with none of the three fluxes, or with a flux but
-  no interval, is skipped and counted (``skipped_no_bands``, ``skipped_no_errors``);
-* ``P_intra``, ``P_inter`` from ``var_intra_prob`` / ``var_inter_prob``;
-* ``CSCv2_flags`` (``extent|conf|pileup``) from the ``flags`` JSON (``extended``,
-  ``confused``, ``pileup``);
-* optical/IR magnitudes, Gaia parallax, proper motion and distance from the ``mw_best``
-  view (best counterpart per survey, training-set column names) when it exists
-  (see :func:`counterpart_table`); otherwise missing, as for a source without
-  counterpart -- never zero.
-
-Labels
-------
+The measurement table of the selected sources is :func:`classify.measurements.load_measurements`.
 :func:`classify_table` classifies every Monte Carlo sample of every source with one
 model (chunks of sources, each seeded ``(run seed, chunk number)``, sources in id order,
-chunks spread over threads: the result does not depend on the number of threads).
-:func:`write_labels` writes one ``classification`` row per source and one
-``class_probability`` row per source and class with binary COPY, in one transaction.
-Labels are never overwritten: sources the run has already labelled are left out.
-
-Querying the labels (psql)
---------------------------
-::
-
-    -- the promoted run's confident CVs, most probable first
-    SELECT native_id, ra, dec, prob_cv, prob_std FROM livecat.classification_latest
-     WHERE predicted_class = 'CV' AND confident ORDER BY prob_cv DESC;
-    -- one source's class probabilities with their 2-sigma bounds, every run
-    SELECT run_id, class, mean, std, lo2sigma, hi2sigma FROM livecat.class_probability
-     WHERE source_id = 42 ORDER BY run_id, mean DESC;
-    -- labels near a position
-    SELECT l.* FROM livecat.cone_search('xray_source', 187.28, 2.05, 600) c
-      JOIN livecat.classification_latest l ON l.source_id = c.id;
+chunks spread over threads: the result does not depend on the number of threads). A run
+trained with ``--redden-agn`` classifies each E(B-V) bin of the sources with a model whose
+training AGN are reddened to that bin. The labels are written by
+:func:`classify.labelstore.write_labels` (binary COPY, one transaction); sources the run
+has already labelled are left out, so labels are never overwritten.
 """
 
 from __future__ import annotations
@@ -52,214 +16,21 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from catalog.errors import InputError
-from catalog.pgcopy import copy_columns
+from catalog.bands import MUWCLASS_BANDS
 from catalog.settings import SCHEMA
-from classify.features import (
-    MAG_COLUMNS,
-    NONDETECTION_LIMIT,
-    XRAY_BANDS,
-    FeatureOptions,
-    compute_features,
-    fill_nondetections,
-)
+from classify.features import NONDETECTION_LIMIT, FeatureOptions, compute_features
+from classify.labelstore import write_labels
+from classify.measurements import Measurements, Selection, load_measurements
 from classify.montecarlo import aggregate_probabilities, sample_measurements
 from classify.runs import RunInfo, get_run, load_model, run_training_data
 
-#: The CSC bands the features need: column -> (band_lo_kev, band_hi_kev).
-REQUIRED_BANDS = {"Fs": (0.5, 1.2), "Fm": (1.2, 2.0), "Fh": (2.0, 7.0)}
-#: xray_source.flags key -> the CSCv2_flags word of the training set.
-FLAG_WORDS = {"extended": "extent", "confused": "conf", "pileup": "pileup"}
-#: Counterpart quantities read from ``mw_counterpart`` (besides magnitudes and errors).
-ASTROMETRY_COLUMNS = ("Plx", "e_Plx", "PM", "rgeo", "b_rgeo", "B_rgeo")
-
 ProgressFn = Callable[[int, int], None]
-
-
-@dataclass
-class Selection:
-    """Which X-ray sources to classify (all given criteria must hold).
-
-    Attributes
-    ----------
-    catalogs : list of str
-        ``xray_source.catalog`` values (e.g. ``csc``); empty = any.
-    region : (ra_deg, dec_deg, radius_arcsec) or None
-        A cone (the SQL ``cone_search`` of the catalog core).
-    where : str or None
-        A SQL condition on the ``xray_source`` row, aliased ``s``
-        (e.g. ``s.significance > 5``), run in a read-only transaction.
-    """
-
-    catalogs: list[str] = field(default_factory=list)
-    region: tuple[float, float, float] | None = None
-    where: str | None = None
-
-    def sql(self) -> tuple[str, dict[str, Any]]:
-        """The WHERE clause (on alias ``s``) and its parameters."""
-        parts, params = ["true"], {}
-        if self.catalogs:
-            parts.append("s.catalog = ANY(:catalogs)")
-            params["catalogs"] = list(self.catalogs)
-        if self.region is not None:
-            ra, dec, radius = (float(v) for v in self.region)
-            if not (-90 <= dec <= 90) or not (0 < radius <= 648000):
-                raise InputError(f"region ({ra}, {dec}, {radius}): need -90 <= DEC <= 90 and "
-                                 f"0 < RADIUS <= 648000 arcsec")
-            parts.append(f"s.id IN (SELECT id FROM {SCHEMA}.cone_search('xray_source', "
-                         f":ra, :dec, :radius))")
-            params.update(ra=ra % 360.0, dec=dec, radius=radius)
-        if self.where:
-            parts.append(f"({self.where})")
-        return " AND ".join(parts), params
-
-
-@dataclass
-class Measurements:
-    """The measurement table of the selected sources and what was left out.
-
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        One row per classifiable source (index = xray_source id, ascending).
-    n_selected : int
-        Sources the selection matched.
-    skipped_labelled : int
-        Already labelled by the run.
-    skipped_no_bands : int
-        With none of the s, m, h energy fluxes.
-    skipped_no_errors : int
-        With a flux but no interval (or a negative one) in one of those bands.
-    counterparts : str
-        Where counterpart magnitudes were read from (``mw_best view``), else why not.
-    bands_missing : pandas.Series
-        Per row of ``table``: the bands taken as non-detections (``"h"``, ``"s,m"``), None
-        when all three were measured.
-    """
-
-    table: pd.DataFrame
-    n_selected: int = 0
-    skipped_labelled: int = 0
-    skipped_no_bands: int = 0
-    skipped_no_errors: int = 0
-    counterparts: str = "none (no mw_best view of the counterparts)"
-    bands_missing: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
-
-    def n_missing_band(self) -> dict[str, int]:
-        """Labelled sources per band taken as a non-detection."""
-        lists = [v.split(",") for v in self.bands_missing.dropna()]
-        return {b: sum(b in v for v in lists) for b in XRAY_BANDS}
-
-
-def counterpart_table(conn) -> tuple[str | None, str]:
-    """SQL selecting the best counterpart's measurements per source, if the tables allow.
-
-    The ``livecat.mw_best`` view (migration 0005: the best counterpart of every survey
-    side by side, in the training-set column names ``Gmag``, ``e_Gmag``, ..., ``Plx``,
-    ``PM``, ``rgeo``, ``b_rgeo``, ``B_rgeo``) is read when it exists; without it every
-    counterpart quantity is missing.
-
-    Returns
-    -------
-    (str or None, str)
-        A SELECT returning ``source_id`` and the training-set column names, or None; and a
-        description of what was used.
-    """
-    if conn.execute(sa.text("SELECT to_regclass(:n) IS NOT NULL"),
-                    {"n": f"{SCHEMA}.mw_best"}).scalar_one():
-        names = conn.execute(sa.text(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = :s AND table_name = 'mw_best'"), {"s": SCHEMA}).scalars().all()
-        wanted = [*MAG_COLUMNS, *[f"e_{m}" for m in MAG_COLUMNS], *ASTROMETRY_COLUMNS]
-        found = [c for c in wanted if c in names]
-        if "xray_source_id" in names and found:
-            select = ", ".join(f'b."{c}"::float8 AS "{c}"' for c in found)
-            return (f"SELECT b.xray_source_id AS source_id, {select} FROM {SCHEMA}.mw_best b",
-                    f"mw_best view ({len(found)} columns)")
-    return None, "none (no mw_best view of the counterparts)"
-
-
-def load_measurements(engine: Engine, selection: Selection, run_id: int | None = None) -> Measurements:
-    """Measurement table of the selected X-ray sources (see the module docstring).
-
-    Parameters
-    ----------
-    engine : Engine
-    selection : Selection
-    run_id : int, optional
-        Leave out sources this run has already labelled.
-
-    Returns
-    -------
-    Measurements
-    """
-    where, params = selection.sql()
-    band_joins, band_cols = [], []
-    for col, (lo, hi) in REQUIRED_BANDS.items():
-        a = "f" + col[1].lower()
-        band_joins.append(
-            f"LEFT JOIN {SCHEMA}.xray_flux {a} ON {a}.source_id = s.id AND {a}.kind = 'energy_flux' "
-            f"AND abs({a}.band_lo_kev - {lo}) < 1e-6 AND abs({a}.band_hi_kev - {hi}) < 1e-6")
-        band_cols.append(f"{a}.value AS \"{col}\", ({a}.value_hi - {a}.value_lo) / 2.0 AS \"e_{col}\"")
-    flag_expr = "concat_ws('|', " + ", ".join(
-        f"CASE WHEN (s.flags->>'{k}')::boolean THEN '{w}' END" for k, w in FLAG_WORDS.items()) + ")"
-    labelled = "false"
-    if run_id is not None:
-        labelled = (f"EXISTS (SELECT 1 FROM {SCHEMA}.classification c "
-                    f"WHERE c.run_id = :run_id AND c.source_id = s.id)")
-        params["run_id"] = int(run_id)
-    sql = f"""
-        SELECT s.id AS source_id, {labelled} AS labelled,
-               s.var_intra_prob AS "P_intra", s.var_inter_prob AS "P_inter",
-               {flag_expr} AS "CSCv2_flags", {", ".join(band_cols)}
-          FROM {SCHEMA}.xray_source s {" ".join(band_joins)}
-         WHERE {where}
-         ORDER BY s.id"""
-    with engine.connect() as conn:
-        conn.execute(sa.text("SET TRANSACTION READ ONLY"))
-        try:
-            res = conn.execute(sa.text(sql), params)
-        except sa.exc.DBAPIError as exc:
-            if not selection.where:
-                raise
-            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise InputError(f"--where {selection.where!r}: the database refused the "
-                             f"selection: {first} (write a SQL condition on xray_source "
-                             f"aliased s, e.g. \"s.significance > 5\")") from None
-        frame = pd.DataFrame(res.fetchall(), columns=list(res.keys()))
-        cp_sql, cp_note = counterpart_table(conn)
-        cp = pd.read_sql_query(sa.text(cp_sql), conn) if cp_sql else None
-        conn.rollback()
-    out = Measurements(table=frame, n_selected=len(frame), counterparts=cp_note)
-    labelled_mask = frame.pop("labelled").astype(bool).to_numpy()
-    out.skipped_labelled = int(labelled_mask.sum())
-    frame = frame[~labelled_mask]
-    fluxes = frame[list(REQUIRED_BANDS)].to_numpy(float)
-    errors = frame[[f"e_{c}" for c in REQUIRED_BANDS]].to_numpy(float)
-    measured = ~np.isnan(fluxes)
-    no_band = ~measured.any(axis=1)
-    no_err = ~no_band & (measured & (np.isnan(errors) | (errors < 0))).any(axis=1)
-    out.skipped_no_bands = int(no_band.sum())
-    out.skipped_no_errors = int(no_err.sum())
-    frame = frame[~no_band & ~no_err].set_index("source_id")
-    frame, out.bands_missing = fill_nondetections(frame)
-    if cp is not None and len(cp):
-        frame = frame.join(cp.set_index("source_id"), how="left")
-    for name in list(MAG_COLUMNS) + [f"e_{m}" for m in MAG_COLUMNS] + list(ASTROMETRY_COLUMNS):
-        if name not in frame:
-            frame[name] = np.nan
-    for col in ("P_intra", "P_inter", *MAG_COLUMNS, *[f"e_{m}" for m in MAG_COLUMNS],
-                *ASTROMETRY_COLUMNS):
-        frame[col] = frame[col].astype(float)
-    out.table = frame
-    return out
 
 
 def _prediction_copy(model):
@@ -341,98 +112,6 @@ def classify_table(
     return result
 
 
-def write_labels(engine: Engine, run: RunInfo, source_ids: np.ndarray, result: pd.DataFrame,
-                 n_samples: int, bands_missing: pd.Series | None = None) -> int:
-    """Write the labels of ``run`` with binary COPY, in one transaction.
-
-    Parameters
-    ----------
-    engine : Engine
-    run : RunInfo
-    source_ids : numpy.ndarray
-        xray_source ids, aligned with ``result``.
-    result : pandas.DataFrame
-        :func:`classify.montecarlo.aggregate_probabilities` output.
-    n_samples : int
-        Monte Carlo samples per source.
-    bands_missing : pandas.Series, optional
-        Aligned with ``source_ids``: the CSC bands taken as non-detections
-        (:attr:`Measurements.bands_missing`), written to ``xray_bands_missing``.
-
-    Returns
-    -------
-    int
-        Sources written.
-    """
-    classes = list(run.classes)
-    n = len(source_ids)
-    if n == 0:
-        return 0
-    sid = np.asarray(source_ids, dtype=np.int64)
-    k_top = pd.Categorical(result["Class"], categories=classes).codes.astype(np.int32) + 1
-    if (k_top == 0).any():
-        raise InputError(f"run {run.id}: predicted a class outside {classes}")
-    nk = len(classes)
-    with engine.begin() as conn:
-        dbapi = conn.connection.dbapi_connection
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('livecat:labels'), :r)"),
-                     {"r": int(run.id) % 2147483647})
-        conn.execute(sa.text(
-            "CREATE TEMP TABLE _lc_cls (source_id bigint, k int, prob float8, prob_std float8, "
-            "ct float8, confident boolean, missing int) ON COMMIT DROP"))
-        conn.execute(sa.text(
-            "CREATE TEMP TABLE _lc_prob (source_id bigint, k int, mean float8, std float8, "
-            "median float8, lo float8, hi float8) ON COMMIT DROP"))
-        copy_columns(dbapi, "_lc_cls", {
-            "source_id": sid, "k": k_top,
-            "prob": result["Class_prob"].to_numpy(np.float64),
-            "prob_std": result["Class_prob_e"].to_numpy(np.float64),
-            "ct": result["CT"].to_numpy(np.float64),
-            "confident": result["confident"].to_numpy(bool),
-            "missing": _band_codes(bands_missing, n),
-        })
-
-        def stack(prefix: str) -> np.ndarray:
-            return np.column_stack([result[f"{prefix}{c}"].to_numpy(np.float64)
-                                    for c in classes]).ravel()
-
-        copy_columns(dbapi, "_lc_prob", {
-            "source_id": np.repeat(sid, nk),
-            "k": np.tile(np.arange(1, nk + 1, dtype=np.int32), n),
-            "mean": stack("P_"), "std": stack("e_P_"), "median": stack("P_med_"),
-            "lo": stack("P_lo_"), "hi": stack("P_hi_"),
-        })
-        params = {"run": int(run.id), "classes": classes, "mc": int(n_samples)}
-        conn.execute(sa.text(f"""
-            INSERT INTO {SCHEMA}.classification
-              (run_id, source_id, class, prob, prob_std, ct, confident, mc_samples,
-               xray_bands_missing)
-            SELECT :run, source_id, (CAST(:classes AS text[]))[k], prob, prob_std, ct,
-                   confident, :mc, nullif(concat_ws(',', {_BANDS_SQL}), '')
-              FROM _lc_cls"""), params)
-        conn.execute(sa.text(f"""
-            INSERT INTO {SCHEMA}.class_probability
-              (run_id, source_id, class, mean, std, median, lo2sigma, hi2sigma)
-            SELECT :run, source_id, (CAST(:classes AS text[]))[k], mean, std, median, lo, hi
-              FROM _lc_prob"""), {"run": params["run"], "classes": classes})
-    return n
-
-
-_BANDS_SQL = ", ".join(f"CASE WHEN missing & {1 << i} > 0 THEN '{b}' END"
-                      for i, b in enumerate(XRAY_BANDS))
-
-
-def _band_codes(bands_missing: pd.Series | None, n: int) -> np.ndarray:
-    """Bit mask per source of the bands taken as non-detections (s 1, m 2, h 4)."""
-    codes = np.zeros(n, dtype=np.int32)
-    if bands_missing is not None:
-        for j, value in enumerate(bands_missing.to_numpy(object)):
-            for i, band in enumerate(XRAY_BANDS):
-                if value and band in value.split(","):
-                    codes[j] |= 1 << i
-    return codes
-
-
 @dataclass
 class RunSummary:
     """What :func:`classify_run` did."""
@@ -449,7 +128,8 @@ class RunSummary:
     def lines(self) -> list[str]:
         """Human-readable lines."""
         m = self.measurements
-        rate = self.n_labelled * self.n_samples / self.seconds_classify if self.seconds_classify else 0
+        rate = (self.n_labelled * self.n_samples / self.seconds_classify
+                if self.seconds_classify else 0)
         out = [f"run {self.run_id}: {m.n_selected} sources selected; labelled {self.n_labelled} "
                f"({self.n_confident} confident) with {self.n_samples} Monte Carlo samples each",
                f"skipped: {m.skipped_labelled} already labelled by this run, "
@@ -461,7 +141,7 @@ class RunSummary:
             per = m.n_missing_band()
             out.insert(1, f"non-detections: {n_missing} labelled with one or two of the "
                           f"s/m/h fluxes missing ("
-                          + ", ".join(f"{b} {per[b]}" for b in XRAY_BANDS if per[b])
+                          + ", ".join(f"{b} {per[b]}" for b in MUWCLASS_BANDS if per[b])
                           + f"), taken as below {NONDETECTION_LIMIT:g} erg/cm2/s as the "
                             f"MUWCLASS training set takes them")
         if self.class_counts:
@@ -563,43 +243,3 @@ def _classify_reddened(engine: Engine, run: RunInfo, model, table: pd.DataFrame,
                                     config.options, config.sigma_scale, config.missing_error,
                                     chunk_sources, jobs, progress))
     return pd.concat(parts).loc[table.index]
-
-
-def read_labels(engine: Engine, run_id: int) -> pd.DataFrame:
-    """Labels of a run: one row per source with its class probabilities as ``prob_<class>``."""
-    run = get_run(engine, run_id)
-    with engine.connect() as conn:
-        labels = pd.read_sql_query(sa.text(
-            f"SELECT source_id, class, prob, prob_std, ct, confident FROM {SCHEMA}.classification "
-            f"WHERE run_id = :r ORDER BY source_id"), conn, params={"r": run.id})
-        probs = pd.read_sql_query(sa.text(
-            f"SELECT source_id, class, mean FROM {SCHEMA}.class_probability WHERE run_id = :r"),
-            conn, params={"r": run.id})
-    wide = probs.pivot(index="source_id", columns="class", values="mean")
-    wide.columns = [f"prob_{c}" for c in wide.columns]
-    return labels.set_index("source_id").join(wide).reset_index()
-
-
-def diff_runs(engine: Engine, run_a: int, run_b: int) -> pd.DataFrame:
-    """Sources labelled by both runs whose predicted class or confident flag differs.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``source_id, catalog, native_id, class_a, class_b, prob_a, prob_b, confident_a,
-        confident_b, change`` (``class``, ``confident`` or ``class+confident``).
-    """
-    a, b = get_run(engine, run_a), get_run(engine, run_b)
-    sql = f"""
-        SELECT a.source_id, s.catalog, s.native_id,
-               a.class AS class_a, b.class AS class_b, a.prob AS prob_a, b.prob AS prob_b,
-               a.confident AS confident_a, b.confident AS confident_b,
-               concat_ws('+', CASE WHEN a.class <> b.class THEN 'class' END,
-                              CASE WHEN a.confident <> b.confident THEN 'confident' END) AS change
-          FROM {SCHEMA}.classification a
-          JOIN {SCHEMA}.classification b ON b.source_id = a.source_id AND b.run_id = :b
-          JOIN {SCHEMA}.xray_source s ON s.id = a.source_id
-         WHERE a.run_id = :a AND (a.class <> b.class OR a.confident <> b.confident)
-         ORDER BY a.source_id"""
-    with engine.connect() as conn:
-        return pd.read_sql_query(sa.text(sql), conn, params={"a": a.id, "b": b.id})

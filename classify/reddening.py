@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from classify.absorption import CSC_BANDS_KEV, CrossSection, band_transmission, sigma_mm83
+from catalog.bands import COMMON_BANDS, CSC_BANDS_KEV
+from classify.absorption import CrossSection, band_transmission, sigma_mm83
 from classify.features import MW_BANDS
 
 SFD_RECALIBRATION = 0.86
@@ -88,7 +89,8 @@ def redden(
     out = table.copy()
     sel = np.ones(len(out), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
     nh = float(nh_from_ebv(ebv)) if nh_cm2 is None else float(nh_cm2)
-    for band, lims in CSC_BANDS_KEV.items():
+    for band in COMMON_BANDS:
+        lims = CSC_BANDS_KEV[band]
         col = "F" + band
         if col not in out:
             continue

@@ -1,8 +1,8 @@
 """``livecat curate``: counterpart candidates, review decisions and their audit log.
 
-Every command is a thin layer over :mod:`curation.candidates`, :mod:`curation.decisions`
-and :mod:`curation.chart`. The curator is ``--curator``, else ``LIVECAT_CURATOR``, else
-the login name.
+Every command is a thin layer over :mod:`curation.candidates`, :mod:`curation.decisions`,
+:mod:`curation.decision_files`, :mod:`curation.review_queue` and :mod:`curation.chart`.
+The curator is ``--curator``, else ``LIVECAT_CURATOR``, else the login name.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def queue_cmd(
     Example: livecat curate queue --status ambiguous --class CV
     """
     from catalog.output import render
-    from curation.decisions import queue
+    from curation.review_queue import queue
 
     df = queue(_engine(), status, klass, limit)
     render(df, check_format(fmt), title=f"queue ({status}): {len(df)} candidates",
@@ -247,7 +247,7 @@ def apply_cmd(file: Path = typer.Argument(..., help="CSV of decisions."),
 
     Example: livecat curate apply decisions.csv --curator alice
     """
-    from curation.decisions import apply_file
+    from curation.decision_files import apply_file
 
     events = apply_file(_engine(), file, curator)
     typer.echo(f"{len(events)} decisions applied from {file}")
@@ -260,7 +260,7 @@ def log_cmd(candidate_id: Optional[int] = typer.Argument(None, help="Candidate i
             fmt: str = typer.Option("table", "--format", help=FORMAT_HELP)) -> None:
     """The decision history (append-only), oldest first. Example: livecat curate log 12"""
     from catalog.output import render
-    from curation.decisions import event_log
+    from curation.review_queue import event_log
 
     df = event_log(_engine(), candidate_id, curator)
     render(df, check_format(fmt), title=f"curation log: {len(df)} events")
@@ -302,7 +302,8 @@ def review_cmd(status: str = typer.Option("open", "--status",
     from catalog.errors import LivecatError
     from curation.candidates import candidate_details
     from curation.chart import chart_directory, finding_chart
-    from curation.decisions import current_curator, decide, queue
+    from curation.decisions import current_curator, decide
+    from curation.review_queue import queue
 
     engine = _engine()
     curator = current_curator(curator)

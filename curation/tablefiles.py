@@ -6,12 +6,14 @@ VOTable files carry the unit of every column that has one (astropy units, writte
 format's own unit syntax) and provenance: FITS header cards of the table HDU (long values
 continue on ``CONTINUE`` cards), VOTable ``INFO`` elements of the resource. Parquet and
 CSV carry no metadata (the manifest beside the file holds it), so their bytes depend on
-the rows alone. Nothing depends on the moment of writing.
+the rows alone. Nothing depends on the moment of writing. The manifest is written
+beside the file as ``<PATH>.manifest.json`` (:func:`write_manifest`).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import re
 import warnings
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ import pandas as pd
 
 from catalog.errors import InputError
 from catalog.files import write_atomic
+from catalog.output import jsonable
 
 FORMATS = ("csv", "parquet", "fits", "votable")
 #: File name extension of each format (for a default file name).
@@ -188,6 +191,25 @@ def write_table(frame: pd.DataFrame, fmt: str, out: str | Path,
     data = table_bytes(frame, fmt, units, cards)
     write_atomic(out, data)
     return Path(out)
+
+
+def manifest_path(out: str | Path) -> Path:
+    """Where the manifest of an export to ``out`` goes: ``<out>.manifest.json``."""
+    return Path(str(out) + ".manifest.json")
+
+
+def write_manifest(out: str | Path, manifest: dict) -> Path:
+    """Write ``manifest`` (JSON, sorted keys) atomically beside the export ``out``.
+
+    Returns
+    -------
+    Path
+        :func:`manifest_path` of ``out``.
+    """
+    path = manifest_path(out)
+    write_atomic(path, (json.dumps(jsonable(manifest), indent=1, sort_keys=True)
+                        + "\n").encode())
+    return path
 
 
 def text_column(values) -> np.ndarray:

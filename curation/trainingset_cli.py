@@ -1,6 +1,6 @@
 """``livecat trainingset``: freeze, list, show, diff and export versioned training sets.
 
-A thin layer over :mod:`curation.trainingsets`.
+A thin layer over :mod:`curation.trainingsets` and :mod:`curation.trainingset_export`.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def show_cmd(ref: str = typer.Argument(..., help="NAME (newest) or NAME@N."),
              members: bool = typer.Option(False, "--members", help="List the members too.")) -> None:
     """Class counts and provenance of a version. Example: livecat trainingset show demo@2"""
     from catalog.output import render
-    from curation.trainingsets import get_training_set, member_table
+    from curation.trainingset_export import member_table
+    from curation.trainingsets import get_training_set
 
     info = get_training_set(_engine(), ref)
     typer.echo(f"{info['name']}@{info['version']}: created {info['created_at'].isoformat()} "
@@ -130,7 +131,7 @@ def export_cmd(ref: str = typer.Argument(..., help="NAME (newest) or NAME@N."),
     Example: livecat trainingset export demo@1 --format parquet --out demo1.parquet ;
     livecat trainingset export demo@1 --format fits --out exports/  (writes exports/demo-v1.fits)
     """
-    from curation.trainingsets import export_training_set
+    from curation.trainingset_export import export_training_set
 
     data, manifest = export_training_set(_engine(), ref, fmt, out)
     meta = json.loads(manifest.read_text())

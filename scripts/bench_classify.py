@@ -51,8 +51,10 @@ from catalog import migrate
 from catalog.engine import create_engine
 from catalog.healpix import radec_to_hpx
 from catalog.settings import normalize_url
-from classify.labels import Selection, classify_run
-from classify.runs import parse_params, train_run
+from classify.labels import classify_run
+from classify.measurements import Selection
+from classify.runconfig import parse_params
+from classify.runs import train_run
 
 TD_CSV = Path(__file__).resolve().parents[2] / "shared" / "samples" / "muwclass" / "TD_train.csv"
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from catalog.bands import CSC_BANDS_KEV
 from classify.absorption import (
-    CSC_BANDS_KEV,
     TabulatedCrossSection,
     band_transmission,
     csc_band_transmissions,

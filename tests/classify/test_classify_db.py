@@ -12,23 +12,14 @@ from helpers import insert_td_sources, sample_path, td_excerpt
 from typer.testing import CliRunner
 
 from catalog.cli import build_app
-from classify.labels import (
-    Selection,
-    classify_run,
-    diff_runs,
-    load_measurements,
-    read_labels,
-)
+from classify.artifacts import ArtifactError
+from classify.labels import classify_run
+from classify.labelstore import diff_runs, read_labels
+from classify.measurements import Selection, load_measurements
 from classify.montecarlo import classify_mc
-from classify.runs import (
-    ArtifactError,
-    get_run,
-    load_model,
-    parse_params,
-    promote_run,
-    resolve_training_set,
-    train_run,
-)
+from classify.runconfig import parse_params
+from classify.runs import get_run, load_model, promote_run, train_run
+from classify.trainingdata import resolve_training_set
 
 SMALL = {"n_estimators": 8, "max_depth": 8}
 MC = 20
@@ -239,7 +230,7 @@ def test_cli_train_run_and_evaluate(engine, world, td_path, home, tmp_path):
 
 
 def test_training_table_from_frozen_members(engine, world):
-    from classify.runs import training_table_from_members
+    from classify.members import training_table_from_members
 
     def member(sid, cls, with_h=True, flags=None, bands="smh"):
         fluxes = {f"energy_flux_{b}": {"band_lo_kev": lo, "band_hi_kev": hi, "value": 1e-14,
@@ -291,7 +282,7 @@ def test_counterpart_magnitudes_are_read_from_mw_best(engine, world):
 
 
 def test_best_counterpart_values_follow_survey_priority():
-    from classify.runs import best_counterpart_values
+    from classify.members import best_counterpart_values
 
     rows = [{"survey": "catwise2020", "is_best": True, "w1mag": 15.0, "e_w1mag": 0.2},
             {"survey": "allwise", "is_best": True, "w1mag": 14.0, "e_w1mag": None},

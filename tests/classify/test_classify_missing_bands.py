@@ -23,7 +23,7 @@ from classify.features import (
     compute_features,
     fill_nondetections,
 )
-from classify.labels import Selection, load_measurements
+from classify.measurements import Selection, load_measurements
 from classify.runs import train_run
 from ingest import csc
 from ingest.load import load_catalog

@@ -16,9 +16,12 @@ import pytest
 from astropy.coordinates import SkyCoord
 from helpers import insert_td_sources, sample_path, td_excerpt
 
-from classify.labels import Selection, classify_run, read_labels, source_ebv
+from classify.labels import classify_run, source_ebv
+from classify.labelstore import read_labels
+from classify.measurements import Selection
 from classify.reddening import EBV_BIN_EDGES, ebv_bins
-from classify.runs import resolve_training_set, train_run
+from classify.runs import train_run
+from classify.trainingdata import resolve_training_set
 
 SMALL = {"n_estimators": 8, "max_depth": 8}
 N = 250  # = classify_run's chunk size, so both runs draw the same Monte Carlo samples
@@ -107,7 +110,8 @@ def test_evaluation_reddens_as_classification_does():
 
 
 def test_classify_evaluate_of_a_redden_run_reddens(engine, placed, tmp_path):
-    from classify.runs import evaluate_run, training_ebv
+    from classify.runs import evaluate_run
+    from classify.trainingdata import training_ebv
 
     table, _ = _small_td()
     path = tmp_path / "small.csv"

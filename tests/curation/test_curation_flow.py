@@ -28,6 +28,7 @@ from helpers import invoke, sample_path
 
 from curation import candidates as C
 from curation import decisions as D
+from curation import review_queue as Q
 from curation import trainingsets as T
 from ingest import csc
 from ingest.pipeline import ingest
@@ -163,7 +164,7 @@ def test_whole_flow_on_real_samples(clean_tables, db_url, monkeypatch, tmp_path)
     lit_ids, psr_ids = candidate_ids(engine, "testlit"), candidate_ids(engine, "atnf")
     assert set(psr_ids) == set(PULSARS) and all(len(v) == 1 for v in psr_ids.values())
     assert len(lit_ids["MID"]) == 2 and all(len(lit_ids[f"OBJ{n}"]) == 1 for n in range(8))
-    q = D.queue(engine)
+    q = Q.queue(engine)
     assert list(q["id"][:2]) == sorted(lit_ids["MID"], key=lambda c: -float(
         q.set_index("id").loc[c, "match_prob"]))  # ambiguous first
     assert q.set_index("id").loc[lit_ids["MID"], "ambiguous"].all()
@@ -191,7 +192,7 @@ def test_whole_flow_on_real_samples(clean_tables, db_url, monkeypatch, tmp_path)
     assert atnf159.status == "succeeded" and atnf159.n_updated > 0
     load_catalog(engine, "testlit", class_table(sample.sources, moved={"OBJ1": 2.0},
                                                  reclassified={"OBJ0": "YSO"}), version="v2")
-    before = D.event_log(engine)
+    before = Q.event_log(engine)
     flagged = D.flag_changed_decisions(engine)
     by_id = flagged.set_index("candidate_id")["reason"]
     assert set(by_id.index) == {psr_ids["J1856-3754"][0], lit_ids["OBJ0"][0],
@@ -201,7 +202,7 @@ def test_whole_flow_on_real_samples(clean_tables, db_url, monkeypatch, tmp_path)
     assert "class changed LM-STAR -> YSO" in by_id[lit_ids["OBJ0"][0]]
     assert "testlit OBJ1 moved 2 arcsec" in by_id[lit_ids["OBJ1"][0]]
     # decisions kept: every earlier event is still there, unchanged, statuses unchanged
-    after = D.event_log(engine)
+    after = Q.event_log(engine)
     pd.testing.assert_frame_equal(after.iloc[:len(before)], before)
     assert (after.iloc[len(before):]["action"] == "flag").all()
     states = {cid: D.get_state(engine, cid) for ids in psr_ids.values() for cid in ids}
@@ -219,7 +220,7 @@ def test_whole_flow_on_real_samples(clean_tables, db_url, monkeypatch, tmp_path)
     res = C.generate_candidates(engine)
     pd.testing.assert_frame_equal(pd.read_sql(decided_sql, engine), decided_before)
     assert res.n_decided_kept >= 10
-    q = D.queue(engine)
+    q = Q.queue(engine)
     assert set(q["id"][:3]) == set(by_id.index) and q["flagged"][:3].all()
 
     # re-review: OBJ0 confirmed again (now a YSO), J1856-3754 left flagged

@@ -16,7 +16,9 @@ from test_curation_flow import invoke, literature_catalog, xray_catalog
 from catalog.errors import ConflictError, InputError
 from catalog.roles import create_reader
 from curation import candidates as C
+from curation import decision_files as DF
 from curation import decisions as D
+from curation import review_queue as Q
 from ingest.load import load_catalog
 
 N = 5
@@ -111,7 +113,7 @@ def test_undo_restores_the_previous_decision(cands, engine):
     assert ev.status == "pending"
     with pytest.raises(ConflictError, match="no decision to undo"):
         D.decide(engine, cid, "undo", "alice")
-    log = D.event_log(engine, cid)
+    log = Q.event_log(engine, cid)
     assert list(log["action"]) == ["defer", "confirm", "undo", "undo"]
     assert list(log["seq"]) == [1, 2, 3, 4]
 
@@ -153,8 +155,8 @@ def test_apply_file_all_or_nothing(cands, engine, tmp_path, monkeypatch, db_url)
     keyed = tmp_path / "keyed.csv"
     keyed.write_text("literature_catalog,literature_native_id,xray_catalog,xray_native_id,"
                      "action,class\nlt,L2,xt,X2,confirm,AGN/QSO\n")
-    assert len(D.apply_file(engine, good, "alice")) == 2
-    assert len(D.apply_file(engine, keyed, "alice")) == 1
+    assert len(DF.apply_file(engine, good, "alice")) == 2
+    assert len(DF.apply_file(engine, keyed, "alice")) == 1
     assert D.get_state(engine, cands[2]).class_override == "AGN"
     before = n_events(engine)
 
@@ -162,17 +164,17 @@ def test_apply_file_all_or_nothing(cands, engine, tmp_path, monkeypatch, db_url)
     unknown.write_text(f"candidate_id,action\n{cands[3]},confirm\n424242,reject\n")
     with pytest.raises(InputError, match=r"unknown.csv row 2 \(line 3\): unknown candidate "
                                          r"424242.*nothing was written"):
-        D.apply_file(engine, unknown, "bob")
+        DF.apply_file(engine, unknown, "bob")
     contradicting = tmp_path / "contra.csv"
     contradicting.write_text(f"candidate_id,action,expected_status\n{cands[3]},confirm,\n"
                              f"{cands[4]},defer,\n{cands[1]},confirm,\n")
     with pytest.raises(ConflictError, match=r"row 3 \(line 4\): candidate \d+ is already "
                                             r"rejected"):
-        D.apply_file(engine, contradicting, "bob")
+        DF.apply_file(engine, contradicting, "bob")
     stale = tmp_path / "stale.csv"
     stale.write_text(f"candidate_id,action,expected_status\n{cands[0]},reject,pending\n")
     with pytest.raises(ConflictError, match="row 1 .* is confirmed, the file expects pending"):
-        D.apply_file(engine, stale, "bob")
+        DF.apply_file(engine, stale, "bob")
     assert n_events(engine) == before  # nothing from the failed files
     assert D.get_state(engine, cands[3]).status == "pending"
 
@@ -208,12 +210,12 @@ def test_review_loop_is_resumable(cands, engine, monkeypatch, db_url):
     res = CliRunner().invoke(build_app(args), args, input="c\n\nfirst\ns\nq\n")
     assert res.exit_code == 0, res.output
     assert "stopped: 1 decisions this session" in res.stdout
-    log = D.event_log(engine)
+    log = Q.event_log(engine)
     assert list(log["curator"]) == ["fay"] and list(log["source"]) == ["review"]
     res = CliRunner().invoke(build_app(args), args, input="r\nno\nd\n\nr\n\nd\n\n")
     assert res.exit_code == 0, res.output
     assert "nothing left to review: 4 decisions this session" in res.stdout
-    log = D.event_log(engine)
+    log = Q.event_log(engine)
     assert list(log["action"]) == ["confirm", "reject", "defer", "reject", "defer"]
     assert len(set(log["candidate_id"])) == N  # the skipped one came back
 
@@ -289,7 +291,7 @@ def test_review_charts_directory_is_created(cands, engine, monkeypatch, db_url, 
     args = ["curate", "review", "--curator", "fay", "--charts", str(charts)]
     res = CliRunner().invoke(build_app(args), args, input="q\n")
     assert res.exit_code == 0, res.output
-    first = D.queue(engine)["id"].iloc[0]
+    first = Q.queue(engine)["id"].iloc[0]
     assert (charts / f"candidate_{first}.png").read_bytes()[:4] == b"\x89PNG"
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
@@ -334,7 +336,7 @@ def test_queue_help_states_the_order_the_code_uses(cands, engine, monkeypatch, d
          "livecat_class": "CV"}]), version="1")
     C.generate_candidates(engine)
     assert len(D.flag_changed_decisions(engine)) == 1
-    q = D.queue(engine, "all")
+    q = Q.queue(engine, "all")
     assert q["flagged"].iloc[0] and q["ambiguous"].iloc[1]
     assert q["class_confirmed"].nunique() > 1
     key = q.assign(step=(q["match_prob"] * 10).apply(math.floor))
@@ -382,13 +384,13 @@ def test_flag_clears_when_the_source_comes_back_unchanged(cands, engine, monkeyp
     states = [D.get_state(engine, c) for c in cands[:3]]
     assert [s.flagged for s in states] == [False, False, True]
     assert [s.status for s in states] == ["confirmed"] * 3
-    log = D.event_log(engine, cands[0])
+    log = Q.event_log(engine, cands[0])
     assert list(log["action"]) == ["confirm", "flag", "unflag"]
     assert log["note"].iloc[-1].startswith("re-review cleared: lt L0 and xt X0 are back")
     assert log["curator"].iloc[-1] == "livecat"
     # nothing changes on the next recheck; a flag cleared is queued no more
     assert D.flag_changed_decisions(engine).empty
-    assert set(D.queue(engine, "flagged")["id"]) == {cands[2]}
+    assert set(Q.queue(engine, "flagged")["id"]) == {cands[2]}
     # retired again later: flagged again
     load_catalog(engine, "xt", xray_catalog([r for r in back if r["native_id"] != "X0"]),
                  version="4")

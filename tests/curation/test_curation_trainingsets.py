@@ -17,6 +17,8 @@ from catalog.errors import InputError
 from curation import candidates as C
 from curation import chart
 from curation import decisions as D
+from curation import tablefiles as TF
+from curation import trainingset_export as E
 from curation import trainingsets as T
 from ingest.load import load_catalog
 
@@ -51,9 +53,9 @@ def frozen(clean_tables):
 
 
 def test_export_is_byte_identical(frozen, engine, tmp_path, monkeypatch, db_url):
-    for fmt in T.FORMATS:
-        a, ma = T.export_training_set(engine, "ts@1", fmt, tmp_path / f"a.{fmt}")
-        b, mb = T.export_training_set(engine, "ts@1", fmt, tmp_path / f"b.{fmt}")
+    for fmt in TF.FORMATS:
+        a, ma = E.export_training_set(engine, "ts@1", fmt, tmp_path / f"a.{fmt}")
+        b, mb = E.export_training_set(engine, "ts@1", fmt, tmp_path / f"b.{fmt}")
         assert a.read_bytes() == b.read_bytes(), fmt
         man_a, man_b = json.loads(ma.read_text()), json.loads(mb.read_text())
         assert man_a.pop("file") == f"a.{fmt}" and man_b.pop("file") == f"b.{fmt}"
@@ -197,7 +199,7 @@ def test_multiwavelength_counterparts_are_frozen_and_shown(clean_tables, tmp_pat
     try:
         D.decide(engine, ids[0], "confirm", "alice")
         T.create_training_set(engine, "mw", "alice")
-        frame = T.member_table(T.get_training_set(engine, "mw")["members"])
+        frame = E.member_table(T.get_training_set(engine, "mw")["members"])
         assert frame.loc[0, "mw_gaia_dr3_gmag"] == 17.5
         details = C.candidate_details(engine, ids[0])
         assert sorted(details["mw"]["gmag"]) == [17.5, 19.0]
@@ -205,7 +207,7 @@ def test_multiwavelength_counterparts_are_frozen_and_shown(clean_tables, tmp_pat
         with engine.begin() as conn:  # later changes do not reach the frozen version
             conn.execute(sa.text("UPDATE livecat.mw_counterpart SET gmag = 10"))
         assert T.verify_content_hash(engine, "mw@1")
-        assert T.member_table(T.get_training_set(engine, "mw")["members"]).loc[
+        assert E.member_table(T.get_training_set(engine, "mw")["members"]).loc[
             0, "mw_gaia_dr3_gmag"] == 17.5
     finally:
         if not exists:
@@ -296,12 +298,12 @@ def test_export_and_hash_do_not_depend_on_database_ids(database_factory, tmp_pat
         assert T.verify_content_hash(a, "ts@1") and T.verify_content_hash(b, "ts@1")
         stamp_a = info_a["created_at"].isoformat().encode()
         stamp_b = info_b["created_at"].isoformat().encode()
-        for fmt in T.FORMATS:
+        for fmt in TF.FORMATS:
             (tmp_path / "a").mkdir(exist_ok=True)
             (tmp_path / "b").mkdir(exist_ok=True)
-            fa, ma = T.export_training_set(a, "ts@1", fmt, tmp_path / "a")
-            fb, mb = T.export_training_set(b, "ts@1", fmt, tmp_path / "b")
-            assert fa.name == fb.name == f"ts-v1.{T.EXTENSIONS[fmt]}"
+            fa, ma = E.export_training_set(a, "ts@1", fmt, tmp_path / "a")
+            fb, mb = E.export_training_set(b, "ts@1", fmt, tmp_path / "b")
+            assert fa.name == fb.name == f"ts-v1.{TF.EXTENSIONS[fmt]}"
             data_a, data_b = fa.read_bytes(), fb.read_bytes()
             if fmt in ("csv", "parquet"):
                 assert data_a == data_b, fmt
@@ -337,12 +339,12 @@ def test_fits_and_votable_carry_units_and_provenance(frozen, engine, tmp_path):
     from astropy.table import Table
 
     info = T.get_training_set(engine, "ts@1", members=False)
-    path, _ = T.export_training_set(engine, "ts@1", "fits", tmp_path / "ts.fits")
+    path, _ = E.export_training_set(engine, "ts@1", "fits", tmp_path / "ts.fits")
     header = fits.getheader(path, 1)
     assert (header["TSNAME"], header["TSVERS"], header["TSHASH"]) == (
         "ts", "1", info["content_hash"])
     assert header["TSCREAT"] == info["created_at"].isoformat()
-    assert header["LCVERS"] == T.livecat_version() != "unknown"
+    assert header["LCVERS"] == TF.livecat_version() != "unknown"
     assert [header["TSREL1"], header["TSREL2"]] == ["lt 1", "xt 1"]
     table = Table.read(path)
     assert str(table["ra"].unit) == "deg" and str(table["pos_err_arcsec"].unit) == "arcsec"
@@ -350,12 +352,12 @@ def test_fits_and_votable_carry_units_and_provenance(frozen, engine, tmp_path):
     assert str(table["energy_flux_b_band_lo_kev"].unit) == "keV"
     assert table["significance"].unit is None
 
-    path, _ = T.export_training_set(engine, "ts@1", "votable", tmp_path / "ts.vot")
+    path, _ = E.export_training_set(engine, "ts@1", "votable", tmp_path / "ts.vot")
     vot = parse_single_table(path)
     infos = {i.name: i.value for i in vot._votable.resources[0].infos}
     assert infos["training_set"] == "ts" and infos["content_hash"] == info["content_hash"]
     assert infos["created_at"] == info["created_at"].isoformat()
-    assert infos["release_2"] == "xt 1" and infos["livecat_version"] == T.livecat_version()
+    assert infos["release_2"] == "xt 1" and infos["livecat_version"] == TF.livecat_version()
     units = {f.name: f.unit for f in vot.fields}
     assert str(units["dec"]) == "deg"
     assert units["energy_flux_b"].is_equivalent("erg / (cm2 s)")
