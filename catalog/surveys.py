@@ -287,6 +287,7 @@ GAIA_DR3_DIST = Survey(
     error=None,
     distances=(("rgeo", "rgeo"), ("rgeo_lo", "b_rgeo"), ("rgeo_hi", "B_rgeo")),
     extra_columns=("rpgeo", "b_rpgeo", "B_rpgeo", "Flag"),
+    text_columns=("Flag",),  # a digit code ("10033"), not a number
     # not verified: XMatch's spelling of this table's positions (assumed as Gaia's)
     aliases=(("RA_ICRS", ("RAdeg",)), ("DE_ICRS", ("DEdeg",)),
              ("Source", ("source_id",)), ("rgeo", ("r_med_geo",)),

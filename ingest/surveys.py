@@ -80,6 +80,13 @@ CHUNK_ROWS = 200_000
 _FLOAT_COLUMNS = [c for c in SURVEY_SOURCE_COLUMNS if c not in ("native_id", "name", "extra")]
 
 
+def _text(series: pd.Series) -> pd.Series:
+    """Identifier-like text (:func:`ingest.tables.id_text`) with None, never NaN, for
+    missing cells."""
+    return pd.Series([v if isinstance(v, str) else None for v in T.id_text(series)],
+                     index=series.index, dtype=object)
+
+
 def _as_survey(survey) -> Survey:
     return survey if isinstance(survey, Survey) else get_survey(survey)
 
@@ -242,7 +249,7 @@ def iter_normalize_survey(df: pd.DataFrame, survey, chunk_rows: int = CHUNK_ROWS
     survey = _as_survey(survey)
     df = prepare_table(df, survey, keep_pairs=True).reset_index(drop=True)
     pairs = df.attrs["pair_columns"]
-    empty = _empty_rows(df.drop(columns=pairs))
+    empty = _empty_rows(df.drop(columns=pairs), survey)
     repeated, conflicts = _repeats(df, survey, empty)
     for start in range(0, max(len(df), 1), chunk_rows):
         stop = min(start + chunk_rows, len(df))
@@ -258,16 +265,21 @@ def iter_normalize_survey(df: pd.DataFrame, survey, chunk_rows: int = CHUNK_ROWS
             break
 
 
-def _empty_rows(frame: pd.DataFrame) -> np.ndarray:
-    """True where every cell of the row is missing (NaN, None or blank text)."""
-    if frame.shape[1] == 0:
-        return np.zeros(len(frame), dtype=bool)
+def _empty_rows(frame: pd.DataFrame, survey: Survey) -> np.ndarray:
+    """True where every cell of the survey's columns is missing (NaN, None, blank text).
+
+    The columns looked at are those the survey reads (identifier, position, errors,
+    magnitudes, extra columns): a 230-column Gaia answer is not scanned cell by cell.
+    """
+    known = survey.known_columns() | set(survey.alias_map())
+    cols = [c for c in frame.columns if c in known] or list(frame.columns)
     blank = np.ones(len(frame), dtype=bool)
-    for col in frame.columns:
+    for col in cols:
         s = frame[col]
-        miss = s.isna().to_numpy().copy()
         if s.dtype == object:
-            miss |= s.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+            miss = s.isna().to_numpy() | s.fillna("").astype(str).str.strip().eq("").to_numpy()
+        else:
+            miss = s.isna().to_numpy()
         blank &= miss
     return blank
 
@@ -299,7 +311,7 @@ def _repeats(df: pd.DataFrame, survey: Survey, empty: np.ndarray):
     conflicts : dict
         Positional row -> reject reason (same id, different position).
     """
-    ids = T.id_text(df[survey.id_column])
+    ids = _text(df[survey.id_column])
     ra, dec, _ = _row_positions(df, survey)
     repeated = np.zeros(len(df), dtype=bool)
     conflicts: dict[int, str] = {}
@@ -361,7 +373,7 @@ def _normalize_rows(df: pd.DataFrame, survey: Survey, row_numbers: np.ndarray,
     """Normalize survey-source rows (already freed of empty and repeated rows)."""
     df = df.reset_index(drop=True)
     n = len(df)
-    ids = T.id_text(df[survey.id_column])
+    ids = _text(df[survey.id_column])
     rc = T.RejectCollector(n, ids)
     missing = ids.isna().to_numpy()
     rc.add(missing, f"missing id: column {survey.id_column} is empty; expected a "
@@ -516,7 +528,7 @@ def _names(df: pd.DataFrame, survey: Survey, ids: pd.Series) -> pd.Series:
     """Published designations: the name column (prefixed if it lacks the prefix), or
     prefix + id."""
     prefix = survey.name_prefix
-    names = T.id_text(df[survey.name_column]) if survey.name_column in df.columns \
+    names = _text(df[survey.name_column]) if survey.name_column in df.columns \
         else pd.Series([None] * len(df), dtype=object)
     return pd.Series([
         (n if n.startswith(prefix.strip()) else prefix + n) if n is not None

@@ -325,3 +325,16 @@ def test_an_error_document_in_the_cache_is_refused_on_reading(tmp_path):
     bad.write_bytes(ERROR_DOC)
     with pytest.raises(SourceError, match="answered an error"):
         X.read_answers([bad], "2mass")
+
+
+def test_an_answer_without_pairs_is_kept_as_a_searched_empty_result(home):
+    """X-ray sources with no 2MASS source within the radius: XMatch answers the header
+    only; the empty answer is cached like any other (the sky was searched)."""
+    far = pd.DataFrame({"id": ["a", "b"], "ra": [10.0, 200.0], "dec": [-5.0, 40.0]})
+    with XMatchStandIn() as server:
+        paths = X.fetch_around(far, TWOMASS, 10.0, cache_dir=home / "xm", url=server.url)
+    assert len(paths) == 1 and paths[0].read_text() == HEADER + "\n"
+    pairs = X.read_answers(paths, TWOMASS)
+    assert len(pairs) == 0 and "_2MASS" in pairs.columns
+    out = normalize_survey(pairs, TWOMASS)
+    assert out.n_read == 0 and len(out.sources) == 0
