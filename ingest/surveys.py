@@ -23,7 +23,8 @@ Bad input
 * A table of another survey (its columns identify it: ``Survey.signature``, or the
   samples' column suffix) -> :class:`catalog.errors.SourceError` naming the survey it looks
   like; a table without the identifier or position columns -> SourceError naming them.
-* Rows whose survey columns are all empty (the samples' rows where the reference pipeline
+* Rows whose survey columns (those the survey reads: identifier, position, errors,
+  magnitudes, extra columns) are all empty (the samples' rows where the reference pipeline
   found no counterpart; outer-join rows) are not survey sources: they are dropped and
   counted, not rejected. ``n_read`` counts survey-source rows only.
 * The same survey source on several rows (one Gaia star near two X-ray sources) is one

@@ -338,3 +338,7 @@ def test_an_answer_without_pairs_is_kept_as_a_searched_empty_result(home):
     assert len(pairs) == 0 and "_2MASS" in pairs.columns
     out = normalize_survey(pairs, TWOMASS)
     assert out.n_read == 0 and len(out.sources) == 0
+
+
+def test_default_cache_dir_is_under_livecat_home(home):
+    assert X.default_cache_dir() == (home / "home").resolve() / "cache" / "xmatch"
