@@ -22,6 +22,8 @@ from .errors import InputError, LivecatError
 
 GROUPS: dict[str, tuple[str, str]] = {
     "ingest": ("ingest.cli", "Fetch and load the X-ray and literature catalogs."),
+    "counterparts": ("associate.cli", "Fetch Gaia/2MASS/WISE sources around X-ray sources "
+                                      "and associate them (NWAY-style)."),
     "curate": ("curation.cli", "Review counterpart candidates with an audit trail."),
     "trainingset": ("curation.trainingset_cli",
                     "Freeze, list, diff and export versioned training sets."),

@@ -26,7 +26,7 @@ from catalog.bands import MUWCLASS_BANDS
 from catalog.settings import SCHEMA
 from classify.features import NONDETECTION_LIMIT, FeatureOptions, compute_features
 from classify.labelstore import write_labels
-from classify.measurements import Measurements, Selection, load_measurements
+from classify.measurements import FEATURE_SURVEYS, Measurements, Selection, load_measurements
 from classify.montecarlo import aggregate_probabilities, sample_measurements
 from classify.runs import RunInfo, get_run, load_model, run_training_data
 
@@ -134,7 +134,11 @@ class RunSummary:
                f"({self.n_confident} confident) with {self.n_samples} Monte Carlo samples each",
                f"skipped: {m.skipped_labelled} already labelled by this run, "
                f"{m.skipped_no_bands} lacking the s/m/h energy fluxes (all three), "
-               f"{m.skipped_no_errors} without flux errors",
+               f"{m.skipped_no_errors} without flux errors"
+               + (f", {m.skipped_not_searched} never searched for counterparts in "
+                  f"{', '.join(FEATURE_SURVEYS)} (fill them: livecat counterparts fetch "
+                  "SURVEY --catalog C for each, then livecat counterparts match)"
+                  if m.skipped_not_searched else ""),
                f"counterparts: {m.counterparts}"]
         n_missing = int(m.bands_missing.notna().sum())
         if n_missing:

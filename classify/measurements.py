@@ -18,7 +18,10 @@ table that :func:`classify.montecarlo.sample_measurements` expects:
 * optical/IR magnitudes, Gaia parallax, proper motion and distance from the ``mw_best``
   view (best counterpart per survey, training-set column names) when it exists
   (see :func:`counterpart_table`); otherwise missing, as for a source without
-  counterpart -- never zero.
+  counterpart -- never zero. "No counterpart" is said only of a searched source: a source
+  that was never searched in every survey the features need (:data:`FEATURE_SURVEYS`,
+  ``mw_coverage``) is skipped and counted (``skipped_not_searched``), unless its catalog
+  comes with its counterparts (the MUWCLASS training set's ``muwclass-csc``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from associate.store import GIVEN_COUNTERPARTS
 from catalog.bands import CSC_BANDS_KEV, MUWCLASS_BANDS
 from catalog.errors import InputError
 from catalog.settings import SCHEMA
@@ -40,6 +44,11 @@ from classify.features import COUNTERPART_MEASUREMENTS, fill_nondetections
 REQUIRED_BANDS = {f"F{b}": CSC_BANDS_KEV[b] for b in MUWCLASS_BANDS}
 #: xray_source.flags key -> the CSCv2_flags word of the training set.
 FLAG_WORDS = {"extended": "extent", "confused": "conf", "pileup": "pileup"}
+
+
+#: The surveys whose counterparts the features use (Gaia, 2MASS, AllWISE); CatWISE2020
+#: only adds W1/W2, which AllWISE has too.
+FEATURE_SURVEYS = ("gaia_dr3", "2mass", "allwise")
 
 
 @dataclass
@@ -96,6 +105,8 @@ class Measurements:
         With none of the s, m, h energy fluxes.
     skipped_no_errors : int
         With a flux but no interval (or a negative one) in one of those bands.
+    skipped_not_searched : int
+        Never searched for counterparts in every survey the features need.
     counterparts : str
         Where counterpart magnitudes were read from (``mw_best view``), else why not.
     bands_missing : pandas.Series
@@ -108,6 +119,7 @@ class Measurements:
     skipped_labelled: int = 0
     skipped_no_bands: int = 0
     skipped_no_errors: int = 0
+    skipped_not_searched: int = 0
     counterparts: str = "none (no mw_best view of the counterparts)"
     bands_missing: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
 
@@ -181,8 +193,13 @@ def load_measurements(engine: Engine, selection: Selection,
         labelled = (f"EXISTS (SELECT 1 FROM {SCHEMA}.classification c "
                     f"WHERE c.run_id = :run_id AND c.source_id = s.id)")
         params["run_id"] = int(run_id)
+    params["feature_surveys"] = list(FEATURE_SURVEYS)
+    params["given"] = list(GIVEN_COUNTERPARTS)
+    searched = (f"(s.catalog = ANY(:given) OR (SELECT count(DISTINCT c.survey) FROM "
+                f"{SCHEMA}.mw_coverage c WHERE c.xray_source_id = s.id AND c.kind = 'source' "
+                f"AND c.survey = ANY(:feature_surveys)) = {len(FEATURE_SURVEYS)})")
     sql = f"""
-        SELECT s.id AS source_id, {labelled} AS labelled,
+        SELECT s.id AS source_id, {labelled} AS labelled, {searched} AS searched,
                s.var_intra_prob AS "P_intra", s.var_inter_prob AS "P_inter",
                {flag_expr} AS "CSCv2_flags", {", ".join(band_cols)}
           FROM {SCHEMA}.xray_source s {" ".join(band_joins)}
@@ -206,7 +223,9 @@ def load_measurements(engine: Engine, selection: Selection,
     out = Measurements(table=frame, n_selected=len(frame), counterparts=cp_note)
     labelled_mask = frame.pop("labelled").astype(bool).to_numpy()
     out.skipped_labelled = int(labelled_mask.sum())
-    frame = frame[~labelled_mask]
+    searched_mask = frame.pop("searched").astype(bool).to_numpy()
+    out.skipped_not_searched = int((~searched_mask & ~labelled_mask).sum())
+    frame = frame[~labelled_mask & searched_mask]
     fluxes = frame[list(REQUIRED_BANDS)].to_numpy(float)
     errors = frame[[f"e_{c}" for c in REQUIRED_BANDS]].to_numpy(float)
     measured = ~np.isnan(fluxes)

@@ -126,7 +126,8 @@ def _print_training_set(spec: CatalogSpec, result) -> None:
 
 
 for _spec in REGISTRY.values():
-    app.command(_spec.command or _spec.name)(_catalog_command(_spec))
+    if _spec.kind != "survey":  # surveys are fetched around X-ray sources: livecat counterparts
+        app.command(_spec.command or _spec.name)(_catalog_command(_spec))
 
 
 @app.command("table")

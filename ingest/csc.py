@@ -112,7 +112,7 @@ _EXTRA_NUMERIC = (
         "var_intra_prob", "var_inter_prob", "var_intra_index", "var_inter_index",
         "ks_intra_prob", "kp_intra_prob", "var_inter_sigma")]
 )
-_EXTRA_TEXT = ("likelihood_class",)
+_EXTRA_TEXT = ("likelihood_class", "gti_obs")  # gti_obs: when the observation began
 
 
 def parse(path_or_bytes, fmt: str | None = None) -> pd.DataFrame:

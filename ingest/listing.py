@@ -31,7 +31,9 @@ def catalog_summary(engine: Engine, known: dict[str, str] | None = None) -> pd.D
             "SELECT catalog, 'xray', count(*), count(*) FILTER (WHERE is_current) "
             "FROM livecat.xray_source GROUP BY catalog UNION ALL "
             "SELECT catalog, 'literature', count(*), count(*) FILTER (WHERE is_current) "
-            "FROM livecat.literature_object GROUP BY catalog")).all()
+            "FROM livecat.literature_object GROUP BY catalog UNION ALL "
+            "SELECT catalog, 'survey', count(*), count(*) FILTER (WHERE is_current) "
+            "FROM livecat.mw_source GROUP BY catalog")).all()
         runs = conn.execute(sa.text(
             "SELECT DISTINCT ON (catalog) catalog, started_at, status, error "
             "FROM livecat.ingest_run ORDER BY catalog, id DESC")).all()

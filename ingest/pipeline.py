@@ -124,6 +124,8 @@ def _refuse_older(engine: Engine, spec: CatalogSpec, version: str, args: IngestA
 
 def _footprint(spec: CatalogSpec, args: IngestArgs, fetched, reading) -> Footprint:
     """The sky the input speaks for (see :mod:`ingest.footprint`)."""
+    if spec.kind == "survey":
+        return Footprint.nothing()  # fetched around X-ray sources: increments, never a sky
     if reading.speaks_for_ids is not None:
         return Footprint.ids(reading.speaks_for_ids)
     if args.region is not None:

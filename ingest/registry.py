@@ -43,7 +43,9 @@ from functools import partial
 from catalog.errors import InputError
 from ingest import atnf, ipcat, muwclass
 from ingest.fetch import fetch
+from catalog.surveys import SURVEYS
 from ingest.spec import CatalogSpec, Fetched
+from ingest.survey_fetch import fetch_survey, read_survey
 from ingest.xray import XrayHome, fetch_xray, read_xray
 
 #: XMM slim-catalogue URLs by release (HTTP download).
@@ -108,6 +110,21 @@ def _xray(name: str, title: str, default_release: str, home: XrayHome, *, nightl
                               f"{name} --region 166.28 -58.85 12arcmin"))
 
 
+#: Release names of the surveys (VizieR holds one release of each).
+SURVEY_RELEASES = {"gaia_dr3": "DR3", "gaia_dr3_dist": "EDR3-BJ2021", "2mass": "PSC",
+                   "allwise": "AllWISE", "catwise2020": "CatWISE2020"}
+
+
+def _survey(key: str) -> CatalogSpec:
+    survey = SURVEYS[key]
+    return CatalogSpec(
+        name=key, kind="survey", title=survey.title, home=f"CDS XMatch {survey.xmatch}",
+        default_release=SURVEY_RELEASES.get(key), fetch=partial(fetch_survey, survey),
+        read=partial(read_survey, survey),
+        examples=f"livecat counterparts fetch {key} --catalog csc (surveys are fetched "
+                 "around X-ray sources, never whole)")
+
+
 def _build() -> dict[str, CatalogSpec]:
     specs = [
         CatalogSpec(
@@ -142,6 +159,7 @@ def _build() -> dict[str, CatalogSpec]:
               XrayHome("ingest.sxps", url_env=SXPS_URL_ENV["lsxps"], id_column="LSXPS_ID",
                        other_catalog="2sxps"),
               nightly=lambda: bool(os.environ.get(SXPS_URL_ENV["lsxps"]))),
+        *[_survey(key) for key in SURVEYS],
         CatalogSpec(
             name=muwclass.CATALOG, kind="trainingset",
             title="the published MUWCLASS training set: sources, classes, counterparts",

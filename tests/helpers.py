@@ -42,8 +42,30 @@ def assert_xray_contract(out) -> None:
     json.dumps(list(out.sources["flags"]), allow_nan=False)
 
 
-def insert_td_sources(engine, td: pd.DataFrame, catalog: str = "csc") -> list[int]:
-    """Insert TD rows as xray_source + xray_flux (s, m, h with value +/- error)."""
+def mark_searched(engine, source_ids=None, surveys=("gaia_dr3", "2mass", "allwise"),
+                  radius_arcsec: float = 10.0) -> None:
+    """Record X-ray sources (default: all) as searched for counterparts in ``surveys``
+    (a ``mw_coverage`` row each, in a test release of each survey), as
+    ``livecat counterparts fetch`` would: the classifier labels only searched sources."""
+    with engine.begin() as conn:
+        for survey in surveys:
+            release = conn.execute(sa.text(
+                "INSERT INTO livecat.catalog_release (catalog, version, state) VALUES "
+                "(:s, 'test', 'partial') ON CONFLICT (catalog, version) DO UPDATE SET "
+                "state = EXCLUDED.state RETURNING id"), {"s": survey}).scalar_one()
+            conn.execute(sa.text(
+                "INSERT INTO livecat.mw_coverage (xray_source_id, survey, ra, dec, "
+                "radius_arcsec, release_id) SELECT id, :s, ra, dec, :r, :rel "
+                "FROM livecat.xray_source WHERE (CAST(:ids AS bigint[]) IS NULL "
+                "OR id = ANY(CAST(:ids AS bigint[]))) ON CONFLICT DO NOTHING"),
+                {"s": survey, "r": radius_arcsec, "rel": release,
+                 "ids": None if source_ids is None else [int(i) for i in source_ids]})
+
+
+def insert_td_sources(engine, td: pd.DataFrame, catalog: str = "csc",
+                      searched: bool = True) -> list[int]:
+    """Insert TD rows as xray_source + xray_flux (s, m, h with value +/- error), recorded
+    as searched for counterparts (:func:`mark_searched`) unless ``searched`` is False."""
     ids = []
     with engine.begin() as conn:
         for i, row in enumerate(td.itertuples(index=False)):
@@ -64,6 +86,8 @@ def insert_td_sources(engine, td: pd.DataFrame, catalog: str = "csc") -> list[in
                     "band_hi_kev, value, value_lo, value_hi) "
                     "VALUES (:s, :b, 'energy_flux', :lo, :hi, :v, :vlo, :vhi)"),
                     {"s": sid, "b": band, "lo": lo, "hi": hi, "v": v, "vlo": v - e, "vhi": v + e})
+    if searched:
+        mark_searched(engine, ids)
     return ids
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from helpers import invoke, sample_path
+from helpers import invoke, mark_searched, sample_path
 
 from classify.features import (
     NONDETECTION_ERROR,
@@ -64,6 +64,7 @@ def ngc3532(engine, tmp_path_factory, db_url):
     sample = csc.normalize(csc.parse(sample_path("csc", "NGC3532_conesearch.csv")),
                            release="2.0")
     assert load_catalog(engine, "csc", sample, version="2.0").n_inserted == 389
+    mark_searched(engine)
     run = train_run(engine, f"file:{sample_path('muwclass', 'TD_train.csv')}",
                     params={"n_estimators": 8, "max_depth": 8}, mc_samples=10, seed=3,
                     home=home)

@@ -18,18 +18,13 @@ The uploaded positions are the 373 CSC sources of NGC 3532 (``csc/NGC3532_ave.cs
 
 from __future__ import annotations
 
-import csv
-import email.parser
-import email.policy
-import io
 import shutil
-import urllib.parse
-from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import DATA, LocalServer, sample_path, use_private_home
+from helpers import DATA, sample_path, use_private_home
+from xmatch_standin import HEADER, LINES, RECORDED, XMatchStandIn
 
 from catalog.errors import InputError, SourceError
 from catalog.healpix import radec_to_hpx
@@ -38,98 +33,15 @@ from ingest import xmatch as X
 from ingest.surveys import normalize_survey, parse_survey
 
 XDATA = DATA / "xmatch"
-RECORDED = XDATA / "ngc3532_2mass_r10.csv"
-TABLES = (XDATA / "tables.txt").read_bytes()
 ERROR_DOC = (XDATA / "error_answer.vot").read_bytes()
 TWOMASS = SURVEYS["2mass"]
 CHUNK_ROWS = 50
-
-
-def _recorded():
-    """(header line, {xray_id: [recorded lines]}, {xray_id: [angDist]})."""
-    text = RECORDED.read_text().splitlines()
-    lines, dist = {}, {}
-    for line in text[1:]:
-        row = next(csv.reader([line]))
-        lines.setdefault(row[1], []).append(line)
-        dist.setdefault(row[1], []).append(float(row[0]))
-    return text[0], lines, dist
-
-
-HEADER, LINES, DISTS = _recorded()
 
 
 def positions() -> pd.DataFrame:
     ave = pd.read_csv(sample_path("csc", "NGC3532_ave.csv"))
     return pd.DataFrame({"id": np.arange(1, len(ave) + 1), "ra": ave["ra"],
                          "dec": ave["dec"]})
-
-
-class XMatchStandIn(LocalServer):
-    """CDS XMatch ``/xmatch/api/v1/sync`` replaying the recorded answer.
-
-    ``fail``: {upload number (1-based): (status, body)} answered instead of the table.
-    ``uploads``: one dict per POST (form fields, uploaded rows).
-    """
-
-    path = "/xmatch/api/v1/sync"
-
-    def __init__(self, fail: dict | None = None):
-        self.fail = fail or {}
-        self.uploads: list[dict] = []
-        self.table_requests = 0
-        stand = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def reply(self, status, body, ctype):
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):  # noqa: N802 - http.server API
-                url = urllib.parse.urlsplit(self.path)
-                query = dict(urllib.parse.parse_qsl(url.query))
-                if url.path == stand.path + "/tables" \
-                        and query.get("action") == "getVizieRTableNames":
-                    stand.table_requests += 1
-                    return self.reply(200, TABLES, "text/plain")
-                return self.reply(404, b"not found", "text/plain")
-
-            def do_POST(self):  # noqa: N802 - http.server API
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length)
-                form = _multipart(self.headers["Content-Type"], body)
-                rows = list(csv.reader(io.StringIO(form.pop("cat1"))))
-                stand.uploads.append({"form": form, "header": rows[0], "rows": rows[1:]})
-                n = len(stand.uploads)
-                if n in stand.fail:
-                    status, doc = stand.fail[n]
-                    return self.reply(status, doc, "text/xml")
-                radius = float(form["distMaxArcsec"])
-                out = [HEADER]
-                for xray_id, _, _ in rows[1:]:
-                    out += [line for line, d in zip(LINES.get(xray_id, []),
-                                                    DISTS.get(xray_id, [])) if d <= radius]
-                self.reply(200, ("\n".join(out) + "\n").encode(), "text/csv")
-
-        self.start_with(Handler)
-
-    @property
-    def url(self) -> str:
-        return self.base
-
-
-def _multipart(ctype: str, body: bytes) -> dict[str, str]:
-    """Form fields of a multipart/form-data body (the uploaded file as text)."""
-    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
-    return {part.get_param("name", header="content-disposition"):
-            part.get_payload(decode=True).decode() for part in msg.iter_parts()}
 
 
 @pytest.fixture
