@@ -45,7 +45,7 @@ from associate.epochs import epochs
 from associate.inputs import Survey
 from catalog.coords import Region
 from catalog.errors import InputError
-from catalog.missions import systematic_floor_arcsec
+from catalog.missions import MISSIONS, systematic_floor_arcsec
 from catalog.surveys import SURVEYS
 
 #: Systematic 1-sigma floor (arcsec) added to every survey source's ellipse: what two
@@ -151,10 +151,26 @@ def match_counterparts(engine: Engine, *, catalogs=None, region: Region | None =
 
 
 def _primary(xs: pd.DataFrame) -> pd.DataFrame:
-    """The X-ray table of the association: 1-sigma circles, epochs, missions."""
+    """The X-ray table of the association: the 1-sigma error ellipse where the catalog
+    publishes an ellipse (CSC: its 95% ellipse scaled by the mission's convention,
+    :mod:`catalog.missions`), else the 1-sigma circle; epochs; missions."""
+    maj = np.full(len(xs), np.nan)
+    mnr = np.full(len(xs), np.nan)
+    for catalog in xs["catalog"].unique():
+        mission = MISSIONS.get(catalog)
+        rows = (xs["catalog"] == catalog).to_numpy()
+        if mission is None or mission.shape != "ellipse":
+            continue
+        maj[rows] = xs.loc[rows, "err_maj_arcsec"].astype(float) / mission.radius_per_sigma
+        mnr[rows] = xs.loc[rows, "err_min_arcsec"].astype(float) / mission.radius_per_sigma
+    pa = xs["err_pa_deg"].astype(float).to_numpy()
+    ellipse = np.isfinite(maj) & np.isfinite(mnr) & np.isfinite(pa) & (mnr > 0)
     return pd.DataFrame({
         "id": xs["id"].astype(np.int64).to_numpy(), "ra": xs["ra"].to_numpy(float),
         "dec": xs["dec"].to_numpy(float),
+        "err_maj_arcsec": np.where(ellipse, np.maximum(maj, mnr), np.nan),
+        "err_min_arcsec": np.where(ellipse, np.minimum(maj, mnr), np.nan),
+        "err_pa_deg": np.where(ellipse, pa, np.nan),
         "pos_err_arcsec": xs["pos_err_arcsec"].astype(float).to_numpy(),
         "epoch": epochs(xs["catalog"], xs["extra"]), "mission": xs["catalog"].to_numpy()})
 
