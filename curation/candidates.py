@@ -441,7 +441,9 @@ def candidate_details(engine: Engine, candidate_id: int) -> dict:
         significance, flags and broad fluxes), ``state`` (this candidate's), ``others``
         (decisions on other candidates that touch the same literature object or X-ray
         sources), ``mw`` (multiwavelength counterparts of the candidates' X-ray sources,
-        None without an ``mw_counterpart`` table).
+        None without an ``mw_counterpart`` table), ``survey_candidates`` (the survey
+        sources around them in the newest association run, with ``p_i``, ``p_any``,
+        ``best``: :func:`associate.views.candidates_of`).
     """
     with engine.connect() as conn:
         lit = conn.execute(sa.text(
@@ -473,9 +475,24 @@ def candidate_details(engine: Engine, candidate_id: int) -> dict:
             {"l": lit["id"], "x": src_ids}).mappings()])
     with engine.connect() as conn:
         mw = mw_counterparts(conn, src_ids)
+        survey = survey_candidates(conn, src_ids)
     state = cands[cands["id"] == candidate_id].iloc[0].to_dict()
     return {"literature": dict(lit), "candidates": cands, "state": state, "others": others,
-            "mw": mw}
+            "mw": mw, "survey_candidates": survey}
+
+
+def survey_candidates(conn: Connection, source_ids: list[int]) -> pd.DataFrame:
+    """The association's survey candidates of these X-ray sources (newest run of each),
+    with the X-ray source id in front."""
+    from associate.views import candidates_of
+
+    frames = [candidates_of(conn, sid).assign(xray_source_id=sid) for sid in source_ids]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["xray_source_id", "survey", "survey_id", "ra", "dec",
+                                     "separation_arcsec", "p_i", "p_any", "best", "mag"])
+    out = pd.concat(frames, ignore_index=True)
+    return out[["xray_source_id", *[c for c in out.columns if c != "xray_source_id"]]]
 
 
 MW_SOURCE_COLUMNS = ("xray_source_id", "source_id")

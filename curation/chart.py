@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from catalog.errors import InputError
 from catalog.sky import cone_search
-from curation.candidates import mw_counterparts
+from curation.candidates import mw_counterparts, survey_candidates
 
 
 def offsets_arcsec(ra, dec, ra0: float, dec0: float) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +59,8 @@ def draw_chart(lit: dict, xray: pd.DataFrame, out: str | Path, radius_arcsec: fl
     radius_arcsec : float
         Half width of the field.
     mw : pandas.DataFrame, optional
-        ``ra, dec, survey`` of multiwavelength counterparts.
+        ``ra, dec, survey`` of multiwavelength counterparts; with ``p_i`` (the survey
+        candidates of an association run) each is labelled with its probability.
     """
     import matplotlib
 
@@ -97,9 +98,16 @@ def draw_chart(lit: dict, xray: pd.DataFrame, out: str | Path, radius_arcsec: fl
                 ax.annotate(rec["label"], (xi, yi), xytext=(4, 4), textcoords="offset points",
                             fontsize=7, color=color)
     if mw is not None and len(mw):
-        mx, my = offsets_arcsec(mw["ra"], mw["dec"], lit["ra"], lit["dec"])
-        ax.plot(mx, my, marker="o", ms=4, color="tab:green", ls="none",
-                label="multiwavelength")
+        markers = {"gaia_dr3": "o", "2mass": "s", "allwise": "^", "catwise2020": "v"}
+        for survey, group in mw.groupby(mw["survey"] if "survey" in mw else [""] * len(mw)):
+            mx, my = offsets_arcsec(group["ra"], group["dec"], lit["ra"], lit["dec"])
+            ax.plot(mx, my, marker=markers.get(survey, "o"), ms=5, ls="none",
+                    fillstyle="none", label=survey or "multiwavelength")
+            if "p_i" in group:
+                for xi, yi, p in zip(mx, my, group["p_i"]):
+                    if p >= 0.01:
+                        ax.annotate(f"{p:.2f}", (xi, yi), xytext=(3, -9),
+                                    textcoords="offset points", fontsize=6)
     bar = scale_bar_length(2 * r)
     x0, y0 = r * 0.9, -r * 0.85
     ax.plot([x0, x0 - bar], [y0, y0], color="k", lw=2)
@@ -178,9 +186,13 @@ def finding_chart(engine: Engine, candidate_id: int, out: str | Path,
     for col in ("err_maj_arcsec", "err_min_arcsec", "err_pa_deg", "pos_err_arcsec"):
         field[col] = pd.to_numeric(field.get(col), errors="coerce")
     with engine.connect() as conn:
-        mw = mw_counterparts(conn, [c[0] for c in cands])
-    if mw is not None and not {"ra", "dec"} <= set(mw.columns):
+        mw = survey_candidates(conn, [c[0] for c in cands])  # with p_i, from the run
+        if not len(mw):
+            mw = mw_counterparts(conn, [c[0] for c in cands])
+    if mw is not None and (not {"ra", "dec"} <= set(mw.columns) or not len(mw)):
         mw = None
+    elif mw is not None:
+        mw = mw[mw["ra"].notna()]
     return draw_chart({"ra": lit[1], "dec": lit[2], "pos_err_arcsec": lit[3], "name": lit[4]},
                       field, out, radius, mw,
                       title=f"candidate {candidate_id}: {lit[4]}")

@@ -145,8 +145,25 @@ def _show_text(details: dict, candidate_id: int) -> None:
             typer.echo(f"  {rec.xray_native_id} flags: {', '.join(flags)}")
     if len(details["others"]):
         render(details["others"], "table", title="other decisions on the same X-ray sources")
-    if details["mw"] is not None and len(details["mw"]):
-        render(details["mw"], "table", title="multiwavelength counterparts within 5 arcsec")
+    mw = details["mw"]
+    if mw is not None and len(mw):
+        # the columns a curator reads, not all 40: the table fits 100 columns
+        mags = [c for c in ("gmag", "jmag", "kmag", "w1mag", "w2mag") if c in mw]
+        mw = mw.assign(mags=[" ".join(f"{c[:-3]}={v:.2f}" for c, v in zip(mags, row)
+                                      if v == v and v is not None)
+                             for row in mw[mags].itertuples(index=False)])
+        short = {"xray_source_id": "source", "survey_id": "id", "separation_arcsec": "sep",
+                 "match_prob": "p", "matched_by": "by"}
+        render(mw.rename(columns=short).round(3), "table",
+               title="chosen multiwavelength counterparts",
+               table_columns=["source", "survey", "id", "sep", "p", "by", "mags"])
+    survey = details.get("survey_candidates")
+    if survey is not None and len(survey):
+        short = {"xray_source_id": "source", "survey_id": "id", "separation_arcsec": "sep"}
+        render(survey.rename(columns=short).round(3), "table",
+               title="survey sources around the X-ray candidates (counterparts match)",
+               table_columns=["source", "survey", "id", "sep", "p_i", "p_any", "best",
+                              "mag"])
 
 
 @app.command("show")

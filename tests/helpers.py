@@ -167,3 +167,19 @@ def summary(output: str) -> dict[str, int]:
         if len(cells) == 6 and all(c.isdigit() for c in cells):
             return dict(zip(names, map(int, cells)))
     raise AssertionError(f"no summary table in:\n{output}")
+
+
+#: Survey key -> suffix of the NGC 3532 survey samples (../shared/samples/mw).
+NGC3532_SURVEY_FILES = {"gaia_dr3": "gaia", "2mass": "2mass", "allwise": "allwise",
+                        "catwise2020": "catwise"}
+
+
+def fetch_ngc3532_samples(db_url, monkeypatch) -> None:
+    """``livecat counterparts fetch SURVEY --file`` of the four NGC 3532 survey samples
+    around the CSC sources (the reference pipeline searched 10")."""
+    for survey, suffix in NGC3532_SURVEY_FILES.items():
+        res = invoke(["counterparts", "fetch", survey, "--file",
+                      str(sample_path("mw", f"NGC3532_{suffix}.csv")), "--catalog", "csc",
+                      "--radius", "10"], monkeypatch, db_url)
+        assert res.exit_code == 0, res.output
+        assert "X-ray sources searched within 10 arcsec" in res.stdout

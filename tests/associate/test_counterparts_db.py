@@ -11,7 +11,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from helpers import invoke, sample_path, use_private_home
+from helpers import (NGC3532_SURVEY_FILES, fetch_ngc3532_samples, invoke, sample_path,
+                     use_private_home)
 from xmatch_standin import XMatchStandIn
 
 from associate.fetch import fetch_counterparts
@@ -19,8 +20,7 @@ from associate.match import match_counterparts
 from catalog.surveys import SURVEYS
 from ingest.pipeline import ingest
 
-SAMPLE_FILES = {"gaia_dr3": "gaia", "2mass": "2mass", "allwise": "allwise",
-                "catwise2020": "catwise"}
+SAMPLE_FILES = NGC3532_SURVEY_FILES
 
 
 @pytest.fixture(autouse=True)
@@ -37,15 +37,6 @@ def scalar(engine, sql, **params):
 def field(clean_tables):
     ingest(clean_tables, "csc", file=sample_path("csc", "NGC3532_ave.csv"), release="2.0")
     return clean_tables
-
-
-def fetch_samples(engine, db_url, monkeypatch):
-    for survey, suffix in SAMPLE_FILES.items():
-        res = invoke(["counterparts", "fetch", survey, "--file",
-                      str(sample_path("mw", f"NGC3532_{suffix}.csv")), "--catalog", "csc",
-                      "--radius", "10"], monkeypatch, db_url)
-        assert res.exit_code == 0, res.output
-        assert "373 X-ray sources searched within 10 arcsec" in res.stdout
 
 
 def reference_choices(survey: str) -> dict[str, str]:
@@ -77,7 +68,7 @@ def same_source(reference: str, livecat: str) -> bool:
 
 def test_ngc3532_best_counterparts_are_the_reference_ones(field, db_url, monkeypatch):
     engine = field
-    fetch_samples(engine, db_url, monkeypatch)
+    fetch_ngc3532_samples(db_url, monkeypatch)
     res = invoke(["counterparts", "match", "--catalog", "csc"], monkeypatch, db_url)
     assert res.exit_code == 0, res.output
     assert "373 X-ray sources associated" in res.stdout
@@ -106,7 +97,7 @@ def test_ngc3532_best_counterparts_are_the_reference_ones(field, db_url, monkeyp
 
 def test_rerunning_fetch_and_match_changes_nothing(field, db_url, monkeypatch):
     engine = field
-    fetch_samples(engine, db_url, monkeypatch)
+    fetch_ngc3532_samples(db_url, monkeypatch)
     n_source = scalar(engine, "SELECT count(*) FROM livecat.mw_source")
     first = match_counterparts(engine, catalogs=["csc"])
     again = invoke(["counterparts", "fetch", "2mass", "--file",
@@ -130,7 +121,7 @@ def test_rerunning_fetch_and_match_changes_nothing(field, db_url, monkeypatch):
 
 
 def test_show_lists_coverage_and_candidates(field, db_url, monkeypatch):
-    fetch_samples(field, db_url, monkeypatch)
+    fetch_ngc3532_samples(db_url, monkeypatch)
     match_counterparts(field, catalogs=["csc"])
     res = invoke(["counterparts", "show", "csc:2CXO J110510.3-585029", "--format", "json"],
                  monkeypatch, db_url)
@@ -197,7 +188,7 @@ def test_classification_skips_the_never_searched_and_labels_the_searched(field, 
     from classify.runs import train_run
 
     engine = field
-    fetch_samples(engine, db_url, monkeypatch)
+    fetch_ngc3532_samples(db_url, monkeypatch)
     match_counterparts(engine, catalogs=["csc"])
     # the cone-search export adds the field's sources the averages table left out: new
     # X-ray sources that were never searched for counterparts
