@@ -227,11 +227,6 @@ def id_column(df: pd.DataFrame) -> str:
     return "name"
 
 
-def iter_normalize(df: pd.DataFrame, release: str | None = None, chunk_rows: int = 200_000):
-    """Chunked :func:`normalize` (see :func:`ingest.tables.iter_normalize`)."""
-    return T.iter_normalize(normalize, df, id_column(df), release, chunk_rows)
-
-
 def _flux_columns(df: pd.DataFrame) -> dict[str, tuple]:
     """Pick, per band, the flux columns to use: ``(kind, value, lo, hi_or_None, err)``.
 

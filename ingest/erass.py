@@ -189,11 +189,6 @@ def id_column(df: pd.DataFrame) -> str:
     return "UID" if "UID" in df.columns else "IAUNAME"
 
 
-def iter_normalize(df: pd.DataFrame, release: str | None = None, chunk_rows: int = 200_000):
-    """Chunked :func:`normalize` (see :func:`ingest.tables.iter_normalize`)."""
-    return T.iter_normalize(normalize, df, id_column(df), release, chunk_rows)
-
-
 def _bands(num: dict, bands: dict, good: np.ndarray) -> list[dict]:
     """Band dicts (energy flux and count rate) for the bands present in ``num``."""
     out = []

@@ -173,11 +173,6 @@ def id_column(df: pd.DataFrame) -> str:
     return next((c for c in ID_COLUMNS.values() if c in df.columns), "2SXPS_ID")
 
 
-def iter_normalize(df: pd.DataFrame, release: str | None = None, chunk_rows: int = 200_000):
-    """Chunked :func:`normalize` (see :func:`ingest.tables.iter_normalize`)."""
-    return T.iter_normalize(normalize, df, id_column(df), release, chunk_rows)
-
-
 def _flag(values: np.ndarray, test: np.ndarray) -> pd.arrays.BooleanArray:
     """Boolean flag, NA where the source column is null."""
     return pd.array(np.where(np.isnan(values), None, test), dtype="boolean")

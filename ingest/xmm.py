@@ -56,7 +56,7 @@ Normalization choices
   ``SC_EXTENT``, ``SC_EXT_ML``, ``SC_SUM_FLAG``, ``SC_CHI2PROB``, ``MJD_FIRST``/``MJD_LAST``,
   5XMM ``N_OBS``/``N_CONTRIB``, the native ``sc_poserr_arcsec`` and ``release``
   (``SC_DET_ML`` and ``N_DETECTIONS`` are already ``significance``/``n_obs``).
-* Large inputs: :func:`iter_normalize` yields the same result in chunks (the per-row
+* Large inputs: :func:`ingest.tables.iter_normalize` yields the same result in chunks (the per-row
   ``flags``/``extra`` dicts of the contract cost ~1 kB a row; 1e6 rows in one call peak
   at ~3.5 GB RSS, in 200k-row chunks at ~1.4 GB).
 """
@@ -239,13 +239,6 @@ def normalize(df: pd.DataFrame, release: str | None = None) -> NormalizedCatalog
 def id_column(df: pd.DataFrame) -> str:
     """The native id column of a parsed XMM table."""
     return "SRCID"
-
-
-def iter_normalize(df: pd.DataFrame, release: str | None = None, chunk_rows: int = 200_000):
-    """Chunked :func:`normalize` for 1e6-row catalogues (bounded memory); see
-    :func:`ingest.tables.iter_normalize`. The release is guessed once for all chunks."""
-    return T.iter_normalize(normalize, df, id_column(df), release or guess_release(df),
-                            chunk_rows)
 
 
 def _flag_from(sum_flag: np.ndarray, test) -> pd.arrays.BooleanArray:

@@ -1,8 +1,8 @@
 """The fetch and read stages every X-ray catalog shares.
 
 Each X-ray catalog module (:mod:`ingest.csc`, :mod:`ingest.xmm`, :mod:`ingest.erass`,
-:mod:`ingest.sxps`) has ``parse`` (native file -> table) and ``iter_normalize`` (table ->
-livecat's contract, in chunks). This module gets the release (one HTTP file, the tiles of
+:mod:`ingest.sxps`) has ``parse`` (native file -> table), ``normalize`` (table -> livecat's
+contract) and ``id_column``; this module runs the normalize in chunks. This module gets the release (one HTTP file, the tiles of
 a TAP service, a ``--file`` or a ``--mirror``), unpacks archives, runs the chunked
 normalize (peak memory is one chunk, not the catalogue) and keeps only the sources
 inside ``--region``. :data:`ingest.registry.REGISTRY` binds these stages to each catalog
@@ -26,6 +26,7 @@ from catalog.errors import ConfigError, InputError, SourceError
 from catalog.files import sha256_file
 from ingest.fetch import FetchResult, fetch
 from ingest.spec import Fetched, IngestArgs, Reading
+from ingest.tables import iter_normalize
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,10 @@ def read_xray(name: str, home: XrayHome, default_release: str, fetched: Fetched,
         reporter.log(f"{name}: {len(df)} rows parsed; normalizing in chunks of "
                      f"{args.chunk_rows}")
     module = importlib.import_module(home.module)
-    chunks = module.iter_normalize(df, norm_release, args.chunk_rows)
+    # chunked normalize: peak memory is one chunk; global row numbers and duplicates
+    # across chunks (ingest.tables.iter_normalize)
+    chunks = iter_normalize(module.normalize, df, module.id_column(df), norm_release,
+                            args.chunk_rows)
     if args.region is not None:
         chunks = _inside(chunks, args.region)
     return Reading(chunks=chunks, version=version)

@@ -16,6 +16,7 @@ from astropy.io import fits
 
 from catalog.errors import SourceError
 from ingest import xmm
+from ingest.tables import iter_normalize
 from helpers import SAMPLES, assert_xray_contract
 from xray_fixtures import SLIM_COLUMNS, write_slim_fits_fixture
 
@@ -185,7 +186,8 @@ def test_chunked_normalize_equals_one_call(slim, tmp_path):
 
     df = xmm.parse(_rewrite(slim, tmp_path / "dups.fits", edit))
     whole = xmm.normalize(df)
-    parts = list(xmm.iter_normalize(df, chunk_rows=600))
+    parts = list(iter_normalize(xmm.normalize, df, xmm.id_column(df), xmm.guess_release(df),
+                                600))
     assert len(parts) == 4 and sum(p.n_read for p in parts) == 2000
     cat = lambda frames: pd.concat(frames, ignore_index=True)  # noqa: E731
     rejects = cat([p.rejects for p in parts])
