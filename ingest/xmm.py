@@ -56,8 +56,8 @@ Normalization choices
   ``SC_EXTENT``, ``SC_EXT_ML``, ``SC_SUM_FLAG``, ``SC_CHI2PROB``, ``MJD_FIRST``/``MJD_LAST``,
   5XMM ``N_OBS``/``N_CONTRIB``, the native ``sc_poserr_arcsec`` and ``release``
   (``SC_DET_ML`` and ``N_DETECTIONS`` are already ``significance``/``n_obs``).
-* Large inputs: :func:`ingest.tables.iter_normalize` yields the same result in chunks (the per-row
-  ``flags``/``extra`` dicts of the contract cost ~1 kB a row; 1e6 rows in one call peak
+* Large inputs: :func:`ingest.tables.iter_normalize` yields the same result in chunks
+  (the per-row ``flags``/``extra`` dicts of the contract cost ~1 kB a row; 1e6 rows in one call peak
   at ~3.5 GB RSS, in 200k-row chunks at ~1.4 GB).
 """
 
