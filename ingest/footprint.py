@@ -138,10 +138,13 @@ class Footprint:
                     {"fp_ra": r.ra, "fp_dec": r.dec, "fp_radius": r.radius_deg})
         if self.kind == "pixels":
             shift = 2 * (MAX_ORDER - self.order)
-            return (f"({alias}.hpx >> {shift}) = ANY(%(fp_pixels)s::bigint[])",
+            # IN (SELECT unnest(..)): a hashed lookup; "= ANY(array)" scans the whole
+            # array for every row (12 minutes for 1M rows of a sky-wide file)
+            return (f"({alias}.hpx >> {shift}) IN (SELECT unnest(%(fp_pixels)s::bigint[]))",
                     {"fp_pixels": list(self.pixels)})
         if self.kind == "native ids":
-            return f"{alias}.native_id = ANY(%(fp_ids)s::text[])", {"fp_ids": list(self.native_ids)}
+            return (f"{alias}.native_id IN (SELECT unnest(%(fp_ids)s::text[]))",
+                    {"fp_ids": list(self.native_ids)})
         raise ValueError(f"footprint {self.kind!r} has no SQL form (resolve it first)")
 
     def describe(self) -> dict:
