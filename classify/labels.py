@@ -133,7 +133,9 @@ class RunSummary:
         out = [f"run {self.run_id}: {m.n_selected} sources selected; labelled {self.n_labelled} "
                f"({self.n_confident} confident) with {self.n_samples} Monte Carlo samples each",
                f"skipped: {m.skipped_labelled} already labelled by this run, "
-               f"{m.skipped_no_bands} lacking the s/m/h energy fluxes (all three), "
+               f"{m.skipped_no_bands} lacking the s/m/h energy fluxes (all three"
+               + (": " + ", ".join(f"{r} {n}" for r, n in m.skipped_reasons.most_common())
+                  if m.skipped_reasons else "") + "), "
                f"{m.skipped_no_errors} without flux errors"
                + (f", {m.skipped_not_searched} never searched for counterparts in "
                   f"{', '.join(FEATURE_SURVEYS)} (fill them: livecat counterparts fetch "
@@ -148,6 +150,12 @@ class RunSummary:
                           + ", ".join(f"{b} {per[b]}" for b in MUWCLASS_BANDS if per[b])
                           + f"), taken as below {NONDETECTION_LIMIT:g} erg/cm2/s as the "
                             f"MUWCLASS training set takes them")
+        origins = m.flux_origin["flux_origin"].value_counts() if len(m.flux_origin) else {}
+        if len(origins):
+            out.append("fluxes: " + ", ".join(
+                f"{n} {o}" for o, n in origins.items()) + " (native: the source's own CSC "
+                "bands; object: its object's CSC member; converted: its own bands "
+                "converted to the CSC bands)")
         if self.class_counts:
             out.append("predicted: " + ", ".join(f"{c} {n}" for c, n in self.class_counts.items()))
         out.append(f"classify {self.seconds_classify:.1f} s ({rate:,.0f} source-samples/s), "
@@ -196,7 +204,7 @@ def classify_run(
                                 jobs, progress)
     t1 = time.perf_counter()
     n = write_labels(engine, run, meas.table.index.to_numpy(), result, run.mc_samples,
-                     meas.bands_missing.loc[meas.table.index])
+                     meas.bands_missing.loc[meas.table.index], meas.flux_origin)
     t2 = time.perf_counter()
     counts = result["Class"].value_counts().sort_index() if n else pd.Series(dtype=int)
     return RunSummary(run_id=run.id, measurements=meas, n_labelled=n, n_samples=run.mc_samples,

@@ -35,7 +35,8 @@ from classify.runs import RunInfo, get_run
 
 
 def write_labels(engine: Engine, run: RunInfo, source_ids: np.ndarray, result: pd.DataFrame,
-                 n_samples: int, bands_missing: pd.Series | None = None) -> int:
+                 n_samples: int, bands_missing: pd.Series | None = None,
+                 flux_origin: pd.DataFrame | None = None) -> int:
     """Write the labels of ``run`` with binary COPY, in one transaction.
 
     Parameters
@@ -51,6 +52,9 @@ def write_labels(engine: Engine, run: RunInfo, source_ids: np.ndarray, result: p
     bands_missing : pandas.Series, optional
         Aligned with ``source_ids``: the CSC bands taken as non-detections
         (:attr:`Measurements.bands_missing`), written to ``xray_bands_missing``.
+    flux_origin : pandas.DataFrame, optional
+        Aligned with ``source_ids``: ``flux_origin`` and ``flux_source_id``
+        (:attr:`Measurements.flux_origin`), written to the columns of the same names.
 
     Returns
     -------
@@ -72,7 +76,8 @@ def write_labels(engine: Engine, run: RunInfo, source_ids: np.ndarray, result: p
                      {"r": int(run.id) % 2147483647})
         conn.execute(sa.text(
             "CREATE TEMP TABLE _lc_cls (source_id bigint, k int, prob float8, prob_std float8, "
-            "ct float8, confident boolean, missing int) ON COMMIT DROP"))
+            "ct float8, confident boolean, missing int, origin int, flux_source bigint) "
+            "ON COMMIT DROP"))
         conn.execute(sa.text(
             "CREATE TEMP TABLE _lc_prob (source_id bigint, k int, mean float8, std float8, "
             "median float8, lo float8, hi float8) ON COMMIT DROP"))
@@ -83,6 +88,7 @@ def write_labels(engine: Engine, run: RunInfo, source_ids: np.ndarray, result: p
             "ct": result["CT"].to_numpy(np.float64),
             "confident": result["confident"].to_numpy(bool),
             "missing": _band_codes(bands_missing, n),
+            **_origin_codes(flux_origin, sid),
         })
 
         def stack(prefix: str) -> np.ndarray:
@@ -95,13 +101,15 @@ def write_labels(engine: Engine, run: RunInfo, source_ids: np.ndarray, result: p
             "mean": stack("P_"), "std": stack("e_P_"), "median": stack("P_med_"),
             "lo": stack("P_lo_"), "hi": stack("P_hi_"),
         })
-        params = {"run": int(run.id), "classes": classes, "mc": int(n_samples)}
+        params = {"run": int(run.id), "classes": classes, "mc": int(n_samples),
+                  "origins": list(FLUX_ORIGINS)}
         conn.execute(sa.text(f"""
             INSERT INTO {SCHEMA}.classification
               (run_id, source_id, class, prob, prob_std, ct, confident, mc_samples,
-               xray_bands_missing)
+               xray_bands_missing, flux_origin, flux_source_id)
             SELECT :run, source_id, (CAST(:classes AS text[]))[k], prob, prob_std, ct,
-                   confident, :mc, nullif(concat_ws(',', {_BANDS_SQL}), '')
+                   confident, :mc, nullif(concat_ws(',', {_BANDS_SQL}), ''),
+                   (CAST(:origins AS text[]))[nullif(origin, 0)], nullif(flux_source, 0)
               FROM _lc_cls"""), params)
         conn.execute(sa.text(f"""
             INSERT INTO {SCHEMA}.class_probability
@@ -113,6 +121,22 @@ def write_labels(engine: Engine, run: RunInfo, source_ids: np.ndarray, result: p
 
 _BANDS_SQL = ", ".join(f"CASE WHEN missing & {1 << i} > 0 THEN '{b}' END"
                       for i, b in enumerate(MUWCLASS_BANDS))
+
+
+#: Values of ``classification.flux_origin`` (:mod:`classify.flux_origin`).
+FLUX_ORIGINS = ("native", "object", "converted")
+
+
+def _origin_codes(flux_origin: pd.DataFrame | None, sid: np.ndarray) -> dict[str, np.ndarray]:
+    """Origin code per source (1-based in :data:`FLUX_ORIGINS`, 0 unknown) and the id of
+    the source whose fluxes were used (0 unknown)."""
+    if flux_origin is None or not len(flux_origin):
+        return {"origin": np.zeros(len(sid), np.int32),
+                "flux_source": np.zeros(len(sid), np.int64)}
+    aligned = flux_origin.reindex(sid)
+    codes = aligned["flux_origin"].map({o: i + 1 for i, o in enumerate(FLUX_ORIGINS)})
+    return {"origin": codes.fillna(0).to_numpy(np.int32),
+            "flux_source": aligned["flux_source_id"].fillna(0).to_numpy(np.int64)}
 
 
 def _band_codes(bands_missing: pd.Series | None, n: int) -> np.ndarray:

@@ -26,6 +26,7 @@ table that :func:`classify.montecarlo.sample_measurements` expects:
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,7 @@ from catalog.bands import CSC_BANDS_KEV, MUWCLASS_BANDS
 from catalog.errors import InputError
 from catalog.settings import SCHEMA
 from classify.features import COUNTERPART_MEASUREMENTS, fill_nondetections
+from classify.flux_origin import fill_from_other_fluxes, native_band_sql
 
 #: The CSC bands the features need: column -> (band_lo_kev, band_hi_kev).
 REQUIRED_BANDS = {f"F{b}": CSC_BANDS_KEV[b] for b in MUWCLASS_BANDS}
@@ -102,13 +104,19 @@ class Measurements:
     skipped_labelled : int
         Already labelled by the run.
     skipped_no_bands : int
-        With none of the s, m, h energy fluxes.
+        With none of the s, m, h energy fluxes, native, from its object's CSC member or
+        converted (:mod:`classify.flux_origin`).
     skipped_no_errors : int
         With a flux but no interval (or a negative one) in one of those bands.
     skipped_not_searched : int
         Never searched for counterparts in every survey the features need.
     counterparts : str
         Where counterpart magnitudes were read from (``mw_best view``), else why not.
+    skipped_reasons : collections.Counter
+        Why the skipped_no_bands sources have no flux, per band (``h: upper limit only``).
+    flux_origin : pandas.DataFrame
+        Per row of ``table``: ``flux_origin`` (native, object, converted) and
+        ``flux_source_id`` (the source whose fluxes were used).
     bands_missing : pandas.Series
         Per row of ``table``: the bands taken as non-detections (``"h"``, ``"s,m"``), None
         when all three were measured.
@@ -122,6 +130,9 @@ class Measurements:
     skipped_not_searched: int = 0
     counterparts: str = "none (no mw_best view of the counterparts)"
     bands_missing: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+    skipped_reasons: Counter = field(default_factory=Counter)
+    flux_origin: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["flux_origin", "flux_source_id"]))
 
     def n_missing_band(self) -> dict[str, int]:
         """Labelled sources per band taken as a non-detection."""
@@ -177,15 +188,7 @@ def load_measurements(engine: Engine, selection: Selection,
     Measurements
     """
     where, params = selection.sql()
-    band_joins, band_cols = [], []
-    for col, (lo, hi) in REQUIRED_BANDS.items():
-        a = "f" + col[1].lower()
-        band_joins.append(
-            f"LEFT JOIN {SCHEMA}.xray_flux {a} ON {a}.source_id = s.id "
-            f"AND {a}.kind = 'energy_flux' "
-            f"AND abs({a}.band_lo_kev - {lo}) < 1e-6 AND abs({a}.band_hi_kev - {hi}) < 1e-6")
-        band_cols.append(f"{a}.value AS \"{col}\", "
-                         f"({a}.value_hi - {a}.value_lo) / 2.0 AS \"e_{col}\"")
+    band_joins, band_cols = native_band_sql("s")
     flag_expr = "concat_ws('|', " + ", ".join(
         f"CASE WHEN (s.flags->>'{k}')::boolean THEN '{w}' END" for k, w in FLAG_WORDS.items()) + ")"
     labelled = "false"
@@ -201,8 +204,8 @@ def load_measurements(engine: Engine, selection: Selection,
     sql = f"""
         SELECT s.id AS source_id, {labelled} AS labelled, {searched} AS searched,
                s.var_intra_prob AS "P_intra", s.var_inter_prob AS "P_inter",
-               {flag_expr} AS "CSCv2_flags", {", ".join(band_cols)}
-          FROM {SCHEMA}.xray_source s {" ".join(band_joins)}
+               {flag_expr} AS "CSCv2_flags", {band_cols}
+          FROM {SCHEMA}.xray_source s {band_joins}
          WHERE {where}
          ORDER BY s.id"""
     with engine.connect() as conn:
@@ -217,15 +220,16 @@ def load_measurements(engine: Engine, selection: Selection,
                              f"selection: {first} (write a SQL condition on xray_source "
                              f"aliased s, e.g. \"s.significance > 5\")") from None
         frame = pd.DataFrame(res.fetchall(), columns=list(res.keys()))
-        cp_sql, cp_note = counterpart_table(conn)
+        out = Measurements(table=frame, n_selected=len(frame))
+        labelled_mask = frame.pop("labelled").astype(bool).to_numpy()
+        out.skipped_labelled = int(labelled_mask.sum())
+        searched_mask = frame.pop("searched").astype(bool).to_numpy()
+        out.skipped_not_searched = int((~searched_mask & ~labelled_mask).sum())
+        frame = frame[~labelled_mask & searched_mask]
+        frame, origin, out.skipped_reasons = fill_from_other_fluxes(conn, frame)
+        cp_sql, out.counterparts = counterpart_table(conn)
         cp = pd.read_sql_query(sa.text(cp_sql), conn) if cp_sql else None
         conn.rollback()
-    out = Measurements(table=frame, n_selected=len(frame), counterparts=cp_note)
-    labelled_mask = frame.pop("labelled").astype(bool).to_numpy()
-    out.skipped_labelled = int(labelled_mask.sum())
-    searched_mask = frame.pop("searched").astype(bool).to_numpy()
-    out.skipped_not_searched = int((~searched_mask & ~labelled_mask).sum())
-    frame = frame[~labelled_mask & searched_mask]
     fluxes = frame[list(REQUIRED_BANDS)].to_numpy(float)
     errors = frame[[f"e_{c}" for c in REQUIRED_BANDS]].to_numpy(float)
     measured = ~np.isnan(fluxes)
@@ -233,7 +237,9 @@ def load_measurements(engine: Engine, selection: Selection,
     no_err = ~no_band & (measured & (np.isnan(errors) | (errors < 0))).any(axis=1)
     out.skipped_no_bands = int(no_band.sum())
     out.skipped_no_errors = int(no_err.sum())
-    frame = frame[~no_band & ~no_err].set_index("source_id")
+    keep = ~no_band & ~no_err
+    out.flux_origin = origin[keep].set_index("source_id")
+    frame = frame[keep].set_index("source_id")
     frame, out.bands_missing = fill_nondetections(frame)
     if cp is not None and len(cp):
         frame = frame.join(cp.set_index("source_id"), how="left")

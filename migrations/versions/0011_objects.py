@@ -90,6 +90,11 @@ def upgrade() -> None:
         sa.Column("ambiguous", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("alternatives", JSONB, nullable=False, server_default="[]",
                   comment="other sources it could belong with"),
+        sa.Column("source_ra", sa.Float(53), nullable=False,
+                  comment="the source's position and error when associated: a later "
+                          "change of them marks the neighbourhood for a rebuild"),
+        sa.Column("source_dec", sa.Float(53), nullable=False),
+        sa.Column("source_err_arcsec", sa.Float(53)),
         sa.Column("started_run_id", sa.BigInteger,
                   sa.ForeignKey(f"{S}.object_build_run.id"), nullable=False),
         sa.Column("started_release_id", sa.BigInteger,
@@ -104,18 +109,36 @@ def upgrade() -> None:
     op.create_index("xray_association_object", "xray_association", ["object_id"], schema=S)
     op.create_table(
         "band_conversion",
+        sa.Column("band_set", sa.Text, nullable=False,
+                  comment="set of native bands (csc, xmm, erass1_main, erass1_hard, sxps)"),
         sa.Column("catalog", sa.Text, nullable=False),
-        sa.Column("native_band", sa.Text, nullable=False),
+        sa.Column("target_band", sa.Text, nullable=False, comment="CSC band: s, m, h or b"),
+        sa.Column("target_lo_kev", sa.Float(53), nullable=False),
+        sa.Column("target_hi_kev", sa.Float(53), nullable=False),
+        sa.Column("rank", sa.Integer, nullable=False,
+                  comment="1 = the route used when a source has all its bands"),
+        sa.Column("native_bands", sa.Text, nullable=False, comment="e.g. 4+5: summed"),
         sa.Column("native_lo_kev", sa.Float(53), nullable=False),
         sa.Column("native_hi_kev", sa.Float(53), nullable=False),
-        sa.Column("target_band", sa.Text, nullable=False),
-        sa.Column("gamma", sa.Float(53), nullable=False),
-        sa.Column("nh_cm2", sa.Float(53), nullable=False),
-        sa.Column("factor", sa.Float(53), nullable=False,
-                  comment="observed energy flux in target band / in native band"),
+        sa.Column("coverage", sa.Float(53), nullable=False,
+                  comment="share of the target band (in ln E) the native bands cover"),
         sa.Column("extrapolated", sa.Boolean, nullable=False),
-        sa.Column("model", sa.Text, nullable=False),
-        sa.PrimaryKeyConstraint("catalog", "native_band", "target_band", "gamma", "nh_cm2"),
+        sa.Column("gamma", sa.Float(53), nullable=False, comment="photon index"),
+        sa.Column("nh_cm2", sa.Float(53), nullable=False),
+        sa.Column("observed", sa.Boolean, nullable=False,
+                  comment="factor between observed (absorbed) fluxes"),
+        sa.Column("cross_section", sa.Text, nullable=False),
+        sa.Column("measured_fraction", sa.Float(53),
+                  comment="share of the model's target-band flux inside the native bands"),
+        sa.Column("factor", sa.Float(53),
+                  comment="target-band flux / summed native-band flux (erg/cm2/s)"),
+        sa.Column("reason", sa.Text, comment="why there is no factor"),
+        sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.now()),
+        sa.PrimaryKeyConstraint("catalog", "target_band", "native_bands", "gamma", "nh_cm2",
+                                "observed", "cross_section"),
+        sa.CheckConstraint("(factor IS NULL) = (reason IS NOT NULL)",
+                           name="band_conversion_factor_or_reason"),
         schema=S, comment="conversion factors from native bands to the CSC bands")
     op.create_table(
         "xray_common_flux",
@@ -127,7 +150,9 @@ def upgrade() -> None:
         sa.Column("native", sa.Boolean, nullable=False,
                   comment="measured in this band by the catalog itself (CSC)"),
         sa.Column("from_band", sa.Text, comment="native band(s) it was converted from"),
+        sa.Column("from_lo_kev", sa.Float(53)), sa.Column("from_hi_kev", sa.Float(53)),
         sa.Column("factor", sa.Float(53)),
+        sa.Column("coverage", sa.Float(53)), sa.Column("measured_fraction", sa.Float(53)),
         sa.Column("model", sa.Text),
         sa.Column("extrapolated", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("reason", sa.Text, comment="why there is no value"),
@@ -154,11 +179,21 @@ SELECT o.id AS object_id, o.ra, o.dec, o.pos_err_arcsec, o.n_members, o.catalogs
 COMMENT ON VIEW {S}.xray_object_members IS
   'One row per current object: best position, variability, members with their common-band fluxes.';
 """)
+    op.execute(f"ALTER TABLE {S}.classification ADD COLUMN flux_origin text, "
+               f"ADD COLUMN flux_source_id bigint")
+    op.execute(f"COMMENT ON COLUMN {S}.classification.flux_origin IS 'which X-ray fluxes the "
+               f"label used: native (the source''s own CSC bands), object (the CSC member of "
+               f"its object, flux_source_id) or converted (its own bands converted to the CSC "
+               f"bands, xray_common_flux)'")
+    op.execute(f"COMMENT ON COLUMN {S}.classification.flux_source_id IS 'the xray_source "
+               f"whose fluxes the label used'")
     op.execute(f"CREATE TRIGGER xray_object_fill_hpx BEFORE INSERT OR UPDATE ON "
                f"{S}.xray_object FOR EACH ROW EXECUTE FUNCTION {S}.fill_hpx()")
 
 
 def downgrade() -> None:
+    op.execute(f"ALTER TABLE {S}.classification DROP COLUMN flux_origin, "
+               f"DROP COLUMN flux_source_id")
     op.execute(f"DROP VIEW IF EXISTS {S}.xray_object_members")
     op.drop_table("xray_common_flux", schema=S)
     op.drop_table("band_conversion", schema=S)
