@@ -146,11 +146,13 @@ def retire_absent(cur, spec: TableSpec, kind: str, params: dict, footprint: Foot
     absent = ("WHERE t.catalog = %(cat)s AND t.is_current AND NOT EXISTS "
               f"(SELECT 1 FROM stg s WHERE s.native_id = t.native_id) AND {inside}")
     if not allow_mass_retire:
-        cur.execute(f"SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM stg s WHERE "
-                    f"s.native_id = t.native_id) AND {inside}), count(*) "
-                    f"FROM livecat.{spec.table} t WHERE t.catalog = %(cat)s AND t.is_current",
-                    params)
-        n_absent, n_current = cur.fetchone()
+        # two statements: an EXISTS inside FILTER is a per-row subplan (a scan of stg for
+        # every held row); on its own it is a hashed anti-join
+        cur.execute(f"SELECT count(*) FROM livecat.{spec.table} t {absent}", params)
+        n_absent = cur.fetchone()[0]
+        cur.execute(f"SELECT count(*) FROM livecat.{spec.table} t "
+                    f"WHERE t.catalog = %(cat)s AND t.is_current", params)
+        n_current = cur.fetchone()[0]
         if n_absent > MASS_RETIRE_MIN_ROWS and n_absent > MASS_RETIRE_SHARE * n_current:
             raise ConflictError(
                 f"this input would retire {n_absent} of the {n_current} current rows of "
