@@ -29,8 +29,8 @@ which is our default too.
 
 Every cross section here carries two attributes the band integrals of
 :mod:`catalog.spectra` read: ``name`` (recorded with each converted flux, e.g. ``mm83``)
-and ``edges_kev`` (energies where sigma jumps: absorption edges, where a quadrature must
-place a panel boundary to converge).
+and ``edges_kev`` (energies where sigma is not smooth: the absorption edges where it jumps,
+and for a table every tabulated energy; a quadrature places a panel boundary at each).
 """
 
 from __future__ import annotations
@@ -109,8 +109,9 @@ class TabulatedCrossSection:
     Attributes
     ----------
     edges_kev : tuple of float
-        Both ends of every table interval over which sigma rises with energy (the
-        absorption edges, where the interpolant has its strongest kinks).
+        Every tabulated energy: the log-log interpolant has a kink at each, so a
+        quadrature converges only with its panels aligned on them (the true absorption
+        edges are the table intervals over which sigma rises).
     """
 
     def __init__(self, energy_kev: np.ndarray, sigma_cm2: np.ndarray, name: str = "table",
@@ -127,9 +128,7 @@ class TabulatedCrossSection:
         self.name = name
         self.extrapolate_high = extrapolate_high
         self._loge, self._logs = np.log(self.energy_kev), np.log(self.sigma_cm2)
-        rising = np.flatnonzero(np.diff(self.sigma_cm2) > 0)
-        self.edges_kev = tuple(float(x) for x in np.unique(np.concatenate(
-            [self.energy_kev[rising], self.energy_kev[rising + 1]])))
+        self.edges_kev = tuple(float(x) for x in self.energy_kev)
         self._slope_high = ((self._logs[-1] - self._logs[-2])
                             / (self._loge[-1] - self._loge[-2]))
 
