@@ -86,13 +86,13 @@ def prepare_sources(sources: pd.DataFrame, gamma: float, nh_cm2: float | None) -
     dup = src["source_id"].duplicated()
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
-        raise InputError(f"sources row {i}: source_id {src['source_id'][i]!r} appears twice "
+        raise InputError(f"sources row {i}: source_id {_show(src['source_id'][i])} appears twice "
                          "(expected one row per source)")
     bad = ~src["catalog"].isin(list(MISSION_BANDS))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"sources row {i} (source_id {src['source_id'][i]!r}): unknown "
-                         f"catalog {src['catalog'][i]!r}, expected one of "
+        raise InputError(f"sources row {i} (source_id {_show(src['source_id'][i])}): unknown "
+                         f"catalog {_show(src['catalog'][i])}, expected one of "
                          f"{', '.join(MISSION_BANDS)}")
     ra = _numbers(src, "ra", "sources")
     dec = _numbers(src, "dec", "sources")
@@ -148,7 +148,7 @@ def prepare_fluxes(fluxes: pd.DataFrame, sources: pd.DataFrame) -> list[BandSetF
     mixed = frame.groupby("pos")["set"].nunique()
     if (mixed > 1).any():
         p = int(mixed.index[mixed.to_numpy() > 1][0])
-        raise InputError(f"source_id {sources['source_id'][p]!r}: fluxes from two band sets "
+        raise InputError(f"source_id {_show(sources['source_id'][p])}: fluxes from two band sets "
                          f"({', '.join(sorted(frame['set'][frame['pos'] == p].unique()))}); "
                          "expected the bands of one catalogue layout")
     first_set = frame.drop_duplicates("pos").set_index("pos")["set"]
@@ -219,10 +219,15 @@ def _band_set_of_rows(f: pd.DataFrame, catalog: np.ndarray, lo: np.ndarray,
         expected = ", ".join(f"{b} {blo:g}-{bhi:g} keV" for _, b, blo, bhi in known[
             (known["catalog"] == catalog[i]) & (known["kind"] == f["kind"][i])][
             ["band", "blo", "bhi"]].itertuples())
-        raise InputError(f"fluxes row {i} (source_id {f['source_id'][i]!r}): {f['kind'][i]} "
-                         f"band {f['band'][i]!r} {lo[i]:g}-{hi[i]:g} keV is not a band of "
-                         f"catalog {catalog[i]!r} (expected one of: {expected or 'none'})")
+        raise InputError(f"fluxes row {i} (source_id {_show(f['source_id'][i])}): {f['kind'][i]} "
+                         f"band {_show(f['band'][i])} {lo[i]:g}-{hi[i]:g} keV is not a band of "
+                         f"catalog {_show(catalog[i])} (expected one of: {expected or 'none'})")
     return set_of
+
+
+def _show(value) -> str:
+    """``repr`` of a cell, numpy scalars as plain Python values (``7``, not ``np.int64(7)``)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _require(df: pd.DataFrame, columns, what: str) -> None:
@@ -246,7 +251,7 @@ def _check(df: pd.DataFrame, bad: np.ndarray, what: str, problem: str, cols) -> 
     if not bad.any():
         return
     i = int(np.flatnonzero(bad)[0])
-    shown = ", ".join(f"{c}={df[c].iloc[i]!r}"
+    shown = ", ".join(f"{c} {_show(df[c].iloc[i])}"
                       for c in dict.fromkeys(("source_id", "band", *cols)) if c in df.columns)
     raise InputError(f"{what} row {i} ({shown}): {problem}"
                      + (f" ({int(bad.sum())} rows like it)" if bad.sum() > 1 else ""))
