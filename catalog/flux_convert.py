@@ -27,13 +27,15 @@ import pandas as pd
 
 from catalog.absorption import CrossSection, sigma_mm83
 from catalog.bands import COMMON_BANDS, CSC_BANDS_KEV, MissionBands
-from catalog.flux_inputs import LIMIT, MEASURED, NO_ROW, NO_VALUE, BandSetFluxes, \
-    prepare_fluxes, prepare_sources
-from catalog.flux_plan import MIN_MEASURED_FRACTION, REASONS, Route, reason_code, \
-    refusal, routes
+from catalog.flux_inputs import (
+    LIMIT, MEASURED, NO_ROW, NO_VALUE, BandSetFluxes, prepare_fluxes, prepare_sources,
+)
+from catalog.flux_plan import (
+    MIN_MEASURED_FRACTION, REASONS, Route, reason_code, refusal, routes,
+)
 from catalog.spectra import band_energy_flux, cross_section_name
 
-__all__ = ["convert_fluxes", "REASONS", "reason_code", "OUTPUT_COLUMNS"]
+__all__ = ["convert_fluxes", "reason_counts", "REASONS", "reason_code", "OUTPUT_COLUMNS"]
 
 OUTPUT_COLUMNS = ["source_id", "band", "value", "value_lo", "value_hi", "native",
                   "from_band", "from_lo_kev", "from_hi_kev", "factor", "coverage",
