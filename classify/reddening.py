@@ -12,7 +12,7 @@ a Galactic-plane field with them unaltered biases against AGN. Following Yang et
 * optical/IR: A_lambda from the Fitzpatrick (1999) curve with R_V = 3.1 (``extinction``
   package, Barbary 2016) at each band's effective wavelength, added to the magnitudes;
 * X-ray: each CSC band flux (and its error) multiplied by the band transmission of
-  :func:`classify.absorption.band_transmission` for a Gamma = 2 power law.
+  :func:`catalog.absorption.band_transmission` for a Gamma = 2 power law.
 
 Total Galactic values are applied to every AGN, as the reference does (the AGN's own
 Galactic foreground is not removed first).
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from catalog.bands import COMMON_BANDS, CSC_BANDS_KEV
-from classify.absorption import CrossSection, band_transmission, sigma_mm83
+from catalog.absorption import CrossSection, band_transmission, sigma_mm83
 from classify.features import MW_BANDS
 
 SFD_RECALIBRATION = 0.86

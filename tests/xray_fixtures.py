@@ -135,7 +135,8 @@ def _iau_names(prefix: str, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- eRASS1
 
-def write_fits_fixture(path, rows: list[dict], hard: bool = False, dr2: bool = False):
+def write_fits_fixture(path, rows: list[dict], hard: bool = False, dr2: bool = False,
+                       main_bands=("1", "P1", "P2", "P3")):
     """Write a small eRASS catalogue FITS file with the official names, types and units.
 
     Parameters
@@ -148,6 +149,8 @@ def write_fits_fixture(path, rows: list[dict], hard: bool = False, dr2: bool = F
         Hard (3B) layout: bands 0-3, ``UID_1B``, ``DET_LIKE_0..3``.
     dr2 : bool
         Add the DR2 ``UID_DR1`` link column.
+    main_bands : sequence of str
+        Main-layout bands to write (Table D.1 has ``1`` and ``P1``-``P9``).
 
     Returns
     -------
@@ -165,7 +168,7 @@ def write_fits_fixture(path, rows: list[dict], hard: bool = False, dr2: bool = F
     cols += [("RA", "D", "deg"), ("DEC", "D", "deg"), ("POS_ERR", "E", "arcsec"),
              ("RADEC_ERR", "E", "arcsec"), ("MJD_MIN", "E", "d"), ("MJD_MAX", "E", "d"),
              ("EXT", "E", "arcsec"), ("EXT_ERR", "E", "arcsec"), ("EXT_LIKE", "E", None)]
-    band_names = list(HARD_BANDS) if hard else ["1", "P1", "P2", "P3"]
+    band_names = list(HARD_BANDS) if hard else list(main_bands)
     cols += [(f"DET_LIKE_{b}", "E", None) for b in (("0", "1", "2", "3") if hard else ("0",))]
     for b in band_names:
         cols += [(f"ML_CTS_{b}", "E", "ct"), (f"ML_CTS_ERR_{b}", "E", "ct"),

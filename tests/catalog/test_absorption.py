@@ -1,18 +1,16 @@
-"""Tests of classify.absorption (vs the reference's tbabs table) and classify.reddening."""
+"""Tests of catalog.absorption: Morrison & McCammon (1983) against the reference's tbabs table."""
 
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from catalog.bands import CSC_BANDS_KEV
-from classify.absorption import (
+from catalog.absorption import (
     TabulatedCrossSection,
     band_transmission,
     csc_band_transmissions,
     sigma_mm83,
 )
-from classify.reddening import band_extinction, nh_from_ebv, redden_agn
 
 from helpers import SAMPLES
 TBABS = SAMPLES / "muwclass" / "tbabs.data"
@@ -57,30 +55,3 @@ def test_band_transmission_depends_on_spectrum():
     flat = band_transmission(1e22, CSC_BANDS_KEV["b"], gamma=1.0)
     steep = band_transmission(1e22, CSC_BANDS_KEV["b"], gamma=3.0)
     assert flat > steep
-
-
-def test_reddening_relations():
-    assert nh_from_ebv(1.0) == pytest.approx(6.851e21)
-    a = band_extinction(1.0)
-    assert a["Gmag"] > a["Jmag"] > a["Kmag"] > a["W1mag"] > 0
-    assert a["Kmag"] / (3.1 * 1.0) == pytest.approx(0.12, abs=0.03)  # A_K/A_V ~ 0.1
-
-
-def test_redden_agn_only_touches_agn():
-    t = pd.DataFrame({
-        "Fs": [1e-14, 1e-14], "e_Fs": [1e-15, 1e-15], "Fm": [1e-14, 1e-14], "e_Fm": [1e-15, 1e-15],
-        "Fh": [1e-14, 1e-14], "e_Fh": [1e-15, 1e-15], "Gmag": [18.0, 18.0], "Jmag": [np.nan, 15.0],
-    })
-    out = redden_agn(t, np.array(["AGN", "YSO"]), ebv=0.5)
-    assert out.loc[1].equals(t.loc[1])
-    assert out.loc[0, "Fs"] < out.loc[0, "Fm"] < out.loc[0, "Fh"] < 1e-14
-    assert out.loc[0, "e_Fs"] / out.loc[0, "Fs"] == pytest.approx(0.1)
-    assert out.loc[0, "Gmag"] > 18.0 and np.isnan(out.loc[0, "Jmag"])
-    assert t.loc[0, "Fs"] == 1e-14
-
-
-def test_sfd_from_packaged_map():
-    from classify.reddening import ebv_sfd
-
-    ebv = ebv_sfd(np.array([266.4, 192.86]), np.array([-28.9, 27.13]))  # Galactic centre, NGP
-    assert ebv[0] > 10 * ebv[1] and ebv[1] < 0.05

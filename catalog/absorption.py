@@ -17,7 +17,7 @@ Units of ``tbabs.data``: the reference code (``red_factor`` in
 ``codes/muwclass_library.py``) evaluates ``exp(-nH * 1e-3 * sigma)`` with nH in 1e21
 cm^-2, i.e. it reads the table in units of 1e-24 cm^2. Physically the values are in
 1e-22 cm^2: read so, the table agrees with Morrison & McCammon (1983) within about 5% in
-effective optical depth on every CSC band (``tests/test_classify_absorption.py``), while
+effective optical depth on every CSC band (``tests/catalog/test_absorption.py``), while
 read in 1e-24 cm^2 it is 100 times below every published cross section (2.4e-22 cm^2 at
 1 keV). The reference therefore under-absorbed its reddened AGN by a factor of 100 in
 N_H; livecat uses the physical units.
@@ -26,6 +26,11 @@ Band transmission (:func:`band_transmission`) is the ratio of absorbed to unabso
 *energy* flux in a band for a power-law photon spectrum ``N(E) ~ E^-Gamma``; the
 reference pipeline assumed Gamma = 2 (``red_factor`` in ``codes/muwclass_library.py``),
 which is our default too.
+
+Every cross section here carries two attributes the band integrals of
+:mod:`catalog.spectra` read: ``name`` (recorded with each converted flux, e.g. ``mm83``)
+and ``edges_kev`` (energies where sigma is not smooth: the absorption edges where it jumps,
+and for a table every tabulated energy; a quadrature places a panel boundary at each).
 """
 
 from __future__ import annotations
@@ -81,6 +86,11 @@ def sigma_mm83(energy_kev: np.ndarray) -> np.ndarray:
     return (c0 + c1 * e + c2 * e**2) / e**3 * 1e-24
 
 
+sigma_mm83.name = "mm83"
+# the fit is discontinuous at the boundaries of its energy ranges (the absorption edges)
+sigma_mm83.edges_kev = tuple(float(x) for x in _MM83[1:, 0])
+
+
 class TabulatedCrossSection:
     """Cross section interpolated (log-log, linear) from a table.
 
@@ -88,18 +98,43 @@ class TabulatedCrossSection:
     ----------
     energy_kev, sigma_cm2 : array_like
         Tabulated energies (keV, increasing) and cross sections (cm^2 per H).
+    name : str
+        Recorded with every flux converted with it (e.g. ``"tbabs"``).
+    extrapolate_high : bool
+        Above the last tabulated energy, continue the log-log slope of the last two
+        points instead of raising (``tbabs.data`` stops at 10 keV, while the XMM bands
+        reach 12 keV; above the last edge the cross section is a smooth power law, so the
+        error is small). Off by default: an energy outside the table is an error.
+
+    Attributes
+    ----------
+    edges_kev : tuple of float
+        Every tabulated energy: the log-log interpolant has a kink at each, so a
+        quadrature converges only with its panels aligned on them (the true absorption
+        edges are the table intervals over which sigma rises).
     """
 
-    def __init__(self, energy_kev: np.ndarray, sigma_cm2: np.ndarray) -> None:
+    def __init__(self, energy_kev: np.ndarray, sigma_cm2: np.ndarray, name: str = "table",
+                 extrapolate_high: bool = False) -> None:
         self.energy_kev = np.asarray(energy_kev, dtype=float)
         self.sigma_cm2 = np.asarray(sigma_cm2, dtype=float)
         if self.energy_kev.shape != self.sigma_cm2.shape or self.energy_kev.ndim != 1:
             raise ValueError("energy and cross-section tables must be 1-d of equal length")
+        if self.energy_kev.size < 2 or np.any(self.energy_kev <= 0) or np.any(self.sigma_cm2 <= 0):
+            raise ValueError("a cross-section table needs >= 2 points, all energies and "
+                             "cross sections > 0")
         order = np.argsort(self.energy_kev)
         self.energy_kev, self.sigma_cm2 = self.energy_kev[order], self.sigma_cm2[order]
+        self.name = name
+        self.extrapolate_high = extrapolate_high
+        self._loge, self._logs = np.log(self.energy_kev), np.log(self.sigma_cm2)
+        self.edges_kev = tuple(float(x) for x in self.energy_kev)
+        self._slope_high = ((self._logs[-1] - self._logs[-2])
+                            / (self._loge[-1] - self._loge[-2]))
 
     @classmethod
-    def from_file(cls, path: str | Path, unit_cm2: float = 1e-22) -> "TabulatedCrossSection":
+    def from_file(cls, path: str | Path, unit_cm2: float = 1e-22, name: str | None = None,
+                  extrapolate_high: bool = False) -> "TabulatedCrossSection":
         """Read a two-row table (energy in keV; sigma in ``unit_cm2``), as ``tbabs.data``.
 
         Parameters
@@ -108,20 +143,31 @@ class TabulatedCrossSection:
             Whitespace-separated file, first row energies, second row cross sections.
         unit_cm2 : float
             Unit of the second row in cm^2 (``tbabs.data``: 1e-22, see module notes).
+        name : str, optional
+            Name recorded with converted fluxes (default: the file name without suffix).
+        extrapolate_high : bool
+            See the class.
         """
         rows = np.loadtxt(path)
         if rows.ndim != 2 or rows.shape[0] != 2:
             raise ValueError(f"{path}: expected two rows (energy, sigma), got shape {rows.shape}")
-        return cls(rows[0], rows[1] * unit_cm2)
+        return cls(rows[0], rows[1] * unit_cm2, name=name or Path(path).stem,
+                   extrapolate_high=extrapolate_high)
 
     def __call__(self, energy_kev: np.ndarray) -> np.ndarray:
         e = np.asarray(energy_kev, dtype=float)
-        if np.any((e < self.energy_kev[0]) | (e > self.energy_kev[-1])):
+        top = self.energy_kev[-1]
+        outside = (e < self.energy_kev[0]) | ((e > top) & (not self.extrapolate_high))
+        if np.any(outside):
             raise ValueError(
-                f"energies outside the table range {self.energy_kev[0]:.3g}-"
-                f"{self.energy_kev[-1]:.3g} keV"
-            )
-        return np.exp(np.interp(np.log(e), np.log(self.energy_kev), np.log(self.sigma_cm2)))
+                f"energies outside the table range {self.energy_kev[0]:.3g}-{top:.3g} keV "
+                f"(e.g. {e[outside].flat[0]:.4g} keV)")
+        loge = np.log(e)
+        out = np.interp(loge, self._loge, self._logs)
+        if self.extrapolate_high:
+            out = np.where(e > top, self._logs[-1] + self._slope_high * (loge - self._loge[-1]),
+                           out)
+        return np.exp(out)
 
 
 def transmission(energy_kev: np.ndarray, nh_cm2: float, sigma: CrossSection = sigma_mm83) -> np.ndarray:

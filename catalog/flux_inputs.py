@@ -1,0 +1,257 @@
+"""Check and arrange the inputs of :func:`catalog.flux_convert.convert_fluxes`.
+
+``fluxes`` are rows of the ``xray_flux`` view (``source_id, band, kind, band_lo_kev,
+band_hi_kev, value, value_lo, value_hi``), ``sources`` one row per source (``source_id,
+catalog, ra, dec`` and optionally ``gamma``, ``nh_cm2``). Every bad row is an
+:class:`catalog.errors.InputError` naming the row (its position in the frame, its
+``source_id``, band and values) and what was expected.
+
+What a stored flux means (the ingest modules store every catalog alike):
+
+* ``value`` finite and > 0: a measurement; ``value_lo``/``value_hi`` are its bounds
+  (``bounds_sigma`` 1-sigma errors away: :class:`catalog.bands.MissionBands`), NaN when
+  the catalog quotes none;
+* otherwise, ``value_hi`` finite and > 0: an upper limit ``value_hi`` (a NULL value with
+  an upper bound, or a value of 0 whose interval reaches 0, as CSC ``flux_aper`` of a band
+  where the source was not detected, or an LSXPS ``PowFlux`` of 0);
+* otherwise no usable value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from catalog.bands import MISSION_BANDS, MissionBands
+from catalog.errors import InputError
+from catalog.spectra import galactic_nh_cm2
+
+FLUX_COLUMNS = ("source_id", "band", "kind", "band_lo_kev", "band_hi_kev", "value",
+                "value_lo", "value_hi")
+SOURCE_COLUMNS = ("source_id", "catalog", "ra", "dec")
+KINDS = ("energy_flux", "count_rate")
+
+#: State of a source's band: no row, a row without a usable value, an upper limit, a
+#: measurement (ordered: a route is as good as its worst band).
+NO_ROW, NO_VALUE, LIMIT, MEASURED = -1, 0, 1, 2
+
+
+@dataclass
+class BandSetFluxes:
+    """The energy fluxes of the sources of one band set, one column per band.
+
+    Attributes
+    ----------
+    band_set : MissionBands
+    rows : numpy.ndarray
+        Positions (in ``sources``) of the sources of this band set.
+    bands : list of str
+        The band set's energy-flux bands (the columns below).
+    state : numpy.ndarray of int
+        ``NO_ROW``, ``NO_VALUE``, ``LIMIT`` or ``MEASURED`` per source and band.
+    value, value_lo, value_hi : numpy.ndarray of float
+        The stored values (copied unchanged for an exact route).
+    err_lo, err_hi : numpy.ndarray of float
+        1-sigma errors of the measurements (NaN where unknown).
+    upper : numpy.ndarray of float
+        The upper bound a route through the band uses for an upper limit: ``value_hi``
+        of a limit, ``value + err_hi`` (else ``value``) of a measurement.
+    has_rate : numpy.ndarray of bool
+        The source has count-rate rows.
+    """
+
+    band_set: MissionBands
+    rows: np.ndarray
+    bands: list
+    state: np.ndarray
+    value: np.ndarray
+    value_lo: np.ndarray
+    value_hi: np.ndarray
+    err_lo: np.ndarray
+    err_hi: np.ndarray
+    upper: np.ndarray
+    has_rate: np.ndarray
+
+
+def prepare_sources(sources: pd.DataFrame, gamma: float, nh_cm2: float | None) -> pd.DataFrame:
+    """Validated sources with the spectrum of each: ``gamma`` and ``nh_cm2`` filled.
+
+    A source's own ``gamma``/``nh_cm2`` wins; NaN takes the default ``gamma`` and
+    ``nh_cm2`` (None: the HI4PI column at the source, NaN without a position).
+    """
+    _require(sources, SOURCE_COLUMNS, "sources")
+    src = sources.reset_index(drop=True)
+    dup = src["source_id"].duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise InputError(f"sources row {i}: source_id {_show(src['source_id'][i])} appears twice "
+                         "(expected one row per source)")
+    bad = ~src["catalog"].isin(list(MISSION_BANDS))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"sources row {i} (source_id {_show(src['source_id'][i])}): unknown "
+                         f"catalog {_show(src['catalog'][i])}, expected one of "
+                         f"{', '.join(MISSION_BANDS)}")
+    ra = _numbers(src, "ra", "sources")
+    dec = _numbers(src, "dec", "sources")
+    _check(src, (np.abs(dec) > 90) | (ra < 0) | (ra >= 360), "sources",
+           "position outside ra [0, 360), dec [-90, 90] deg", ("ra", "dec"))
+    if not np.isfinite(gamma):
+        raise InputError(f"gamma must be a finite photon index, got {gamma!r}")
+    g = _numbers(src, "gamma", "sources") if "gamma" in src else np.full(len(src), np.nan)
+    g = np.where(np.isfinite(g), g, gamma)
+    own = _numbers(src, "nh_cm2", "sources") if "nh_cm2" in src else np.full(len(src), np.nan)
+    _check(src, own < 0, "sources", "negative N_H (expected cm^-2 >= 0)", ("nh_cm2",))
+    if nh_cm2 is not None and not nh_cm2 >= 0:
+        raise InputError(f"nh_cm2 must be >= 0 cm^-2 or None (the HI4PI map), got {nh_cm2!r}")
+    need = ~np.isfinite(own)
+    nh = own.copy()
+    if need.any():
+        nh[need] = (nh_cm2 if nh_cm2 is not None
+                    else galactic_nh_cm2(ra[need], dec[need]))
+    return pd.DataFrame({"source_id": src["source_id"], "catalog": src["catalog"],
+                         "gamma": g, "nh_cm2": nh})
+
+
+def prepare_fluxes(fluxes: pd.DataFrame, sources: pd.DataFrame) -> list[BandSetFluxes]:
+    """Validate the flux rows and arrange them per band set (see :class:`BandSetFluxes`).
+
+    Parameters
+    ----------
+    fluxes : pandas.DataFrame
+        ``xray_flux`` rows.
+    sources : pandas.DataFrame
+        Output of :func:`prepare_sources`.
+    """
+    _require(fluxes, FLUX_COLUMNS, "fluxes")
+    f = fluxes.reset_index(drop=True)
+    pos = pd.Index(sources["source_id"]).get_indexer(f["source_id"])
+    _check(f, pos < 0, "fluxes", "source_id not in sources", ())
+    _check(f, ~f["kind"].isin(KINDS), "fluxes", f"kind is not one of {', '.join(KINDS)}",
+           ("kind",))
+    num = {c: _numbers(f, c, "fluxes") for c in ("band_lo_kev", "band_hi_kev", "value",
+                                                 "value_lo", "value_hi")}
+    v, lo, hi = num["value"], num["value_lo"], num["value_hi"]
+    with np.errstate(invalid="ignore"):
+        _check(f, (lo > v) | (hi < v) | (hi < 0), "fluxes",
+               "bounds not around the value (expected value_lo <= value <= value_hi, "
+               "value_hi >= 0)", ("value", "value_lo", "value_hi"))
+    catalog = sources["catalog"].to_numpy(dtype=object)[pos]
+    set_of = _band_set_of_rows(f, catalog, num["band_lo_kev"], num["band_hi_kev"])
+    frame = pd.DataFrame({"pos": pos, "set": set_of, "band": f["band"].astype(str),
+                          "kind": f["kind"], "value": v, "value_lo": lo, "value_hi": hi})
+    dup = frame.duplicated(["pos", "band", "kind"])
+    _check(f, dup.to_numpy(), "fluxes", "a second row for the same source, band and kind",
+           ("band", "kind"))
+    mixed = frame.groupby("pos")["set"].nunique()
+    if (mixed > 1).any():
+        p = int(mixed.index[mixed.to_numpy() > 1][0])
+        raise InputError(f"source_id {_show(sources['source_id'][p])}: fluxes from two band sets "
+                         f"({', '.join(sorted(frame['set'][frame['pos'] == p].unique()))}); "
+                         "expected the bands of one catalogue layout")
+    first_set = frame.drop_duplicates("pos").set_index("pos")["set"]
+    default = sources["catalog"].map(lambda c: MISSION_BANDS[c][0].band_set)
+    source_set = first_set.reindex(range(len(sources))).fillna(default).to_numpy()
+    out = []
+    for sets in MISSION_BANDS.values():
+        for bs in sets:
+            rows = np.flatnonzero(source_set == bs.band_set)
+            if rows.size:
+                out.append(_pivot(bs, rows, frame[frame["set"] == bs.band_set]))
+    return out
+
+
+def _pivot(bs: MissionBands, rows: np.ndarray, frame: pd.DataFrame) -> BandSetFluxes:
+    """One band set's rows as (source x band) arrays."""
+    bands = list(bs.energy_flux)
+    n, b = rows.size, len(bands)
+    local = np.full(int(rows.max()) + 1, -1)
+    local[rows] = np.arange(n)
+    has_rate = np.zeros(n, dtype=bool)
+    rate = frame[frame["kind"] == "count_rate"]
+    has_rate[local[rate["pos"].to_numpy()]] = True
+    ef = frame[frame["kind"] == "energy_flux"]
+    i = local[ef["pos"].to_numpy()]
+    j = pd.Index(bands).get_indexer(ef["band"])
+    arrays = {}
+    for col in ("value", "value_lo", "value_hi"):
+        a = np.full((n, b), np.nan)
+        a[i, j] = ef[col].to_numpy()
+        arrays[col] = a
+    v, lo, hi = arrays["value"], arrays["value_lo"], arrays["value_hi"]
+    state = np.full((n, b), NO_ROW, dtype=np.int8)
+    state[i, j] = NO_VALUE
+    with np.errstate(invalid="ignore"):
+        measured = np.isfinite(v) & (v > 0)
+        limit = ~measured & np.isfinite(hi) & (hi > 0) & (state == NO_VALUE)
+    state[limit] = LIMIT
+    state[measured] = MEASURED
+    err_lo = np.where(measured, (v - lo) / bs.bounds_sigma, np.nan)
+    err_hi = np.where(measured, (hi - v) / bs.bounds_sigma, np.nan)
+    upper = np.where(limit, hi, np.where(measured, np.where(np.isfinite(err_hi), v + err_hi,
+                                                            v), np.nan))
+    return BandSetFluxes(bs, rows, bands, state, v, lo, hi, err_lo, err_hi, upper, has_rate)
+
+
+def _band_set_of_rows(f: pd.DataFrame, catalog: np.ndarray, lo: np.ndarray,
+                      hi: np.ndarray) -> np.ndarray:
+    """The band set each flux row belongs to, from its catalog, kind, band and limits."""
+    known = pd.DataFrame([
+        (key, kind, band, blo, bhi, bs.band_set)
+        for key, sets in MISSION_BANDS.items() for bs in sets
+        for kind, table in (("energy_flux", bs.energy_flux), ("count_rate", bs.count_rate))
+        for band, (blo, bhi) in table.items()],
+        columns=["catalog", "kind", "band", "blo", "bhi", "set"])
+    rows = pd.DataFrame({"row": np.arange(len(f)), "catalog": catalog,
+                         "kind": f["kind"].to_numpy(dtype=object),
+                         "band": f["band"].astype(str).to_numpy(dtype=object), "lo": lo,
+                         "hi": hi})
+    m = rows.merge(known, on=["catalog", "kind", "band"], how="left")
+    m = m[np.isclose(m["lo"], m["blo"], rtol=1e-6, atol=0)
+          & np.isclose(m["hi"], m["bhi"], rtol=1e-6, atol=0)]
+    set_of = np.full(len(f), None, dtype=object)
+    set_of[m["row"].to_numpy()] = m["set"].to_numpy(dtype=object)
+    missing = np.array([s is None for s in set_of], dtype=bool)
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        expected = ", ".join(f"{b} {blo:g}-{bhi:g} keV" for _, b, blo, bhi in known[
+            (known["catalog"] == catalog[i]) & (known["kind"] == f["kind"][i])][
+            ["band", "blo", "bhi"]].itertuples())
+        raise InputError(f"fluxes row {i} (source_id {_show(f['source_id'][i])}): {f['kind'][i]} "
+                         f"band {_show(f['band'][i])} {lo[i]:g}-{hi[i]:g} keV is not a band of "
+                         f"catalog {_show(catalog[i])} (expected one of: {expected or 'none'})")
+    return set_of
+
+
+def _show(value) -> str:
+    """``repr`` of a cell, numpy scalars as plain Python values (``7``, not ``np.int64(7)``)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _require(df: pd.DataFrame, columns, what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"{what} lacks column(s) {', '.join(missing)} (expected "
+                         f"{', '.join(columns)})")
+
+
+def _numbers(df: pd.DataFrame, col: str, what: str) -> np.ndarray:
+    """Column ``col`` as floats (NULL -> NaN); a non-number is an error naming its row."""
+    values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = np.isnan(values) & df[col].notna().to_numpy()
+    _check(df, bad, what, f"{col} is not a number", (col,))
+    return values
+
+
+def _check(df: pd.DataFrame, bad: np.ndarray, what: str, problem: str, cols) -> None:
+    """Raise naming the first row where ``bad`` holds, with its id and the columns."""
+    bad = np.asarray(bad, dtype=bool)
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    shown = ", ".join(f"{c} {_show(df[c].iloc[i])}"
+                      for c in dict.fromkeys(("source_id", "band", *cols)) if c in df.columns)
+    raise InputError(f"{what} row {i} ({shown}): {problem}"
+                     + (f" ({int(bad.sum())} rows like it)" if bad.sum() > 1 else ""))
