@@ -80,7 +80,7 @@ class Grouping:
         ``pos_err_arcsec``, ``n_members``, ``catalogs`` (sorted list), ``anchor_source_id``.
     links : pandas.DataFrame
         One row per source: ``source_id``, ``object_key``, ``catalog``,
-        ``linked_source_id`` (<NA> for the anchor), ``separation_arcsec`` and ``n_sigma``
+        ``linked_source_id`` (int, None for the anchor), ``separation_arcsec`` and ``n_sigma``
         of that link (NaN for the anchor), ``ambiguous``, ``alternatives`` (list of dicts
         ``source_id, catalog, separation_arcsec, n_sigma``).
     unmatched : numpy.ndarray
@@ -374,9 +374,9 @@ def _objects(sol: Solution, keys: np.ndarray) -> pd.DataFrame:
 def _assemble(sol: Solution, keys: np.ndarray, params: dict) -> Grouping:
     src = sol.src
     ids = src["source_id"].to_numpy()
-    linked = pd.array(np.where(sol.parent >= 0, ids[np.maximum(sol.parent, 0)], 0),
-                      dtype="Int64")
-    linked[sol.parent < 0] = pd.NA
+    linked = np.empty(len(ids), dtype=object)  # Python ints, None for the anchors
+    has = sol.parent >= 0
+    linked[has] = ids[sol.parent[has]].tolist()
     links = pd.DataFrame({
         "source_id": ids, "object_key": keys[sol.label],
         "catalog": sol.names.astype(object)[sol.codes], "linked_source_id": linked,
