@@ -60,7 +60,8 @@ def _links_closure(links_of: Callable, start: np.ndarray, links: pd.DataFrame,
         todo = np.setdiff1d(todo, fetched)
         if len(todo):
             got = links_of(todo)
-            links = pd.concat([links, got], ignore_index=True) if len(got) else links
+            if len(got):  # (an empty frame would make the columns object dtype)
+                links = pd.concat([links, got], ignore_index=True) if len(links) else got
             fetched = np.union1d(fetched, np.union1d(todo, got["source_id"].to_numpy(
                 np.int64) if len(got) else todo[:0]))
         reach = closure_ids(links, start)

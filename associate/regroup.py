@@ -106,17 +106,22 @@ def closure_ids(links: pd.DataFrame, ids) -> np.ndarray:
     sid = links["source_id"].to_numpy(np.int64)
     key = links["object_key"].to_numpy(np.int64)
     alts = links["alternatives"].to_numpy()
-    found = _ids(ids)
-    frontier = found
-    while len(frontier):
-        keys = np.unique(key[np.isin(sid, frontier)])
-        rows = np.flatnonzero(np.isin(key, keys))
-        reached = [sid[rows]] + [np.array([a["source_id"] for a in alts[r]], dtype=np.int64)
-                                 for r in rows if len(alts[r])]
-        new = np.unique(np.concatenate(reached)) if reached else found[:0]
-        frontier = np.setdiff1d(new, found, assume_unique=True)
-        found = np.union1d(found, frontier)
-    return found
+    start = _ids(ids)
+    lens = np.fromiter((len(a) for a in alts), dtype=np.int64, count=len(alts))
+    alt_from = np.repeat(sid, lens)
+    alt_to = np.fromiter((a["source_id"] for r in np.flatnonzero(lens) for a in alts[r]),
+                         dtype=np.int64, count=int(lens.sum()))
+    # one graph: sources joined to their object's node and to their alternatives
+    nodes = np.unique(np.concatenate([sid, alt_to, start]))
+    keys = np.unique(key)
+    rows = np.concatenate([np.searchsorted(nodes, sid), np.searchsorted(nodes, alt_from)])
+    cols = np.concatenate([len(nodes) + np.searchsorted(keys, key),
+                           np.searchsorted(nodes, alt_to)])
+    size = len(nodes) + len(keys)
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(size, size))
+    _, label = connected_components(graph, directed=False)
+    hit = np.unique(label[np.searchsorted(nodes, start)])
+    return nodes[np.isin(label[:len(nodes)], hit)]
 
 
 def scope_ids(sources: pd.DataFrame, seeds, params: dict) -> np.ndarray:
@@ -250,10 +255,21 @@ def _diff_links(prev: pd.DataFrame, new: pd.DataFrame, changed: np.ndarray):
     return pd.DataFrame(started, columns=LINK_COLUMNS), ended_df
 
 
+def _members(links: pd.DataFrame) -> dict:
+    """object key -> frozenset of its member source ids."""
+    key = links["object_key"].to_numpy(np.int64)
+    sid = links["source_id"].to_numpy(np.int64)
+    order = np.argsort(key, kind="stable")
+    cut = np.flatnonzero(np.diff(key[order])) + 1
+    groups = np.split(sid[order], cut) if len(key) else []
+    firsts = key[order][np.r_[0, cut]] if len(key) else []
+    return {int(k): frozenset(g.tolist()) for k, g in zip(firsts, groups)}
+
+
 def _updated(prev: pd.DataFrame, grouping: Grouping, changed: np.ndarray) -> pd.DataFrame:
     """Objects new, changed or ended between the previous and the new scope rows."""
-    prev_members = prev.groupby("object_key")["source_id"].agg(frozenset).to_dict()
-    new_members = grouping.links.groupby("object_key")["source_id"].agg(frozenset)
+    prev_members = _members(prev)
+    new_members = _members(grouping.links)
     changed_set = frozenset(changed.tolist())
     rows = []
     for obj in grouping.objects.to_dict("records"):
@@ -264,7 +280,7 @@ def _updated(prev: pd.DataFrame, grouping: Grouping, changed: np.ndarray) -> pd.
         if status:
             rows.append({"object_key": obj["object_key"], "status": status,
                          **{c: obj[c] for c in OBJECT_COLUMNS[1:]}})
-    for key in sorted(set(prev_members) - set(new_members.index)):
+    for key in sorted(set(prev_members) - set(new_members)):
         rows.append({"object_key": key, "status": "ended"})
     out = pd.DataFrame(rows, columns=UPDATED_COLUMNS)
     return out.astype({"object_key": np.int64})
@@ -329,7 +345,8 @@ def regroup(previous, sources: pd.DataFrame, *, changed_ids=(), retired_ids=(),
     if region is not None:
         check_region(src[np.isin(ids, scope)], region, params["max_radius_arcsec"])
     prev = links[np.isin(links["source_id"].to_numpy(np.int64), np.union1d(scope, retired))]
-    inside = np.isin(links["object_key"].to_numpy(np.int64), prev["object_key"].unique())
+    inside = np.isin(links["object_key"].to_numpy(np.int64),
+                     np.unique(prev["object_key"].to_numpy(np.int64)))
     split = np.setdiff1d(links["source_id"].to_numpy(np.int64)[inside],
                          np.union1d(scope, retired))
     if len(split):
