@@ -15,7 +15,8 @@ import pytest
 from helpers import sample_path
 
 from catalog.errors import InputError
-from catalog.missions import MISSIONS, get_mission, systematic_floor_arcsec
+from catalog.missions import (MISSIONS, cross_match_floor_arcsec, get_mission,
+                              systematic_floor_arcsec)
 from ingest import csc, erass, muwclass, sxps, xmm
 from ingest.registry import REGISTRY
 
@@ -101,3 +102,24 @@ def test_csc_ellipse_reduces_to_its_mean_variance_circle():
     out = csc.normalize(_one_row(df, err_ellipse_r0=2.0, err_ellipse_r1=1.0))
     assert out.sources["pos_err_arcsec"].iloc[0] == pytest.approx(
         float(MISSIONS["csc"].sigma_per_axis(2.0, 1.0)))
+
+
+def test_every_catalog_has_a_cited_cross_match_floor():
+    for key, m in MISSIONS.items():
+        floor = cross_match_floor_arcsec(key)
+        assert math.isfinite(floor) and floor >= 0.0
+        assert m.cross_match_floor_source  # where the number comes from
+    with pytest.raises(InputError, match="'chandra'"):
+        cross_match_floor_arcsec("chandra")
+
+
+def test_xmm_cross_match_floor_exceeds_the_error_of_a_much_observed_source():
+    # 3C 273 in 5XMM-DR15 (42 detections): the loader's per-axis error is that of a mean,
+    # 0.033", below the 0.35" (radial) residual of a rectified XMM frame
+    df = xmm.parse(sample_path("xmm", "heasarc_xmmssc_5xmm_3c273.vot"))
+    sigma = float(xmm.normalize(df).sources["pos_err_arcsec"].iloc[0])
+    assert sigma == pytest.approx(1.29072e-05 * 3600 / math.sqrt(2.0))
+    floor = cross_match_floor_arcsec("xmm")
+    assert floor == pytest.approx(0.35 / math.sqrt(2.0))
+    assert floor > 5 * sigma
+    assert float(MISSIONS["xmm"].with_floor(sigma)) == pytest.approx(sigma)  # counterparts

@@ -1,0 +1,382 @@
+"""Incremental update of a grouping into objects: redo only the sky that changed.
+
+Every rule of :mod:`associate.objects` decides a source's object, link and alternatives
+from its connected component of the *candidate graph* (sources of different catalogs
+within ``n_sigma``). When sources move, appear or retire, the components that can change
+are:
+
+- the *old* components of the changed and retired sources, read from the previous
+  grouping: a source's object holds its component's accepted links and its
+  ``alternatives`` every candidate outside the object, so following objects and
+  alternatives from the changed ids (:func:`closure_ids`) walks exactly the old
+  components; and
+- the *new* components of those sources and of the changed ones, in the current positions
+  (:func:`scope_ids`).
+
+Every other component keeps its sources and candidate pairs, hence its objects, links and
+alternatives: redoing the *scope* (the union of those components) gives what a full rebuild
+gives. The scope is a union of whole previous objects and whole new components.
+
+Keys. Objects of the scope take keys from the previous objects their members belonged to:
+pairs (new object, previous key) are taken by decreasing number of shared members (ties:
+smaller previous key, then the object with the smaller smallest member id), each previous
+key used once. So an object with the same members keeps its key; after a split the largest
+part keeps it; after a merge the merged object keeps the key of the previous object it
+shares most members with, and the other keys end. Objects without a previous key get
+``next_key``, ``next_key + 1``, ... in order of their smallest member id.
+
+Links. A source's link row (object, linked member, separation, n_sigma, ambiguity,
+alternatives) that is the same as before is left alone; one that differs is *ended* and a
+new one *started*; the rows of retired sources end. Nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from associate.objects import (LINK_COLUMNS, OBJECT_COLUMNS, BadSources, Grouping,
+                               associate_sources, check_sources, effective_sigma,
+                               resolve_params)
+from associate.skycover import check_region
+from associate.candidates import unit_vectors
+from associate.xpairs import candidate_pairs
+
+#: Separations (arcsec) and n_sigma that differ by less than this are the same.
+TOLERANCE = 1e-9
+UPDATED_COLUMNS = ["object_key", "status"] + OBJECT_COLUMNS[1:]
+
+
+@dataclass
+class Regrouping:
+    """The result of :func:`regroup`.
+
+    Attributes
+    ----------
+    scope : numpy.ndarray
+        Ids of the current sources whose grouping was redone.
+    retired : numpy.ndarray
+        Ids of the retired sources (no longer in any object).
+    grouping : Grouping
+        Objects and links of the scope (every scope source has a link row).
+    started : pandas.DataFrame
+        Link rows (``Grouping.links`` columns) that begin.
+    ended : pandas.DataFrame
+        Previous link rows that no longer hold, with ``reason``: ``retired`` (the source
+        is gone), ``changed`` (the source itself changed) or ``regrouped``.
+    updated : pandas.DataFrame
+        Objects that are ``new``, ``changed`` (members or, through a changed member,
+        position) or ``ended`` (``status``), with the object columns (NaN when ended).
+    """
+
+    scope: np.ndarray
+    retired: np.ndarray
+    grouping: Grouping
+    started: pd.DataFrame
+    ended: pd.DataFrame
+    updated: pd.DataFrame
+
+
+def _ids(values) -> np.ndarray:
+    return np.unique(np.asarray(list(values) if not isinstance(values, np.ndarray)
+                                else values, dtype=np.int64))
+
+
+def closure_ids(links: pd.DataFrame, ids) -> np.ndarray:
+    """The sources reachable from ``ids`` through shared objects and alternatives.
+
+    Parameters
+    ----------
+    links : pandas.DataFrame
+        Link rows (``source_id``, ``object_key``, ``alternatives``) of a grouping.
+    ids : iterable of int
+        Starting source ids (need not be in ``links``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted ids: ``ids`` and every source of ``links`` in their previous candidate
+        components (the old neighbourhood of a change).
+    """
+    sid = links["source_id"].to_numpy(np.int64)
+    key = links["object_key"].to_numpy(np.int64)
+    alts = links["alternatives"].to_numpy()
+    start = _ids(ids)
+    lens = np.fromiter((len(a) for a in alts), dtype=np.int64, count=len(alts))
+    alt_from = np.repeat(sid, lens)
+    alt_to = np.fromiter((a["source_id"] for r in np.flatnonzero(lens) for a in alts[r]),
+                         dtype=np.int64, count=int(lens.sum()))
+    # one graph: sources joined to their object's node and to their alternatives
+    nodes = np.unique(np.concatenate([sid, alt_to, start]))
+    keys = np.unique(key)
+    rows = np.concatenate([np.searchsorted(nodes, sid), np.searchsorted(nodes, alt_from)])
+    cols = np.concatenate([len(nodes) + np.searchsorted(keys, key),
+                           np.searchsorted(nodes, alt_to)])
+    size = len(nodes) + len(keys)
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(size, size))
+    _, label = connected_components(graph, directed=False)
+    hit = np.unique(label[np.searchsorted(nodes, start)])
+    return nodes[np.isin(label[:len(nodes)], hit)]
+
+
+def scope_ids(sources: pd.DataFrame, seeds, params: dict) -> np.ndarray:
+    """Ids of the sources in the current candidate components of ``seeds``.
+
+    Parameters
+    ----------
+    sources : pandas.DataFrame
+        Current sources (the columns of :func:`associate.objects.match_missions`); must
+        hold every source within ``params["max_radius_arcsec"]`` of the result.
+    seeds : iterable of int
+    params : dict
+        ``Grouping.params``.
+    """
+    src = check_sources(sources)
+    params = resolve_params(src["catalog"].unique(), n_sigma=params["n_sigma"],
+                            floors=params["floors"],
+                            max_radius_arcsec=params["max_radius_arcsec"])
+    n = len(src)
+    _, codes = np.unique(src["catalog"].to_numpy(dtype=str), return_inverse=True)
+    xyz = unit_vectors(src["ra"].to_numpy(), src["dec"].to_numpy())
+    pairs = candidate_pairs(xyz, codes, effective_sigma(src, params),
+                            n_sigma=params["n_sigma"],
+                            max_radius_arcsec=params["max_radius_arcsec"])
+    graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs.i, pairs.j)),
+                       shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    ids = src["source_id"].to_numpy()
+    hit = np.unique(label[np.isin(ids, _ids(seeds))])
+    return ids[np.isin(label, hit)]
+
+
+def _params(previous: dict, catalogs, n_sigma, floors, max_radius_arcsec) -> dict:
+    """The previous parameters, refusing different ones (a change needs a full build)."""
+    given = {"n_sigma": n_sigma, "max_radius_arcsec": max_radius_arcsec}
+    if not previous:
+        if n_sigma is None or max_radius_arcsec is None:
+            raise BadSources("the previous grouping has no params: pass n_sigma and "
+                             "max_radius_arcsec (and floors) as used to build it")
+        return resolve_params(catalogs, n_sigma=n_sigma, floors=floors,
+                              max_radius_arcsec=max_radius_arcsec)
+    for name, value in given.items():
+        if value is not None and not math.isclose(value, previous[name]):
+            raise BadSources(f"{name}={value!r} differs from the previous grouping's "
+                             f"{previous[name]!r}: changing the rules needs a full build")
+    prev_floors = dict(previous.get("floors", {}))
+    for cat, f in (floors or {}).items():
+        if cat in prev_floors and not math.isclose(float(f), prev_floors[cat]):
+            raise BadSources(f"floor of {cat!r} ({f!r}) differs from the previous "
+                             f"grouping's {prev_floors[cat]!r}: that needs a full build")
+    prev_floors.update({c: float(f) for c, f in (floors or {}).items()})
+    return resolve_params(catalogs, n_sigma=previous["n_sigma"], floors=prev_floors,
+                          max_radius_arcsec=previous["max_radius_arcsec"])
+
+
+def assign_keys(label: np.ndarray, previous_key: np.ndarray, first_member: np.ndarray,
+                next_key: int) -> np.ndarray:
+    """Keys for objects ``0..max(label)`` by the rule of the module docstring.
+
+    Parameters
+    ----------
+    label : numpy.ndarray
+        Object of each source.
+    previous_key : numpy.ndarray
+        Previous object key of each source (-1: none, a new source).
+    first_member : numpy.ndarray
+        Index of each object's smallest-id member (orders new keys and breaks ties).
+    next_key : int
+        First key for objects with no previous key.
+    """
+    n_obj = len(first_member)
+    keys = np.full(n_obj, -1, dtype=np.int64)
+    had = previous_key >= 0
+    pair, count = np.unique(np.column_stack([label[had], previous_key[had]]), axis=0,
+                            return_counts=True)
+    if len(pair):
+        order = np.lexsort((first_member[pair[:, 0]], pair[:, 1], -count))
+        used: set[int] = set()
+        for obj, key in pair[order].tolist():
+            if keys[obj] < 0 and key not in used:
+                keys[obj] = key
+                used.add(key)
+    fresh = np.flatnonzero(keys < 0)
+    fresh = fresh[np.argsort(first_member[fresh], kind="stable")]
+    keys[fresh] = next_key + np.arange(len(fresh))
+    return keys
+
+
+def _close(a: float, b: float) -> bool:
+    if a is None or b is None or pd.isna(a) or pd.isna(b):
+        return (a is None or pd.isna(a)) and (b is None or pd.isna(b))
+    return abs(float(a) - float(b)) <= TOLERANCE
+
+
+def _same_alternatives(a, b) -> bool:
+    if len(a) != len(b):
+        return False
+    return all(x["source_id"] == y["source_id"] and _close(x["separation_arcsec"],
+                                                          y["separation_arcsec"])
+               and _close(x["n_sigma"], y["n_sigma"]) for x, y in zip(a, b))
+
+
+def same_link(old, new) -> bool:
+    """Whether two link rows (mappings with the ``Grouping.links`` columns) are equal."""
+    return (int(old["object_key"]) == int(new["object_key"])
+            and _close(old["linked_source_id"], new["linked_source_id"])
+            and bool(old["ambiguous"]) == bool(new["ambiguous"])
+            and _close(old["separation_arcsec"], new["separation_arcsec"])
+            and _close(old["n_sigma"], new["n_sigma"])
+            and _same_alternatives(old["alternatives"], new["alternatives"]))
+
+
+def _diff_links(prev: pd.DataFrame, new: pd.DataFrame, changed: np.ndarray):
+    """(started, ended) between the previous rows and the new rows of the scope."""
+    new_by_id = {r["source_id"]: r for r in new.to_dict("records")}
+    prev_by_id = {r["source_id"]: r for r in prev.to_dict("records")}
+    changed_set = set(changed.tolist())
+    ended, reasons, started = [], [], []
+    for sid, old in prev_by_id.items():
+        cur = new_by_id.get(sid)
+        if cur is None or not same_link(old, cur):
+            ended.append(old)
+            reasons.append("retired" if cur is None else
+                           "changed" if sid in changed_set else "regrouped")
+    for sid, cur in new_by_id.items():
+        old = prev_by_id.get(sid)
+        if old is None or not same_link(old, cur):
+            started.append(cur)
+    ended_df = pd.DataFrame(ended, columns=LINK_COLUMNS)
+    ended_df["reason"] = pd.Series(reasons, dtype=object)
+    return pd.DataFrame(started, columns=LINK_COLUMNS), ended_df
+
+
+def _members(links: pd.DataFrame) -> dict:
+    """object key -> frozenset of its member source ids."""
+    key = links["object_key"].to_numpy(np.int64)
+    sid = links["source_id"].to_numpy(np.int64)
+    order = np.argsort(key, kind="stable")
+    cut = np.flatnonzero(np.diff(key[order])) + 1
+    groups = np.split(sid[order], cut) if len(key) else []
+    firsts = key[order][np.r_[0, cut]] if len(key) else []
+    return {int(k): frozenset(g.tolist()) for k, g in zip(firsts, groups)}
+
+
+def _updated(prev: pd.DataFrame, grouping: Grouping, changed: np.ndarray) -> pd.DataFrame:
+    """Objects new, changed or ended between the previous and the new scope rows."""
+    prev_members = _members(prev)
+    new_members = _members(grouping.links)
+    changed_set = frozenset(changed.tolist())
+    rows = []
+    for obj in grouping.objects.to_dict("records"):
+        members = new_members[obj["object_key"]]
+        before = prev_members.get(obj["object_key"])
+        status = ("new" if before is None else
+                  "changed" if before != members or members & changed_set else None)
+        if status:
+            rows.append({"object_key": obj["object_key"], "status": status,
+                         **{c: obj[c] for c in OBJECT_COLUMNS[1:]}})
+    for key in sorted(set(prev_members) - set(new_members)):
+        rows.append({"object_key": key, "status": "ended"})
+    out = pd.DataFrame(rows, columns=UPDATED_COLUMNS)
+    return out.astype({"object_key": np.int64})
+
+
+def regroup(previous, sources: pd.DataFrame, *, changed_ids=(), retired_ids=(),
+            n_sigma: float | None = None, floors: dict | None = None,
+            max_radius_arcsec: float | None = None, next_key: int | None = None,
+            region: tuple | None = None) -> Regrouping:
+    """Update a grouping after some sources changed, redoing only their neighbourhood.
+
+    Parameters
+    ----------
+    previous : Grouping or object with ``links`` (and ``params``)
+        The grouping before the change; its ``links`` must hold every previous row of
+        the neighbourhood (what :func:`associate.neighbourhood.gather_neighbourhood`
+        loads), ``alternatives`` included.
+    sources : pandas.DataFrame
+        Current sources (columns of :func:`associate.objects.match_missions`): at least
+        every source within ``max_radius_arcsec`` of the scope, or all of them.
+    changed_ids : iterable of int
+        Sources that are new or whose position or error changed.
+    retired_ids : iterable of int
+        Sources no longer current (absent from ``sources``).
+    n_sigma, floors, max_radius_arcsec : optional
+        Default to ``previous.params``; different values are refused.
+    next_key : int, optional
+        First key for new objects; default one more than the largest previous key
+        (pass it when ``previous`` is only a neighbourhood).
+    region : (pixels, order), optional
+        The HEALPix NESTED pixels ``sources`` covers; when given, a scope reaching
+        outside raises :class:`associate.skycover.IncompleteNeighbourhood`.
+
+    Returns
+    -------
+    Regrouping
+
+    Raises
+    ------
+    BadSources
+        Inconsistent input: a retired source in ``sources``, a changed or neighbouring
+        source missing from it, a previous object split by the scope, other parameters.
+    """
+    links = previous.links
+    src = check_sources(sources)
+    params = _params(getattr(previous, "params", None) or {}, src["catalog"].unique(),
+                     n_sigma, floors, max_radius_arcsec)
+    ids = src["source_id"].to_numpy()
+    changed, retired = _ids(changed_ids), _ids(retired_ids)
+    for bad, what in ((np.intersect1d(changed, retired), "both changed and retired"),
+                      (np.intersect1d(retired, ids), "retired but still in sources"),
+                      (np.setdiff1d(changed, ids), "changed but not in sources")):
+        if len(bad):
+            raise BadSources(f"source(s) {bad[:10].tolist()} are {what}")
+    seeds = np.setdiff1d(np.union1d(closure_ids(links, np.union1d(changed, retired)),
+                                    changed), retired)
+    missing = np.setdiff1d(seeds, ids)
+    if len(missing):
+        raise BadSources(f"source(s) {missing[:10].tolist()} were linked to the changed "
+                         f"sources but are neither in sources nor retired: load them")
+    scope = scope_ids(src, seeds, params)
+    if region is not None:
+        check_region(src[np.isin(ids, scope)], region, params["max_radius_arcsec"])
+    prev = links[np.isin(links["source_id"].to_numpy(np.int64), np.union1d(scope, retired))]
+    inside = np.isin(links["object_key"].to_numpy(np.int64),
+                     np.unique(prev["object_key"].to_numpy(np.int64)))
+    split = np.setdiff1d(links["source_id"].to_numpy(np.int64)[inside],
+                         np.union1d(scope, retired))
+    if len(split):
+        raise BadSources(f"previous objects of the scope also hold source(s) "
+                         f"{split[:10].tolist()} outside it: sources lacks part of the "
+                         f"neighbourhood, or previous is not the grouping of it")
+    sol = associate_sources(src[np.isin(ids, scope)].reset_index(drop=True), params)
+    prev_key = pd.Series(prev["object_key"].to_numpy(np.int64),
+                         index=prev["source_id"].to_numpy(np.int64))
+    pk = prev_key.reindex(sol.src["source_id"].to_numpy()).fillna(-1).to_numpy(np.int64)
+    if next_key is None:
+        all_keys = links["object_key"].to_numpy(np.int64)
+        next_key = int(all_keys.max()) + 1 if len(all_keys) else 1
+    keys = assign_keys(sol.label, pk, sol.first_member(), next_key)
+    grouping = sol.grouping(keys, params)
+    started, ended = _diff_links(prev, grouping.links, changed)
+    return Regrouping(scope, retired, grouping, started, ended,
+                      _updated(prev, grouping, changed))
+
+
+def apply_regroup(previous: Grouping, regrouping: Regrouping) -> Grouping:
+    """The whole grouping after ``regrouping``: ``previous`` with the scope replaced."""
+    gone = np.union1d(regrouping.scope, regrouping.retired)
+    links = previous.links[~np.isin(previous.links["source_id"].to_numpy(np.int64), gone)]
+    links = pd.concat([links, regrouping.grouping.links], ignore_index=True)
+    links = links.sort_values("source_id", kind="stable", ignore_index=True)
+    drop = np.union1d(regrouping.updated["object_key"].to_numpy(np.int64),
+                      regrouping.grouping.objects["object_key"].to_numpy(np.int64))
+    objects = previous.objects[~np.isin(previous.objects["object_key"].to_numpy(np.int64),
+                                        drop)]
+    objects = pd.concat([objects, regrouping.grouping.objects], ignore_index=True)
+    objects = objects.sort_values("object_key", kind="stable", ignore_index=True)
+    return Grouping.from_links(links, objects, regrouping.grouping.params)

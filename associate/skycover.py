@@ -1,0 +1,56 @@
+"""The sky an incremental object update reads, as HEALPix pixels.
+
+Pixels are NESTED at :data:`NEIGHBOURHOOD_ORDER` (nside 1024, ~3.4' across: larger than
+the default 120" largest link, so a source's reach touches a handful of pixels), the same
+numbering as the ``hpx`` column at a coarser order (``hpx >> 2*(29-order)``,
+:mod:`catalog.healpix`).
+"""
+
+from __future__ import annotations
+
+import healpy as hp
+import numpy as np
+import pandas as pd
+
+from associate.objects import BadSources
+from associate.candidates import ARCSEC_PER_RAD
+from catalog.healpix import MAX_PIXRAD, radec_to_hpx
+
+#: HEALPix order of the pixels a neighbourhood is read in (nside 1024, ~3.4' pixels).
+NEIGHBOURHOOD_ORDER = 10
+
+
+class IncompleteNeighbourhood(BadSources):
+    """The sources given do not cover the scope's reach; ``needed`` lists the pixels."""
+
+    def __init__(self, message: str, needed: np.ndarray, order: int):
+        super().__init__(message)
+        self.needed = needed
+        self.order = order
+
+
+def cover_pixels(ra, dec, radius_arcsec: float, order: int = NEIGHBOURHOOD_ORDER
+                 ) -> np.ndarray:
+    """Sorted NESTED pixels at ``order`` covering every disc of ``radius_arcsec`` around
+    the positions (one ``query_disc`` per occupied pixel, widened by the pixel radius)."""
+    ra = np.asarray(ra, dtype=float)
+    if not len(ra):
+        return np.zeros(0, dtype=np.int64)
+    nside = 2 ** order
+    occupied = np.unique(radec_to_hpx(ra, dec, order))
+    reach = radius_arcsec / ARCSEC_PER_RAD + MAX_PIXRAD[order]
+    vecs = np.column_stack(hp.pix2vec(nside, occupied, nest=True))
+    found = [hp.query_disc(nside, v, reach, inclusive=True, nest=True) for v in vecs]
+    return np.unique(np.concatenate(found)).astype(np.int64)
+
+
+def check_region(sources: pd.DataFrame, region: tuple, radius_arcsec: float) -> None:
+    """Raise :class:`IncompleteNeighbourhood` unless ``region`` = (pixels, order) covers
+    the discs of ``radius_arcsec`` around ``sources``."""
+    pixels, order = region
+    needed = cover_pixels(sources["ra"], sources["dec"], radius_arcsec, order)
+    outside = np.setdiff1d(needed, np.asarray(pixels, dtype=np.int64))
+    if len(outside):
+        raise IncompleteNeighbourhood(
+            f"the scope reaches {len(outside)} HEALPix pixel(s) (order {order}) outside "
+            f"the sources given, e.g. {outside[:5].tolist()}: read them too", outside, order)
