@@ -28,6 +28,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "trainingset": ("curation.trainingset_cli",
                     "Freeze, list, diff and export versioned training sets."),
     "classify": ("classify.cli", "Train MUWCLASS classifiers and write probabilistic labels."),
+    "export": ("classify.export_cli", "Export catalogs and labels for other tools (HATS for "
+                                      "LSDB/Dask)."),
 }
 
 
