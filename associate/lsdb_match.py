@@ -149,7 +149,7 @@ def match_with_lsdb(engine: Engine, survey_hats, *, catalogs=None,
                     completeness: float = DEFAULT_COMPLETENESS,
                     false_rate: float = DEFAULT_FALSE_RATE, n_sigma: float = 5.0,
                     scheduler: str | None = None, workers: int = DEFAULT_WORKERS,
-                    client=None, reporter=None) -> MatchSummary:
+                    processes: bool = True, client=None, reporter=None) -> MatchSummary:
     """Associate the X-ray sources in scope with survey HATS catalogs (module docstring).
 
     Parameters
@@ -161,7 +161,8 @@ def match_with_lsdb(engine: Engine, survey_hats, *, catalogs=None,
     calibration_sources : int
         Shifted positions per X-ray catalog searched for the p_any calibration (0: none).
     scheduler : str, optional
-        Address of a running Dask scheduler; default: a local cluster of ``workers``.
+        Address of a running Dask scheduler; default: a local cluster of ``workers``
+        (processes, or threads of this process when ``processes`` is False).
     client : dask.distributed.Client, optional
         Use this client (overrides ``scheduler`` and ``workers``).
     catalogs, region, completeness, false_rate, n_sigma, reporter
@@ -185,7 +186,7 @@ def match_with_lsdb(engine: Engine, survey_hats, *, catalogs=None,
     if not len(xs):
         raise InputError("no current X-ray source in scope: nothing to associate")
     calib = calibration_positions(xs, calibration_sources)
-    with dask_client(client, scheduler, workers) as c:
+    with dask_client(client, scheduler, workers, processes) as c:
         nears = {s.survey: _search(engine, s, xs, calib, radius_arcsec, c, log)
                  for s in surveys}
         dask = describe_client(c)

@@ -268,19 +268,46 @@ def write_hats(frame: pd.DataFrame, out_dir, name: str, provenance: dict, *,
     -------
     HatsCatalog
     """
-    from hats_import.collection.arguments import CollectionArguments
-    from hats_import.pipeline import pipeline_with_client
-
     if not _NAME.match(name):
         raise InputError(f"HATS catalog name {name!r}: use letters, digits, '.', '_', '-'")
-    if not 0 < margin_arcsec <= 3600:
-        raise InputError(f"margin {margin_arcsec!r} arcsec: expected (0, 3600]")
     sort_columns = tuple(sort_columns)
     _check_frame(frame, sort_columns)
     frame = frame.sort_values(list(sort_columns), kind="stable").reset_index(drop=True)
     digest = content_hash(frame)
+    order = partition_order(frame["ra"], frame["dec"], pixel_threshold)
+    with tempfile.TemporaryDirectory(prefix="livecat-rows-") as tmp:
+        source = Path(tmp) / "rows.parquet"
+        frame.to_parquet(source, index=False)
+        path = import_hats([source], out_dir, name, {**provenance, "content_hash": digest},
+                           sort_columns=sort_columns, highest_order=order,
+                           margin_arcsec=margin_arcsec, pixel_threshold=pixel_threshold,
+                           client=client)
+    props = {**provenance, "content_hash": digest}
+    return HatsCatalog(path=path, name=name, rows=len(frame), content_hash=digest,
+                       properties={f"{PROVENANCE_PREFIX}{k}": str(v) for k, v in props.items()})
+
+
+def import_hats(files, out_dir, name: str, provenance: dict, *, sort_columns,
+                highest_order: int, margin_arcsec: float = DEFAULT_MARGIN_ARCSEC,
+                pixel_threshold: int = DEFAULT_PIXEL_THRESHOLD, client=None) -> Path:
+    """Run hats-import on Parquet ``files`` (rows with ``ra``, ``dec``): the collection
+    ``out_dir/name`` with its margin cache and ``livecat_<key>`` properties.
+
+    The step under :func:`write_hats`, for inputs too large for one DataFrame
+    (``scripts/bench_scale.py``); ``highest_order`` as :func:`partition_order`.
+
+    Returns
+    -------
+    pathlib.Path
+        The collection's directory.
+    """
+    from hats_import.collection.arguments import CollectionArguments
+    from hats_import.pipeline import pipeline_with_client
+
+    if not 0 < margin_arcsec <= 3600:
+        raise InputError(f"margin {margin_arcsec!r} arcsec: expected (0, 3600]")
     props = {f"{PROVENANCE_PREFIX}{k}": str(v).replace("\n", " ")
-             for k, v in {**provenance, "content_hash": digest}.items()}
+             for k, v in provenance.items()}
     out_dir = Path(out_dir).expanduser().resolve()
     target = out_dir / name
     if target.exists():
@@ -291,23 +318,19 @@ def write_hats(frame: pd.DataFrame, out_dir, name: str, provenance: dict, *,
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="livecat-hats-") as tmp, \
             quiet(), local_client(client) as dask_client:
-        source = Path(tmp) / "rows.parquet"
-        frame.to_parquet(source, index=False)
         args = (CollectionArguments(output_artifact_name=name, output_path=out_dir,
-                                    tmp_dir=Path(tmp) / "work", progress_bar=False,
+                                    tmp_dir=Path(tmp), progress_bar=False,
                                     resume=False, addl_hats_properties=props)
-                .catalog(input_file_list=[str(source)], file_reader="parquet",
+                .catalog(input_file_list=[str(f) for f in files], file_reader="parquet",
                          ra_column="ra", dec_column="dec",
                          sort_columns=",".join(sort_columns),
-                         highest_healpix_order=partition_order(frame["ra"], frame["dec"],
-                                                               pixel_threshold),
+                         highest_healpix_order=int(highest_order),
                          pixel_threshold=int(pixel_threshold))
                 .add_margin(margin_threshold=float(margin_arcsec), is_default=True))
         pipeline_with_client(args, dask_client)
     with quiet():
         _relative_primary_urls(target)
-    return HatsCatalog(path=target, name=name, rows=len(frame), content_hash=digest,
-                       properties=props)
+    return target
 
 
 def _relative_primary_urls(collection: Path) -> None:
