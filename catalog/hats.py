@@ -193,15 +193,23 @@ def _check_frame(frame: pd.DataFrame, sort_columns) -> None:
         raise InputError(f"the rows are not unique by {', '.join(sort_columns)}")
 
 
-def partition_order(ra, dec, pixel_threshold: int) -> int:
+def partition_order(ra, dec, pixel_threshold: int,
+                    margin_arcsec: float = DEFAULT_MARGIN_ARCSEC) -> int:
     """The HEALPix order hats-import may split pixels down to: the coarsest, from
-    :data:`MIN_HIGHEST_ORDER`, whose fullest pixel holds at most ``pixel_threshold`` rows."""
+    :data:`MIN_HIGHEST_ORDER`, whose fullest pixel holds at most ``pixel_threshold`` rows;
+    never as fine as the margin cache's pixels (hats-import needs the margin's order above
+    every partition's: ``hats.pixel_math.healpix_shim.margin2order``)."""
+    from hats.pixel_math.healpix_shim import margin2order
+
+    limit = int(margin2order(np.array([margin_arcsec / 60.0]))[0]) - 1
     hpx = radec_to_hpx(np.asarray(ra, float), np.asarray(dec, float))
-    for order in range(MIN_HIGHEST_ORDER, MAX_ORDER):
+    for order in range(min(MIN_HIGHEST_ORDER, limit), limit + 1):
         _, counts = np.unique(hpx >> (2 * (MAX_ORDER - order)), return_counts=True)
         if counts.max(initial=0) <= pixel_threshold:
             return order
-    raise InputError(f"more than {pixel_threshold} rows share one position")
+    raise InputError(f"a margin of {margin_arcsec:g} arcsec allows pixels down to order "
+                     f"{limit}, where one pixel holds more than {pixel_threshold} rows: "
+                     "allow more rows per pixel or a narrower margin")
 
 
 def _replaceable(path: Path) -> bool:
@@ -274,7 +282,7 @@ def write_hats(frame: pd.DataFrame, out_dir, name: str, provenance: dict, *,
     _check_frame(frame, sort_columns)
     frame = frame.sort_values(list(sort_columns), kind="stable").reset_index(drop=True)
     digest = content_hash(frame)
-    order = partition_order(frame["ra"], frame["dec"], pixel_threshold)
+    order = partition_order(frame["ra"], frame["dec"], pixel_threshold, margin_arcsec)
     with tempfile.TemporaryDirectory(prefix="livecat-rows-") as tmp:
         source = Path(tmp) / "rows.parquet"
         frame.to_parquet(source, index=False)

@@ -171,7 +171,7 @@ def write_survey(work: Path, rng, n: int, client) -> tuple[Path, float]:
         pq.write_table(table, files[-1])
         ras.append(ra)
         decs.append(dec)
-    order = partition_order(np.concatenate(ras), np.concatenate(decs), 500_000)
+    order = partition_order(np.concatenate(ras), np.concatenate(decs), 500_000, 30.0)
     t = time.perf_counter()
     path = import_hats(files, work, f"survey{n}", {"what": "survey:gaia_dr3",
                                                    "releases": f"bench-{n}"},
