@@ -40,6 +40,7 @@ from associate.match import DEFAULT_COMPLETENESS, DEFAULT_FALSE_RATE, MatchSumma
     match_counterparts
 from catalog.coords import Region
 from catalog.errors import InputError
+from catalog.hats import require_scale
 from ingest.footprint import Footprint
 from ingest.load import load_catalog
 from ingest.normalized import SURVEY_SOURCE_COLUMNS, NormalizedCatalog
@@ -177,6 +178,7 @@ def match_with_lsdb(engine: Engine, survey_hats, *, catalogs=None,
         raise InputError("--engine lsdb needs --survey-hats [SURVEY=]PATH for each survey")
     if not 0 < radius_arcsec <= 120:
         raise InputError(f"--radius {radius_arcsec:g} arcsec: expected a radius in (0, 120]")
+    require_scale()
     surveys = [open_survey(s) for s in survey_hats]
     keys = [s.survey for s in surveys]
     if len(set(keys)) != len(keys):

@@ -218,6 +218,18 @@ def _replaceable(path: Path) -> bool:
     return props.exists() and f"{PROVENANCE_PREFIX}what=" in props.read_text()
 
 
+def require_scale() -> None:
+    """Raise InputError, saying how to install them, when the ``scale`` extra's packages
+    (hats, hats-import, lsdb, dask.distributed) are missing."""
+    import importlib.util
+
+    missing = [m for m in ("hats", "hats_import", "lsdb", "distributed")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InputError(f"HATS and LSDB need {', '.join(missing)}: install livecat with "
+                         "its scale extra (pip install \".[scale]\")")
+
+
 @contextmanager
 def quiet():
     """hats-import's and hats' warnings and root-logger notices ("Looking for catalog -
@@ -276,6 +288,7 @@ def write_hats(frame: pd.DataFrame, out_dir, name: str, provenance: dict, *,
     -------
     HatsCatalog
     """
+    require_scale()
     if not _NAME.match(name):
         raise InputError(f"HATS catalog name {name!r}: use letters, digits, '.', '_', '-'")
     sort_columns = tuple(sort_columns)
@@ -309,6 +322,7 @@ def import_hats(files, out_dir, name: str, provenance: dict, *, sort_columns,
     pathlib.Path
         The collection's directory.
     """
+    require_scale()
     from hats_import.collection.arguments import CollectionArguments
     from hats_import.pipeline import pipeline_with_client
 
