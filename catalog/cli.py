@@ -1,8 +1,8 @@
 """The ``livecat`` command: the root CLI.
 
 It holds the database commands (``db``) and the cone search, and mounts the command groups
-of the other packages (ingest, counterparts, curate, trainingset, classify, export). Those are imported only
-when their group is invoked: ``livecat --help`` lists every group from :data:`GROUPS`
+of the other packages (ingest, counterparts, curate, trainingset, classify, export). Those
+are imported only when their group is invoked: ``livecat --help`` lists every group from :data:`GROUPS`
 without importing them, so a lower layer never imports a higher one at import time.
 """
 
