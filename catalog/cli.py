@@ -2,8 +2,9 @@
 
 It holds the database commands (``db``) and the cone search, and mounts the command groups
 of the other packages (ingest, counterparts, curate, trainingset, classify, export). Those
-are imported only when their group is invoked: ``livecat --help`` lists every group from :data:`GROUPS`
-without importing them, so a lower layer never imports a higher one at import time.
+are imported only when their group is invoked: ``livecat --help`` lists every group from
+:data:`GROUPS` without importing them, so a lower layer never imports a higher one at
+import time.
 """
 
 from __future__ import annotations
