@@ -5,7 +5,9 @@ same X-ray table, coverage groups, densities, Bayes factors, calibration and wri
 the gathering of the candidates differs. For each survey HATS catalog
 (:func:`associate.lsdb_gather.open_survey`):
 
-1. the X-ray sources in scope that lie in the catalog's sky (its MOC) are searched, with
+1. the X-ray sources in scope that lie in the catalog's sky (its MOC; for an export of
+   livecat's own survey rows, which hold the survey only around the X-ray sources
+   searched when it was made, the run says so) are searched, with
    shifted copies of a sample of them for the p_any calibration (as a remote
    ``counterparts fetch`` does, :func:`associate.fetch.calibration_positions`): LSDB
    cross-matches them with the survey on Dask (:func:`associate.lsdb_gather.gather`:
@@ -137,6 +139,10 @@ def _search(engine, survey: HatsSurvey, xs: pd.DataFrame, calib: pd.DataFrame,
         store.record_coverage(engine, survey.survey, pd.DataFrame({
             "xray_source_id": rows["id"], "ra": rows["ra"], "dec": rows["dec"]}),
             radius_arcsec, release_id, None, kind=kind)
+    if "completeness" in survey.provenance:  # a livecat export: a survey's excerpt
+        log(f"{survey.survey}: {survey.path} holds the survey "
+            f"{survey.provenance['completeness']}; X-ray sources searched since it was "
+            "written may lack their counterparts")
     log(f"{survey.survey}: {len(searched)} X-ray sources in {survey.path} searched within "
         f"{radius_arcsec:g} arcsec ({len(xs) - len(searched)} outside it), "
         f"{len(shifted)} shifted positions; {len(found)} survey sources found")

@@ -32,6 +32,9 @@ from classify.runs import get_run
 from curation.tablefiles import livecat_version
 
 CLASSIFICATIONS = "classifications"
+#: What a survey export holds (``livecat_completeness``): livecat fetches a survey only
+#: around X-ray sources, so the catalog is complete only within the cones searched then.
+SURVEY_COMPLETENESS = "only around the X-ray sources searched (mw_coverage), not the survey"
 
 
 def exportable(engine: Engine) -> list[str]:
@@ -60,6 +63,7 @@ def export_table(engine: Engine, what: str):
                          f"{', '.join(held)}")
     if what in SURVEYS:
         frame, provenance = survey_table(engine, what)
+        provenance["completeness"] = SURVEY_COMPLETENESS
         kind = "survey"
     else:
         frame, provenance = xray_table(engine, what)
