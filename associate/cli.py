@@ -96,20 +96,64 @@ def match_cmd(
         false_rate: float = typer.Option(0.05, "--false-rate",
                                          help="False-selection rate the p_any cut-off is "
                                               "calibrated for."),
+        engine: str = typer.Option("database", "--engine",
+                                   help="database: the survey sources fetched into "
+                                        "PostgreSQL; lsdb: survey HATS catalogs read by LSDB "
+                                        "on Dask (--survey-hats)."),
+        survey_hats: Optional[list[str]] = typer.Option(
+            None, "--survey-hats", metavar="[SURVEY=]PATH_OR_URL",
+            help="--engine lsdb: a survey's HATS catalog, repeatable (SURVEY= may be left "
+                 "out for a `livecat export hats` catalog)."),
+        scheduler: Optional[str] = typer.Option(
+            None, "--dask-scheduler", metavar="ADDRESS",
+            help="--engine lsdb: a running Dask scheduler (default: a local cluster)."),
+        workers: int = typer.Option(2, "--workers",
+                                    help="--engine lsdb: workers of the local cluster."),
+        radius: str = typer.Option("20", "--radius",
+                                   help="--engine lsdb: radius searched around each X-ray "
+                                        "source (arcsec, or 10arcsec)."),
+        calibration: int = typer.Option(500, "--calibration-sources",
+                                        help="--engine lsdb: shifted positions per X-ray "
+                                             "catalog searched for the p_any calibration."),
 ) -> None:
     """Associate the X-ray sources with the survey sources fetched around them (NWAY-style
-    Bayesian cross-identification); every run is kept.
+    Bayesian cross-identification); every run is kept. With --engine lsdb the survey
+    sources come from HATS catalogs through LSDB on Dask (the X-ray sources in a
+    catalog's sky are recorded as searched in it; the sources found are loaded).
 
-    Example: livecat counterparts match --catalog csc
+    Examples: livecat counterparts match --catalog csc ;
+    livecat counterparts match --catalog csc --engine lsdb --survey-hats hats/gaia_dr3
+    --survey-hats 2mass=s3://bucket/2mass --dask-scheduler tcp://10.0.0.5:8786
     """
     from associate.match import match_counterparts
+    from catalog.coords import parse_radius_arcsec
+    from catalog.errors import InputError
     from catalog.migrate import engine_at_head
     from ingest.progress import Reporter
 
+    if engine not in ("database", "lsdb"):
+        raise InputError(f"--engine {engine!r}: expected database or lsdb")
+    if engine == "database" and (survey_hats or scheduler):
+        raise InputError("--survey-hats and --dask-scheduler go with --engine lsdb")
+    if engine == "lsdb" and survey:
+        raise InputError("--engine lsdb associates the surveys of --survey-hats; leave out "
+                         "--survey")
     with Reporter() as reporter:
-        res = match_counterparts(engine_at_head(), catalogs=catalog, region=_region(region),
-                                 surveys=survey, completeness=completeness,
-                                 false_rate=false_rate, reporter=reporter)
+        if engine == "lsdb":
+            from associate.lsdb_match import match_with_lsdb
+
+            res = match_with_lsdb(engine_at_head(), survey_hats or [], catalogs=catalog,
+                                  region=_region(region),
+                                  radius_arcsec=parse_radius_arcsec(radius,
+                                                                    max_deg=120 / 3600),
+                                  calibration_sources=calibration,
+                                  completeness=completeness, false_rate=false_rate,
+                                  scheduler=scheduler, workers=workers, reporter=reporter)
+        else:
+            res = match_counterparts(engine_at_head(), catalogs=catalog,
+                                     region=_region(region), surveys=survey,
+                                     completeness=completeness, false_rate=false_rate,
+                                     reporter=reporter)
     best = ", ".join(f"{k} {v}" for k, v in sorted(res.n_best.items())) or "none"
     typer.echo(f"run {res.run_id}: {res.n_sources} X-ray sources associated in "
                f"{res.seconds:.1f} s ({res.n_not_searched} never searched: not associated); "

@@ -30,6 +30,7 @@ The run, every candidate with its probabilities and the best counterpart per sur
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,6 +63,8 @@ SURVEY_FLOOR_ARCSEC = {"gaia_dr3": 0.02, "2mass": 0.08, "allwise": 0.15,
 DEFAULT_COMPLETENESS = 0.9
 #: False-selection rate the p_any cut-off is calibrated for.
 DEFAULT_FALSE_RATE = 0.05
+#: How candidates are gathered: ``near(survey, centres, radius_arcsec) -> survey rows``.
+Near = Callable[[str, pd.DataFrame, float], pd.DataFrame]
 METHOD = "NWAY-style Bayesian cross-identification (Salvato et al. 2018; Budavari & " \
          "Szalay 2008), livecat associate.bayes"
 
@@ -88,8 +91,20 @@ def associable_surveys() -> list[str]:
 def match_counterparts(engine: Engine, *, catalogs=None, region: Region | None = None,
                        surveys=None, completeness: float = DEFAULT_COMPLETENESS,
                        false_rate: float = DEFAULT_FALSE_RATE, n_sigma: float = 5.0,
+                       near: Near | None = None, engine_params: dict | None = None,
                        reporter=None) -> MatchSummary:
     """Associate the X-ray sources in scope with the surveys they were searched in.
+
+    Parameters
+    ----------
+    near : callable, optional
+        ``near(survey, centres, radius_arcsec)``: the current sources of ``survey`` (with
+        ``mw_source`` ids and :data:`associate.store.SURVEY_COLUMNS`) within the radius of
+        any centre (``ra``, ``dec``), each once - how the candidates are gathered. Default:
+        from the database (:func:`associate.store.survey_sources_near`); the LSDB engine
+        (:mod:`associate.lsdb_match`) gathers them from HATS catalogs on Dask.
+    engine_params : dict, optional
+        Recorded in the run's params as ``engine`` (default ``{"name": "database"}``).
 
     Returns
     -------
@@ -97,6 +112,9 @@ def match_counterparts(engine: Engine, *, catalogs=None, region: Region | None =
     """
     started = time.monotonic()
     log = reporter.log if reporter else (lambda message: None)
+    if near is None:
+        def near(survey, centres, radius_arcsec):
+            return store.survey_sources_near(engine, survey, centres, radius_arcsec)
     names = list(surveys) if surveys else associable_surveys()
     unknown = [s for s in names if s not in SURVEYS or not SURVEYS[s].associate]
     if unknown:
@@ -122,14 +140,14 @@ def match_counterparts(engine: Engine, *, catalogs=None, region: Region | None =
     pairs, p_any = [], []
     for group in sorted(set(p for p in pattern if p)):
         members = primary.loc[np.array([p == group for p in pattern])].reset_index(drop=True)
-        part, sources = _associate_group(engine, members, group, cov, completeness, floors,
+        part, sources = _associate_group(near, members, group, cov, completeness, floors,
                                          n_sigma)
         pairs.append(part)
         p_any.append(sources)
     pairs = pd.concat(pairs, ignore_index=True)
     p_any = pd.concat(p_any, ignore_index=True)
-    cutoffs = _calibrate(engine, primary, pattern, cov, p_any, completeness, floors, n_sigma,
-                         false_rate)
+    cutoffs = _calibrate(engine, near, primary, pattern, cov, p_any, completeness, floors,
+                         n_sigma, false_rate)
     run = {"xray_catalogs": cats, "surveys": names,
            "region": None if region is None else {"ra": region.ra, "dec": region.dec,
                                                   "radius_arcsec": region.radius_arcsec},
@@ -139,7 +157,8 @@ def match_counterparts(engine: Engine, *, catalogs=None, region: Region | None =
                       "survey_floor_arcsec": {k: SURVEY_FLOOR_ARCSEC.get(k, 0.0) for k in names},
                       "density": "per HEALPix tile of "
                       "order 8 from the fetched sources", "unrelated_associations": True,
-                      "false_rate": false_rate},
+                      "false_rate": false_rate,
+                      "engine": engine_params or {"name": "database"}},
            "p_any_cutoff": cutoffs, "n_sources": int(len(xs) - n_not),
            "seconds": round(time.monotonic() - started, 3)}
     scope = xs.loc[(pattern.map(len) > 0).to_numpy(), "id"]
@@ -186,13 +205,13 @@ def _survey_frame(frame: pd.DataFrame) -> pd.DataFrame:
         "pmra": frame["pmra"].astype(float), "pmdec": frame["pmdec"].astype(float)})
 
 
-def _surveys_around(engine, centres: pd.DataFrame, group, radius: dict,
+def _surveys_around(near: Near, centres: pd.DataFrame, group, radius: dict,
                     completeness: float) -> tuple[list[Survey], pd.DataFrame]:
     """The survey tables around ``centres`` and the centres with their densities."""
     centres = centres.copy()
     tables = []
     for s in group:
-        found = store.survey_sources_near(engine, s, centres, radius[s])
+        found = near(s, centres, radius[s])
         centres[f"density_{s}"] = tile_densities(
             centres["ra"], centres["dec"], radius[s], found["ra"].astype(float),
             found["dec"].astype(float))
@@ -213,11 +232,11 @@ def _p_any_per_survey(result, ids, group) -> pd.DataFrame:
     return out
 
 
-def _associate_group(engine, members: pd.DataFrame, group, cov, completeness, floors,
+def _associate_group(near: Near, members: pd.DataFrame, group, cov, completeness, floors,
                      n_sigma):
     radius = {s: float(cov[s].loc[cov[s]["xray_source_id"].isin(members["id"]),
                                  "radius_arcsec"].min()) for s in group}
-    tables, members = _surveys_around(engine, members, group, radius, completeness)
+    tables, members = _surveys_around(near, members, group, radius, completeness)
     rule = SearchRule(n_sigma=n_sigma, max_radius_arcsec=min(radius.values()))
     result = associate(members, tables, systematic_arcsec=floors, rule=rule)
     pairs = result.counterparts
@@ -235,8 +254,8 @@ def _associate_group(engine, members: pd.DataFrame, group, cov, completeness, fl
     return out, per_survey
 
 
-def _calibrate(engine, primary, pattern, cov, real_p_any, completeness, floors, n_sigma,
-               false_rate) -> dict:
+def _calibrate(engine, near: Near, primary, pattern, cov, real_p_any, completeness, floors,
+               n_sigma, false_rate) -> dict:
     """The calibrated p_any cut-off of each X-ray catalog and survey (see the module
     docstring): ``{catalog: {survey: {cutoff, false_rate, efficiency, n_fake, n_real}}}``,
     or ``{catalog: {"cutoff": None, "why": ...}}``."""
@@ -260,7 +279,7 @@ def _calibrate(engine, primary, pattern, cov, real_p_any, completeness, floors, 
         fake = primary.set_index("id").loc[sorted(ids)].reset_index()
         fake["ra"], fake["dec"] = first["ra"].to_numpy(), first["dec"].to_numpy()
         radius = {s: float(cal[s]["radius_arcsec"].min()) for s in group}
-        tables, fake = _surveys_around(engine, fake, group, radius, completeness)
+        tables, fake = _surveys_around(near, fake, group, radius, completeness)
         result = associate(fake, tables, systematic_arcsec=floors,
                            rule=SearchRule(n_sigma=n_sigma,
                                            max_radius_arcsec=min(radius.values())))

@@ -1,9 +1,10 @@
 """The ``livecat`` command: the root CLI.
 
 It holds the database commands (``db``) and the cone search, and mounts the command groups
-of the other packages (ingest, curate, trainingset, classify). Those are imported only
-when their group is invoked: ``livecat --help`` lists every group from :data:`GROUPS`
-without importing them, so a lower layer never imports a higher one at import time.
+of the other packages (ingest, counterparts, curate, trainingset, classify, export). Those
+are imported only when their group is invoked: ``livecat --help`` lists every group from
+:data:`GROUPS` without importing them, so a lower layer never imports a higher one at
+import time.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "trainingset": ("curation.trainingset_cli",
                     "Freeze, list, diff and export versioned training sets."),
     "classify": ("classify.cli", "Train MUWCLASS classifiers and write probabilistic labels."),
+    "export": ("classify.export_cli", "Export catalogs and labels for other tools (HATS for "
+                                      "LSDB/Dask)."),
 }
 
 

@@ -100,18 +100,28 @@ def uniform_sphere(rng, n):
     return rng.uniform(0.0, 360.0, n), np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, n)))
 
 
-def build(url: str, n: int, seed: int) -> dict:
-    """Create the benchmark table with the three indexes; return the source positions."""
-    rng = np.random.default_rng(seed)
+def synthetic_sources(rng, n: int, first_id: int = 1) -> dict:
+    """Columns of ``n`` sources uniform on the sky, ids first_id.. in random row order,
+    with N_EXTRA float columns (the layout of ``livecat.bench_src``)."""
     ra, dec = uniform_sphere(rng, n)
-    ids = rng.permutation(n).astype(np.int64) + 1  # rows in random order
+    ids = rng.permutation(n).astype(np.int64) + first_id  # rows in random order
     cols = {"id": ids, "ra": ra, "dec": dec, "hpx": radec_to_hpx(ra, dec)}
     for k in range(N_EXTRA):
         cols[f"f{k:02d}"] = rng.normal(size=n)
-    extra = ", ".join(f"f{k:02d} float8" for k in range(N_EXTRA))
+    return cols
+
+
+BENCH_SRC_DDL = ("CREATE TABLE livecat.bench_src (id bigint PRIMARY KEY, ra float8 NOT NULL, "
+                 "dec float8 NOT NULL, hpx bigint NOT NULL, "
+                 + ", ".join(f"f{k:02d} float8" for k in range(N_EXTRA)) + ")")
+
+
+def build(url: str, n: int, seed: int) -> dict:
+    """Create the benchmark table with the three indexes; return the source positions."""
+    cols = synthetic_sources(np.random.default_rng(seed), n)
+    ids, ra, dec = cols["id"], cols["ra"], cols["dec"]
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE TABLE livecat.bench_src (id bigint PRIMARY KEY, ra float8 NOT NULL, "
-                     f"dec float8 NOT NULL, hpx bigint NOT NULL, {extra})")
+        conn.execute(BENCH_SRC_DDL)
         t = time.perf_counter()
         copy_columns(conn, "livecat.bench_src", cols)
         log(f"  COPY {n:,} rows: {time.perf_counter() - t:.1f} s")
@@ -170,7 +180,9 @@ def time_api_cones(engine, centres, radius: float):
     return np.array(lat), results
 
 
-def build_left(url: str, src: dict, n: int, n_true: int, seed: int) -> None:
+def left_positions(src: dict, n: int, n_true: int, seed: int):
+    """(ra, dec) of ``n`` sources to cross-match: ``n_true`` within ~1" of a source of
+    ``src``, the rest uniform on the sky."""
     rng = np.random.default_rng(seed + 1)
     pick = rng.choice(len(src["ra"]), n_true, replace=False)
     sep = np.abs(rng.normal(0, 0.5, n_true)) / 3600.0  # ~1 arcsec true offsets
@@ -179,8 +191,11 @@ def build_left(url: str, src: dict, n: int, n_true: int, seed: int) -> None:
     ra_t = (src["ra"][pick] + sep * np.cos(ang) / np.maximum(np.cos(np.radians(dec_t)),
                                                              1e-6)) % 360
     ra_r, dec_r = uniform_sphere(rng, n - n_true)
-    ra = np.concatenate([ra_t, ra_r])
-    dec = np.concatenate([dec_t, dec_r])
+    return np.concatenate([ra_t, ra_r]), np.concatenate([dec_t, dec_r])
+
+
+def build_left(url: str, src: dict, n: int, n_true: int, seed: int) -> None:
+    ra, dec = left_positions(src, n, n_true, seed)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE livecat.bench_left (id bigint PRIMARY KEY, ra float8 NOT NULL,"
                      " dec float8 NOT NULL, hpx bigint NOT NULL)")
