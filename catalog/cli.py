@@ -25,6 +25,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "ingest": ("ingest.cli", "Fetch and load the X-ray and literature catalogs."),
     "counterparts": ("associate.cli", "Fetch Gaia/2MASS/WISE sources around X-ray sources "
                                       "and associate them (NWAY-style)."),
+    "objects": ("associate.objects_cli", "One sky object across X-ray missions: build the "
+                                         "associations, show an object."),
     "curate": ("curation.cli", "Review counterpart candidates with an audit trail."),
     "trainingset": ("curation.trainingset_cli",
                     "Freeze, list, diff and export versioned training sets."),
@@ -286,8 +288,9 @@ def nightly(
         release: Optional[list[str]] = typer.Option(
             None, "--release", help="KEY=RELEASE, e.g. xmm=4XMM-DR14 (repeatable)."),
 ) -> None:
-    """Check every configured catalog for a new release, ingest what changed, then flag
-    the curator decisions whose source moved or changed class (curate recheck).
+    """Check every configured catalog for a new release, ingest what changed, update the
+    cross-mission objects (objects build), then flag the curator decisions whose source
+    moved or changed class (curate recheck).
 
     Writes one JSON line per catalog and step (catalog, release, status, counts, error)
     and exits 1 when any failed; the others still run.
@@ -298,6 +301,7 @@ def nightly(
     # the root command composes the layers: ingest never imports curation
     from pathlib import Path
 
+    from associate.object_build import build_objects
     from curation.decisions import flag_changed_decisions
     from ingest.nightly import configured_catalogs, default_report_path, run_nightly
     from ingest.progress import Reporter
@@ -317,7 +321,12 @@ def nightly(
         engine = engine_at_head()
     except LivecatError as exc:
         fail(str(exc))
-    steps = [("curate recheck", lambda eng: {"flagged": len(flag_changed_decisions(eng))})]
+    def objects_build(eng) -> dict:
+        res = build_objects(eng)
+        return {"started": res.n_started, "ended": res.n_ended, "objects": res.n_objects}
+
+    steps = [("objects build", objects_build),
+             ("curate recheck", lambda eng: {"flagged": len(flag_changed_decisions(eng))})]
     with Reporter() as reporter:
         lines = run_nightly(engine, names, report_path=path, releases=releases,
                             mirror=Path(mirror) if mirror else None, reporter=reporter,

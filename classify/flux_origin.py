@@ -4,8 +4,9 @@ The MUWCLASS features are built from the CSC soft, medium and hard energy fluxes
 that has them (a CSC source) is classified with its own (``native``). Otherwise, in order:
 
 1. ``object``: its cross-mission object (``xray_association``, ``livecat objects build``)
-   has a current CSC member with those fluxes: the object is labelled from its CSC
-   fluxes, whatever member is asked about;
+   has a current CSC member with s/m/h fluxes (native, or converted from that member's
+   other CSC bands): the object is labelled from its CSC fluxes, whatever member is
+   asked about;
 2. ``converted``: its own bands converted to the CSC bands (``xray_common_flux``, an
    absorbed power law: :mod:`associate.common_flux`);
 3. none: the source is skipped, counted under the reason the conversion gave per band
@@ -49,14 +50,21 @@ def native_band_sql(alias: str = "s") -> tuple[str, str]:
 
 
 def _object_csc_fluxes(conn, ids: list[int]) -> pd.DataFrame:
-    """Per source: the CSC member of its current object (nearest first) and its fluxes."""
-    joins, cols = native_band_sql("m")
+    """Per source: the CSC member of its current object (nearest first) and that member's
+    s/m/h fluxes in ``xray_common_flux`` (its own bands: native, or converted from its
+    other CSC bands, e.g. b only for a piled-up source)."""
+    joins = " ".join(
+        f"LEFT JOIN {SCHEMA}.xray_common_flux f{b} ON f{b}.source_id = m.id "
+        f"AND f{b}.band = '{b}'" for b in MUWCLASS_BANDS)
+    cols = ", ".join(f"f{b}.value AS \"F{b}\", (f{b}.value_hi - f{b}.value_lo) / 2.0 "
+                     f"AS \"e_F{b}\"" for b in MUWCLASS_BANDS)
     rows = conn.execute(sa.text(f"""
         SELECT DISTINCT ON (a.xray_source_id) a.xray_source_id AS source_id,
                m.id AS flux_source_id, {cols}
           FROM {SCHEMA}.xray_association a
           JOIN {SCHEMA}.xray_association c ON c.object_id = a.object_id
                AND c.ended_run_id IS NULL AND c.catalog = 'csc'
+               AND c.xray_source_id <> a.xray_source_id
           JOIN {SCHEMA}.xray_source m ON m.id = c.xray_source_id AND m.is_current
           {joins}
          WHERE a.ended_run_id IS NULL AND a.xray_source_id = ANY(:ids)

@@ -96,11 +96,12 @@ def test_nightly_command_exit_code_and_report(clean_tables, db_url, tmp_path, mo
     assert res.exit_code == 1, res.output
     assert res.stderr.strip().splitlines()[-1] == "Error: nightly ingest failed for erass1"
     lines = read_report(report)
-    # the ingests, then livecat nightly's own curate recheck step
+    # the ingests, then livecat nightly's own objects build and curate recheck steps
     assert [(ln["catalog"], ln["status"]) for ln in lines] == [
         ("xmm", "succeeded"), ("erass1", "failed"), ("2sxps", "succeeded"),
-        ("curate recheck", "succeeded")]
-    assert lines[3]["counts"] == {"flagged": 0}
+        ("objects build", "succeeded"), ("curate recheck", "succeeded")]
+    assert lines[3]["counts"]["objects"] > 0 and lines[3]["counts"]["ended"] == 0
+    assert lines[4]["counts"] == {"flagged": 0}
     assert "eRASS1_Main.tar.gz" in lines[1]["error"]
     assert set(lines[0]) >= {"catalog", "status", "counts", "error", "release", "run_id"}
     # all present -> exit 0
@@ -108,8 +109,8 @@ def test_nightly_command_exit_code_and_report(clean_tables, db_url, tmp_path, mo
             str(report)]
     ok = CliRunner().invoke(build_app(args), args)
     assert ok.exit_code == 0, ok.output
-    assert [ln["status"] for ln in read_report(report)[4:]] == ["skipped", "skipped",
-                                                                  "succeeded"]
+    assert [ln["status"] for ln in read_report(report)[5:]] == ["skipped", "skipped",
+                                                                  "succeeded", "succeeded"]
 
 
 def test_configured_catalogs(monkeypatch):

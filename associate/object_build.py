@@ -1,0 +1,216 @@
+"""``livecat objects build``: group the X-ray catalogs' sources into sky objects.
+
+One transaction, under the process lock ``objects``:
+
+1. what changed since the current associations were made (:func:`associate.object_store.
+   changed_sources`): sources added, moved (position or error) or retired. The first
+   build (or ``full``) groups every current source of the catalogs
+   (:func:`associate.objects.match_missions`); a later one reads only the neighbourhood of
+   the changes (:func:`associate.neighbourhood.gather_neighbourhood`) and redoes it
+   (:func:`associate.regroup.regroup`), which equals a full rebuild;
+2. ended associations get the run and the release that ended them, new ones are started,
+   objects are inserted, updated, or stop being current when left without members;
+3. the common-band fluxes of the sources added or changed since their last conversion
+   (:mod:`associate.common_flux`) and the variability of the objects touched
+   (:func:`catalog.variability.object_variability`, broad band b).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from associate import object_store as store
+from associate.common_flux import store_conversion_table, update_common_fluxes
+from associate.neighbourhood import gather_neighbourhood
+from associate.objects import Grouping, match_missions
+from associate.regroup import regroup
+from catalog.coords import Region
+from catalog.locks import hold_lock
+from catalog.settings import SCHEMA
+from catalog.variability import object_variability
+
+#: The common band the variability across missions is measured in.
+VARIABILITY_BAND = "b"
+
+
+@dataclass
+class BuildSummary:
+    """What one object build did."""
+
+    run_id: int
+    incremental: bool
+    n_sources: int = 0
+    n_scope: int = 0
+    n_objects: int = 0
+    n_started: int = 0
+    n_ended: int = 0
+    n_ambiguous: int = 0
+    n_multi: int = 0
+    n_variable: int = 0
+    fluxes: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        """Human-readable lines."""
+        how = "incremental" if self.incremental else "full"
+        out = [f"object build {self.run_id} ({how}): {self.n_scope} of {self.n_sources} "
+               f"sources regrouped; {self.n_started} associations started, {self.n_ended} "
+               f"ended, {self.n_ambiguous} ambiguous; {self.n_objects} current objects, "
+               f"{self.n_multi} seen by more than one catalog; {self.seconds:.1f} s"]
+        n_values = self.fluxes.get("value", 0)
+        reasons = [(r, n) for r, n in self.fluxes.most_common() if r != "value"]
+        out.append(f"common-band fluxes: {n_values} values"
+                   + ("; none: " + ", ".join(f"{r} {n}" for r, n in reasons) if reasons else ""))
+        out.append(f"variability: {self.n_variable} objects with two or more "
+                   f"{VARIABILITY_BAND}-band fluxes")
+        return out
+
+
+def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None,
+                  full: bool = False, command: str | None = None,
+                  reporter=None) -> BuildSummary:
+    """Build or update the cross-mission objects (see the module docstring).
+
+    Returns
+    -------
+    BuildSummary
+    """
+    started = time.monotonic()
+    log = reporter.log if reporter else (lambda message: None)
+    with engine.begin() as conn:
+        hold_lock(conn.connection.dbapi_connection.cursor(), "objects", wait=False,
+                  busy_message="another `livecat objects build` is running; try again "
+                               "when it has finished")
+        cats = store.grouped_catalogs(conn, catalogs)
+        current = store.current_associations(conn)
+        previous = _previous_params(conn) if len(current) else None
+        first = full or previous is None
+        region_json = (None if region is None else
+                       {"ra": region.ra, "dec": region.dec,
+                        "radius_arcsec": region.radius_arcsec})
+        if first:
+            sources = store.mission_sources(conn, cats)
+            if region is not None:
+                sources = sources[region.contains(sources["ra"], sources["dec"])]
+            log(f"grouping {len(sources)} sources of {', '.join(cats)}")
+            grouping = match_missions(sources, key_start=store.next_object_id(conn))
+            params = grouping.params
+            run_id = store.create_run(conn, cats, region_json, params, command)
+            old = current[current["source_id"].isin(sources["source_id"])]
+            ended_ids = old["source_id"].to_numpy(np.int64)
+            n_ended = store.end_associations(conn, ended_ids, run_id)
+            store.insert_objects(conn, grouping.objects, run_id)
+            n_started = store.start_associations(conn, grouping.links, run_id)
+            scope, links = sources["source_id"].to_numpy(np.int64), grouping.links
+            touched = grouping.objects["object_key"].to_numpy(np.int64)
+        else:
+            params = previous
+            new, moved, retired = store.changed_sources(conn, cats, current)
+            changed = np.union1d(new, moved)
+            if region is not None:
+                pos = store.mission_sources(conn, cats, changed)
+                changed = pos.loc[region.contains(pos["ra"], pos["dec"]),
+                                  "source_id"].to_numpy(np.int64)
+            run_id = store.create_run(conn, cats, region_json, params, command)
+            log(f"{len(new)} new, {len(moved)} moved, {len(retired)} retired sources")
+            n_started = n_ended = 0
+            scope, links, touched = np.zeros(0, np.int64), None, np.zeros(0, np.int64)
+            if len(changed) or len(retired):
+                nb = gather_neighbourhood(
+                    changed, retired, params,
+                    links_of=lambda ids: store.links_of(conn, ids),
+                    sources_by_id=lambda ids: store.mission_sources(conn, cats, ids),
+                    sources_in_pixels=lambda pix, order: store.sources_in_pixels(
+                        conn, cats, pix, order))
+                res = regroup(Grouping.from_links(nb.links, params=params), nb.sources,
+                              changed_ids=changed, retired_ids=retired, region=nb.region,
+                              next_key=store.next_object_id(conn))
+                n_ended = store.end_associations(conn, res.ended["source_id"], run_id)
+                status = res.updated["status"]
+                store.insert_objects(conn, res.updated[status == "new"], run_id)
+                store.update_objects(conn, res.updated[status == "changed"], run_id)
+                n_started = store.start_associations(conn, res.started, run_id)
+                scope, links = res.scope, res.grouping.links
+                touched = res.updated["object_key"].to_numpy(np.int64)
+        store.retire_empty_objects(conn, run_id)
+        if first or not conn.execute(sa.text(
+                f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.band_conversion)")).scalar():
+            store_conversion_table(conn)
+        to_convert = _needs_conversion(conn, cats)
+        log(f"converting the fluxes of {len(to_convert)} sources to the CSC bands")
+        fluxes = update_common_fluxes(conn, to_convert, run_id)
+        touched = np.union1d(touched, _objects_of(conn, to_convert))
+        n_variable = _update_variability(conn, touched)
+        counts = conn.execute(sa.text(f"""
+            SELECT count(*), count(*) FILTER (WHERE n_members > 1)
+              FROM {SCHEMA}.xray_object WHERE is_current""")).one()
+        n_sources = int(conn.execute(sa.text(
+            f"SELECT count(*) FROM {SCHEMA}.xray_source WHERE is_current "
+            f"AND catalog = ANY(:c)"), {"c": cats}).scalar_one())
+        n_ambiguous = int(links["ambiguous"].sum()) if links is not None and len(links) else 0
+        out = BuildSummary(run_id=run_id, incremental=not first, n_sources=n_sources,
+                           n_scope=len(scope), n_objects=int(counts[0]),
+                           n_started=n_started, n_ended=n_ended, n_ambiguous=n_ambiguous,
+                           n_multi=int(counts[1]), n_variable=n_variable, fluxes=fluxes)
+        out.seconds = time.monotonic() - started
+        store.finish_run(conn, run_id, {
+            "n_sources": n_sources, "n_objects": out.n_objects, "n_started": n_started,
+            "n_ended": n_ended, "n_ambiguous": n_ambiguous, "seconds": out.seconds})
+    return out
+
+
+def _previous_params(conn) -> dict | None:
+    row = conn.execute(sa.text(
+        f"SELECT params FROM {SCHEMA}.object_build_run r WHERE EXISTS ("
+        f"SELECT 1 FROM {SCHEMA}.xray_association a WHERE a.started_run_id = r.id) "
+        f"ORDER BY id DESC LIMIT 1")).scalar()
+    return dict(row) if row else None
+
+
+def _needs_conversion(conn, catalogs: list[str]) -> np.ndarray:
+    """Current sources without common-band fluxes converted since they last changed."""
+    return np.asarray(conn.execute(sa.text(f"""
+        SELECT s.id FROM {SCHEMA}.xray_source s
+         WHERE s.is_current AND s.catalog = ANY(:c) AND NOT EXISTS (
+               SELECT 1 FROM {SCHEMA}.xray_common_flux f
+                 JOIN {SCHEMA}.object_build_run r ON r.id = f.run_id
+                WHERE f.source_id = s.id AND r.created_at >= s.updated_at)
+         ORDER BY s.id"""), {"c": list(catalogs)}).scalars().all(), dtype=np.int64)
+
+
+def _objects_of(conn, source_ids) -> np.ndarray:
+    return np.asarray(conn.execute(sa.text(
+        f"SELECT DISTINCT object_id FROM {SCHEMA}.xray_association "
+        f"WHERE ended_run_id IS NULL AND xray_source_id = ANY(:ids)"),
+        {"ids": [int(i) for i in source_ids]}).scalars().all(), dtype=np.int64)
+
+
+def _update_variability(conn, object_ids) -> int:
+    """Recompute the variability of these objects from their members' fluxes."""
+    if not len(object_ids):
+        return 0
+    rows = conn.execute(sa.text(f"""
+        SELECT a.object_id, f.value, f.value_lo, f.value_hi
+          FROM {SCHEMA}.xray_association a
+          JOIN {SCHEMA}.xray_common_flux f ON f.source_id = a.xray_source_id
+               AND f.band = :band
+         WHERE a.ended_run_id IS NULL AND a.object_id = ANY(:ids)"""),
+        {"band": VARIABILITY_BAND, "ids": [int(i) for i in object_ids]}).all()
+    frame = pd.DataFrame(rows, columns=["object_id", "value", "value_lo", "value_hi"])
+    for col in ("value", "value_lo", "value_hi"):
+        frame[col] = frame[col].astype(float)
+    var = (object_variability(frame, group_col="object_id", band=VARIABILITY_BAND)
+           if len(frame) else pd.DataFrame(columns=["object_id", "var_band", "var_ratio",
+                                                    "var_sigma"]))
+    var = pd.DataFrame({"object_id": np.asarray(object_ids, np.int64)}).merge(
+        var, on="object_id", how="left")
+    var.loc[var["var_ratio"].isna(), "var_band"] = None
+    store.write_variability(conn, var)
+    return int(var["var_ratio"].notna().sum())
