@@ -31,6 +31,7 @@ from associate.common_flux import store_conversion_table, update_common_fluxes
 from associate.neighbourhood import gather_neighbourhood
 from associate.objects import Grouping, match_missions
 from associate.regroup import regroup
+from associate.store import xray_catalogs
 from catalog.coords import Region
 from catalog.locks import hold_lock
 from catalog.settings import SCHEMA
@@ -88,7 +89,7 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
         hold_lock(conn.connection.dbapi_connection.cursor(), "objects", wait=False,
                   busy_message="another `livecat objects build` is running; try again "
                                "when it has finished")
-        cats = store.grouped_catalogs(conn, catalogs)
+        cats = xray_catalogs(conn, list(dict.fromkeys(catalogs)) if catalogs else None)
         current = store.current_associations(conn)
         previous = _previous_params(conn) if len(current) else None
         first = full or previous is None

@@ -18,45 +18,30 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from catalog.output import jsonable
 from catalog.settings import SCHEMA, login_name
 
-#: Catalogs never grouped: their sources are copies of another catalog's (the MUWCLASS
-#: training set's CSC sources, linked to the real CSC source by name).
-NOT_GROUPED = ("muwclass-csc",)
 SOURCE_COLUMNS = ("source_id", "catalog", "ra", "dec", "pos_err_arcsec")
 
 
-def grouped_catalogs(conn: Connection, catalogs=None) -> list[str]:
-    """The catalogs to group: those given (checked against what is held), else every
-    X-ray catalog held except :data:`NOT_GROUPED`."""
-    from catalog.errors import InputError
-
-    held = conn.execute(sa.text(
-        f"SELECT DISTINCT catalog FROM {SCHEMA}.xray_source WHERE is_current "
-        f"ORDER BY 1")).scalars().all()
-    if catalogs:
-        unknown = [c for c in catalogs if c not in held]
-        if unknown:
-            raise InputError(f"no current X-ray catalog {', '.join(map(repr, unknown))}: "
-                             f"expected some of {', '.join(held) or '(none: ingest one)'}")
-        return list(dict.fromkeys(catalogs))
-    return [c for c in held if c not in NOT_GROUPED]
-
-
-def mission_sources(conn: Connection, catalogs: list[str], ids=None) -> pd.DataFrame:
-    """Current sources of ``catalogs`` (or only these ids) with a usable position error."""
-    where, params = ["is_current", "catalog = ANY(:cats)"], {"cats": list(catalogs)}
-    if ids is not None:
-        where.append("id = ANY(:ids)")
-        params["ids"] = [int(i) for i in ids]
+def _read_sources(conn: Connection, where: str, params: dict) -> pd.DataFrame:
+    """Current sources (:data:`SOURCE_COLUMNS`) of ``params["cats"]`` where ``where``."""
     rows = conn.execute(sa.text(
         f"SELECT id, catalog, ra, dec, pos_err_arcsec FROM {SCHEMA}.xray_source "
-        f"WHERE {' AND '.join(where)} ORDER BY id"), params).all()
+        f"WHERE is_current AND catalog = ANY(:cats) AND {where} ORDER BY id"), params).all()
     frame = pd.DataFrame(rows, columns=list(SOURCE_COLUMNS))
     frame["source_id"] = frame["source_id"].astype(np.int64)
     for col in ("ra", "dec", "pos_err_arcsec"):
         frame[col] = frame[col].astype(float)
     return frame
+
+
+def mission_sources(conn: Connection, catalogs: list[str], ids=None) -> pd.DataFrame:
+    """Current sources of ``catalogs`` (or only these ids)."""
+    if ids is None:
+        return _read_sources(conn, "true", {"cats": list(catalogs)})
+    return _read_sources(conn, "id = ANY(:ids)",
+                         {"cats": list(catalogs), "ids": [int(i) for i in ids]})
 
 
 def current_associations(conn: Connection, catalogs: list[str] | None = None) -> pd.DataFrame:
@@ -216,7 +201,7 @@ def start_associations(conn: Connection, links: pd.DataFrame, run_id: int) -> in
         "linked": [None if pd.isna(v) else int(v) for v in links["linked_source_id"]],
         "sep": floats("separation_arcsec"), "nsig": floats("n_sigma"),
         "amb": links["ambiguous"].astype(bool).tolist(),
-        "alt": [json.dumps(_jsonable(a)) for a in links["alternatives"]],
+        "alt": [json.dumps(jsonable(a)) for a in links["alternatives"]],
         "run": int(run_id)})
     return len(links)
 
@@ -273,25 +258,5 @@ def links_of(conn: Connection, ids) -> pd.DataFrame:
 def sources_in_pixels(conn: Connection, catalogs: list[str], pixels, order: int) -> pd.DataFrame:
     """Current sources of ``catalogs`` whose NESTED pixel at ``order`` is in ``pixels``."""
     shift = 2 * (29 - int(order))
-    rows = conn.execute(sa.text(
-        f"SELECT id, catalog, ra, dec, pos_err_arcsec FROM {SCHEMA}.xray_source "
-        f"WHERE is_current AND catalog = ANY(:cats) "
-        f"AND (hpx >> {shift}) IN (SELECT unnest(CAST(:pix AS bigint[]))) ORDER BY id"),
-        {"cats": list(catalogs), "pix": [int(p) for p in pixels]}).all()
-    frame = pd.DataFrame(rows, columns=list(SOURCE_COLUMNS))
-    frame["source_id"] = frame["source_id"].astype(np.int64)
-    for col in ("ra", "dec", "pos_err_arcsec"):
-        frame[col] = frame[col].astype(float)
-    return frame
-
-
-def _jsonable(value):
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if not np.isfinite(value) else float(value)
-    return value
+    return _read_sources(conn, f"(hpx >> {shift}) IN (SELECT unnest(CAST(:pix AS bigint[])))",
+                         {"cats": list(catalogs), "pix": [int(p) for p in pixels]})

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from catalog.coords import Region
 from catalog.errors import InputError
@@ -30,12 +30,15 @@ SURVEY_COLUMNS = ("id", "catalog", "native_id", "ra", "dec", "err_maj_arcsec",
                   "err_min_arcsec", "err_pa_deg", "epoch", "pmra", "pmdec")
 
 
-def xray_catalogs(engine: Engine, catalogs=None) -> list[str]:
+def xray_catalogs(conn: Connection | Engine, catalogs=None) -> list[str]:
     """The X-ray catalogs to work on: those given (checked), else every catalog held
-    whose counterparts are not given with it."""
-    with engine.connect() as conn:
-        held = conn.execute(sa.text(
-            "SELECT DISTINCT catalog FROM livecat.xray_source ORDER BY 1")).scalars().all()
+    whose counterparts are not given with it (their sources are copies of another
+    catalog's, so they are neither associated nor grouped into objects)."""
+    if isinstance(conn, Engine):
+        with conn.connect() as c:
+            return xray_catalogs(c, catalogs)
+    held = conn.execute(sa.text(
+        "SELECT DISTINCT catalog FROM livecat.xray_source ORDER BY 1")).scalars().all()
     if catalogs:
         unknown = [c for c in catalogs if c not in held]
         if unknown:

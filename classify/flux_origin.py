@@ -34,30 +34,36 @@ FLUX_COLUMNS = [f"F{b}" for b in MUWCLASS_BANDS]
 ERROR_COLUMNS = [f"e_F{b}" for b in MUWCLASS_BANDS]
 
 
-def native_band_sql(alias: str = "s") -> tuple[str, str]:
-    """SQL joins and select list of the CSC s/m/h energy fluxes of ``xray_source``
-    ``alias`` (matched by their band edges) with their errors, half the quoted interval."""
+def band_flux_sql(alias: str = "s", common: bool = False) -> tuple[str, str]:
+    """SQL joins and select list of the s/m/h fluxes (``"Fs"``, ``"e_Fs"``, ...) of the
+    ``xray_source`` row ``alias``, the error half the quoted interval: its own CSC energy
+    fluxes (``xray_flux`` rows matched by their band edges), or with ``common`` its
+    fluxes in the CSC bands (``xray_common_flux``: native or converted)."""
     joins, cols = [], []
     for b in MUWCLASS_BANDS:
-        lo, hi = CSC_BANDS_KEV[b]
         a = f"f{b}"
-        joins.append(
-            f"LEFT JOIN {SCHEMA}.xray_flux {a} ON {a}.source_id = {alias}.id "
-            f"AND {a}.kind = 'energy_flux' "
-            f"AND abs({a}.band_lo_kev - {lo}) < 1e-6 AND abs({a}.band_hi_kev - {hi}) < 1e-6")
+        if common:
+            joins.append(f"LEFT JOIN {SCHEMA}.xray_common_flux {a} "
+                         f"ON {a}.source_id = {alias}.id AND {a}.band = '{b}'")
+        else:
+            lo, hi = CSC_BANDS_KEV[b]
+            joins.append(
+                f"LEFT JOIN {SCHEMA}.xray_flux {a} ON {a}.source_id = {alias}.id "
+                f"AND {a}.kind = 'energy_flux' "
+                f"AND abs({a}.band_lo_kev - {lo}) < 1e-6 AND abs({a}.band_hi_kev - {hi}) < 1e-6")
         cols.append(f"{a}.value AS \"F{b}\", ({a}.value_hi - {a}.value_lo) / 2.0 AS \"e_F{b}\"")
     return " ".join(joins), ", ".join(cols)
+
+
+def _any_flux(alias_prefix: str = "f") -> str:
+    return " OR ".join(f"{alias_prefix}{b}.value IS NOT NULL" for b in MUWCLASS_BANDS)
 
 
 def _object_csc_fluxes(conn, ids: list[int]) -> pd.DataFrame:
     """Per source: the CSC member of its current object (nearest first) and that member's
     s/m/h fluxes in ``xray_common_flux`` (its own bands: native, or converted from its
     other CSC bands, e.g. b only for a piled-up source)."""
-    joins = " ".join(
-        f"LEFT JOIN {SCHEMA}.xray_common_flux f{b} ON f{b}.source_id = m.id "
-        f"AND f{b}.band = '{b}'" for b in MUWCLASS_BANDS)
-    cols = ", ".join(f"f{b}.value AS \"F{b}\", (f{b}.value_hi - f{b}.value_lo) / 2.0 "
-                     f"AS \"e_F{b}\"" for b in MUWCLASS_BANDS)
+    joins, cols = band_flux_sql("m", common=True)
     rows = conn.execute(sa.text(f"""
         SELECT DISTINCT ON (a.xray_source_id) a.xray_source_id AS source_id,
                m.id AS flux_source_id, {cols}
@@ -67,30 +73,27 @@ def _object_csc_fluxes(conn, ids: list[int]) -> pd.DataFrame:
                AND c.xray_source_id <> a.xray_source_id
           JOIN {SCHEMA}.xray_source m ON m.id = c.xray_source_id AND m.is_current
           {joins}
-         WHERE a.ended_run_id IS NULL AND a.xray_source_id = ANY(:ids)
-           AND ({' OR '.join(f'f{b}.value IS NOT NULL' for b in MUWCLASS_BANDS)})
+         WHERE a.ended_run_id IS NULL AND a.xray_source_id = ANY(:ids) AND ({_any_flux()})
          ORDER BY a.xray_source_id, c.separation_arcsec NULLS FIRST, m.id"""),
         {"ids": ids})
     return pd.DataFrame(rows.all(), columns=list(rows.keys()))
 
 
 def _converted_fluxes(conn, ids: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Converted s/m/h fluxes (wide, with errors) and the reasons of the missing ones."""
-    rows = conn.execute(sa.text(
-        f"SELECT source_id, band, value, value_lo, value_hi, reason "
-        f"FROM {SCHEMA}.xray_common_flux WHERE source_id = ANY(:ids) AND band = ANY(:bands)"),
-        {"ids": ids, "bands": list(MUWCLASS_BANDS)})
-    long = pd.DataFrame(rows.all(), columns=["source_id", "band", "value", "value_lo",
-                                             "value_hi", "reason"])
-    long["err"] = (long["value_hi"].astype(float) - long["value_lo"].astype(float)) / 2.0
-    if not len(long):
-        return pd.DataFrame(columns=FLUX_COLUMNS + ERROR_COLUMNS, dtype=float), long
-    wide = long.pivot(index="source_id", columns="band", values=["value", "err"])
-    out = pd.DataFrame(index=wide.index)
-    for b in MUWCLASS_BANDS:
-        out[f"F{b}"] = wide["value"][b].astype(float) if b in wide["value"] else np.nan
-        out[f"e_F{b}"] = wide["err"][b].astype(float) if b in wide["err"] else np.nan
-    return out, long[long["reason"].notna()]
+    """The sources' own s/m/h fluxes in the CSC bands, for those with any (indexed by
+    source_id, with errors), and the reasons of the missing ones."""
+    joins, cols = band_flux_sql("s", common=True)
+    res = conn.execute(sa.text(
+        f"SELECT s.id AS source_id, {cols} FROM {SCHEMA}.xray_source s {joins} "
+        f"WHERE s.id = ANY(:ids) AND ({_any_flux()}) ORDER BY s.id"), {"ids": ids})
+    usable = pd.DataFrame(res.all(), columns=list(res.keys())).set_index("source_id")
+    usable = usable.astype(float)
+    why = pd.DataFrame(conn.execute(sa.text(
+        f"SELECT source_id, band, reason FROM {SCHEMA}.xray_common_flux "
+        f"WHERE source_id = ANY(:ids) AND band = ANY(:bands) AND reason IS NOT NULL"),
+        {"ids": ids, "bands": list(MUWCLASS_BANDS)}).all(),
+        columns=["source_id", "band", "reason"])
+    return usable, why
 
 
 def fill_from_other_fluxes(conn, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame,
@@ -130,8 +133,7 @@ def fill_from_other_fluxes(conn, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.
         origin.loc[rows, "flux_source_id"] = via_object["flux_source_id"].to_numpy()
     rest = sorted(set(need) - set(via_object["source_id"].astype(int)))
     if rest:
-        converted, why = _converted_fluxes(conn, rest)
-        usable = converted[converted[FLUX_COLUMNS].notna().any(axis=1)]
+        usable, why = _converted_fluxes(conn, rest)
         if len(usable):
             rows = pos.loc[usable.index].to_numpy()
             frame.iloc[rows, [frame.columns.get_loc(c) for c in cols]] = usable[cols].to_numpy()

@@ -40,7 +40,7 @@ from catalog.bands import CSC_BANDS_KEV, MUWCLASS_BANDS
 from catalog.errors import InputError
 from catalog.settings import SCHEMA
 from classify.features import COUNTERPART_MEASUREMENTS, fill_nondetections
-from classify.flux_origin import fill_from_other_fluxes, native_band_sql
+from classify.flux_origin import band_flux_sql, fill_from_other_fluxes
 
 #: The CSC bands the features need: column -> (band_lo_kev, band_hi_kev).
 REQUIRED_BANDS = {f"F{b}": CSC_BANDS_KEV[b] for b in MUWCLASS_BANDS}
@@ -188,7 +188,7 @@ def load_measurements(engine: Engine, selection: Selection,
     Measurements
     """
     where, params = selection.sql()
-    band_joins, band_cols = native_band_sql("s")
+    band_joins, band_cols = band_flux_sql("s")
     flag_expr = "concat_ws('|', " + ", ".join(
         f"CASE WHEN (s.flags->>'{k}')::boolean THEN '{w}' END" for k, w in FLAG_WORDS.items()) + ")"
     labelled = "false"
