@@ -86,7 +86,9 @@ def _cell(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float):
-        return f"{value:.6f}" if abs(value) < 1e6 else f"{value:.4g}"
+        # fixed point would print a flux of 1e-11 erg/cm2/s as 0.000000
+        fixed = value == 0 or 1e-3 <= abs(value) < 1e6
+        return f"{value:.6f}" if fixed else f"{value:.4g}"
     return str(value)
 
 

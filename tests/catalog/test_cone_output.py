@@ -118,3 +118,18 @@ def test_a_tables_own_separation_keeps_its_meaning(engine, clean_tables):
     assert t["row_separation_arcsec"].unit == u.arcsec
     assert (t["gmag"].unit, t["plx"].unit, t["pm"].unit, t["rgeo"].unit) == (
         u.mag, u.mas, u.mas / u.yr, u.pc)
+
+
+def test_table_output_keeps_small_fluxes_visible():
+    """A flux of 1e-11 erg/cm2/s must not print as 0.000000 in a rich table."""
+    import io
+
+    import pandas as pd
+
+    from catalog.output import render
+
+    out = io.StringIO()
+    render(pd.DataFrame({"flux_b": [1.234e-11, 0.0, 0.5], "n": [1, 2, 3]}), "table", file=out)
+    text = out.getvalue()
+    assert "1.234e-11" in text
+    assert "0.000000" in text and "0.500000" in text
