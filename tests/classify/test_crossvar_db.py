@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from helpers import mark_searched, sample_path, td_excerpt
+from helpers import ingest_mission_samples, mark_searched, td_excerpt
 
 from associate.object_build import _update_variability, build_objects
 from catalog.errors import InputError
@@ -20,21 +20,11 @@ from classify.features import CROSS_MISSION_FEATURES
 from classify.labels import classify_run
 from classify.measurements import Selection
 from classify.runs import evaluate_run, train_run
-from ingest.pipeline import ingest
-
-SAMPLES = {
-    "csc": ("csc", "heasarc_csc_3c273.vot"),
-    "xmm": ("xmm", "heasarc_xmmssc_5xmm_3c273.vot"),
-    "2sxps": ("sxps", "tapvizier_2sxps_3c273.json"),
-    "erass1": ("erass1", "tapvizier_erass1m_proxima.json"),
-}
 
 
 @pytest.fixture(scope="module")
 def held(engine):
-    for catalog, (folder, name) in SAMPLES.items():
-        ingest(engine, catalog, file=sample_path(folder, name), release="sample",
-               complete_release=True)
+    ingest_mission_samples(engine)
     build_objects(engine)
     return engine
 
