@@ -125,6 +125,12 @@ def train(
                                     help="When classifying, redden and absorb the training "
                                          "AGN to each source's line of sight (0.86 x SFD; one "
                                          "model per E(B-V) bin)."),
+    cross_mission_variability: bool = typer.Option(
+        False, "--cross-mission-variability",
+        help="Add the cross-mission variability of each source's object (log10 "
+             "xray_object.var_ratio, var_sigma, lower-limit flag; missing when seen once) "
+             "as features. Off by default: not yet measured (scripts/eval_muwclass.py "
+             "--cross-mission-variability)."),
 ) -> None:
     """Train a classifier on a training set and record it as a new run.
 
@@ -136,7 +142,7 @@ def train(
 
     run = train_run(_engine(), training_set, estimator=estimator, params=parse_params(param),
                     mc_samples=mc, seed=seed, feature_set=features, note=note,
-                    redden_agn=redden_agn)
+                    redden_agn=redden_agn, cross_mission_variability=cross_mission_variability)
     typer.echo(f"trained run {run.id} in {run.train_seconds:.1f} s")
     for line in _run_lines(run)[1:]:
         typer.echo(line)

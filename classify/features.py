@@ -28,6 +28,16 @@ Optional, beyond the reference (switchable): Gaia astrometry features -- log10 d
 (Bailer-Jones ``rgeo``, only for parallax S/N >= 2 and positive parallax, the reference's
 cut in ``sample_data``), log10 proper motion, log10 X-ray and G-band luminosities
 (the reference's optional ``rgeo_lum`` features), and the parallax significance Plx/e_Plx.
+
+Optional and off by default (issue 13, item 4; not yet measured on a training set with
+cross-mission coverage, see ``scripts/eval_muwclass.py --cross-mission-variability``):
+the long-term variability of the source's sky object across missions
+(``xray_object.var_ratio``/``var_sigma``, :mod:`catalog.variability`) as
+``log_xvar_ratio`` = log10 of the highest-to-lowest common-band flux ratio,
+``xvar_sigma`` = its significance, and ``xvar_lower_limit`` = 1 when the lowest flux is
+an upper limit (ratio and significance are then lower bounds), 0 otherwise. A source whose
+object was seen once, or not associated, has all three missing (the sentinel after
+scaling, never zero: zero would claim "seen twice, not variable").
 """
 
 from __future__ import annotations
@@ -40,6 +50,11 @@ import pandas as pd
 from catalog.bands import MUWCLASS_BANDS
 
 CSC_FLAGS = ("extent", "conf", "pileup")
+#: Input columns of the cross-mission variability (the ``xray_object`` columns and the
+#: lower-limit flag of :func:`catalog.variability.object_variability`).
+CROSS_MISSION_COLUMNS = ("var_ratio", "var_sigma", "var_is_lower_limit")
+#: Feature columns made from them (:func:`cross_mission_features`).
+CROSS_MISSION_FEATURES = ("log_xvar_ratio", "xvar_sigma", "xvar_lower_limit")
 PC_CM = 3.0857e18
 #: Upper limit (erg cm^-2 s^-1) of a CSC band without a flux: the reference's
 #: ``nan_flux`` (huiyang-astro/MUWCLASS_CSCv2, ``codes/prepare_library.py``) takes a
@@ -220,12 +235,17 @@ class FeatureOptions:
     flags : bool
         Include the CSC source flags ``extent``, ``conf`` and ``pileup`` as 0/1 features
         (beyond the reference), read from the ``CSCv2_flags`` text (``extent|conf``).
+    cross_mission_variability : bool
+        Include :data:`CROSS_MISSION_FEATURES` from the input's
+        :data:`CROSS_MISSION_COLUMNS` (:func:`cross_mission_features`). Off by default:
+        a candidate feature, not measured yet.
     """
 
     variability: bool = True
     colour_names: tuple[str, ...] = REFERENCE_COLOURS
     astrometry: bool = False
     flags: bool = False
+    cross_mission_variability: bool = False
 
     def feature_names(self) -> list[str]:
         """Ordered feature column names produced by :func:`compute_features`."""
@@ -238,6 +258,8 @@ class FeatureOptions:
             names += ["log_dist", "log_pm", "log_Lx", "log_LG", "plx_snr"]
         if self.flags:
             names += [f"flag_{f}" for f in CSC_FLAGS]
+        if self.cross_mission_variability:
+            names += list(CROSS_MISSION_FEATURES)
         return names
 
 
@@ -249,6 +271,43 @@ def good_distance(table: pd.DataFrame) -> pd.Series:
     return table["rgeo"].astype(float).where(ok)
 
 
+def cross_mission_features(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Features of the long-term variability across missions.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``var_ratio`` (highest / lowest common-band flux of the source's object, >= 1;
+        NaN: seen once or not associated), ``var_sigma`` (its significance; NaN when a
+        flux had no error) and, optionally, ``var_is_lower_limit`` (the lowest flux is an
+        upper limit; NaN or absent: unknown).
+
+    Returns
+    -------
+    dict
+        ``log_xvar_ratio`` = log10 ``var_ratio`` (NaN where the ratio is missing or not a
+        number >= 1), ``xvar_sigma`` (NaN where the ratio is missing), ``xvar_lower_limit``
+        1.0/0.0 (NaN where the ratio is missing or the flag unknown). A lower limit keeps
+        its value: the true ratio and significance are at least that large, and the flag
+        tells the model so. Nothing becomes zero for lack of a measurement.
+    """
+    ratio = table["var_ratio"].astype(float).to_numpy()
+    sigma = table["var_sigma"].astype(float).to_numpy()
+    has = np.isfinite(ratio) & (ratio >= 1.0)
+    if "var_is_lower_limit" in table:
+        flag = pd.to_numeric(table["var_is_lower_limit"].astype(object), errors="coerce")
+        flag = flag.astype(float).to_numpy()
+    else:
+        flag = np.full(len(table), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "log_xvar_ratio": np.where(has, np.log10(np.where(has, ratio, 1.0)), np.nan),
+            "xvar_sigma": np.where(has, sigma, np.nan),
+            "xvar_lower_limit": np.where(has & np.isfinite(flag), (flag > 0).astype(float),
+                                         np.nan),
+        }
+
+
 def compute_features(table: pd.DataFrame, options: FeatureOptions = FeatureOptions()) -> pd.DataFrame:
     """Compute the MUWCLASS feature table.
 
@@ -257,7 +316,8 @@ def compute_features(table: pd.DataFrame, options: FeatureOptions = FeatureOptio
     table : pandas.DataFrame
         Measurements: ``Fs``, ``Fm``, ``Fh`` (erg cm^-2 s^-1), magnitude columns of
         :data:`MW_BANDS` (NaN = no counterpart), and when the options ask for them
-        ``P_intra``, ``P_inter``; ``Plx``, ``e_Plx``, ``PM``, ``rgeo``; ``CSCv2_flags``.
+        ``P_intra``, ``P_inter``; ``Plx``, ``e_Plx``, ``PM``, ``rgeo``; ``CSCv2_flags``;
+        :data:`CROSS_MISSION_COLUMNS`.
     options : FeatureOptions
         Feature groups to include.
 
@@ -309,5 +369,7 @@ def compute_features(table: pd.DataFrame, options: FeatureOptions = FeatureOptio
             for flag in CSC_FLAGS:
                 has = np.array([flag in p for p in parts] + [False], dtype=float)
                 out[f"flag_{flag}"] = has[codes]
+        if options.cross_mission_variability:
+            out.update(cross_mission_features(table))
     frame = pd.DataFrame(out, index=table.index)
     return frame[options.feature_names()]

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from catalog.bands import MUWCLASS_BANDS
 from catalog.settings import SCHEMA
+from classify.crossvar import attach_variability, variability_by_source
 from classify.features import NONDETECTION_LIMIT, FeatureOptions, compute_features
 from classify.labelstore import write_labels
 from classify.measurements import FEATURE_SURVEYS, Measurements, Selection, load_measurements
@@ -194,6 +195,10 @@ def classify_run(
     model = load_model(run)
     meas = load_measurements(engine, selection or Selection(), run.id)
     config = run.train_config()
+    if config.options.cross_mission_variability and len(meas.table):
+        # the object's ratio through the source's current association (missing: seen once)
+        meas.table = attach_variability(meas.table,
+                                        variability_by_source(engine, meas.table.index))
     t0 = time.perf_counter()
     if run.config.get("redden_agn") and len(meas.table):
         result = _classify_reddened(engine, run, model, meas.table, config, chunk_sources,

@@ -12,7 +12,9 @@ huiyang-astro/MUWCLASS_CSCv2, ``codes/muwclass_library.py`` (``nonzero_sample``,
 * a magnitude without an error is, in 2MASS and AllWISE, an upper limit rather than a
   measurement; like the reference (where ``randn * NaN`` gives NaN) it becomes missing in
   the samples unless ``missing_error="fixed"``;
-* variability probabilities and proper motions carry no error and are copied;
+* variability probabilities, proper motions and the cross-mission variability of the
+  source's object (ratio, significance, lower-limit flag: already a statistic of the
+  member fluxes' errors) carry no error and are copied;
 * the Bailer-Jones distance ``rgeo`` is drawn from the reference's normal approximation
   of its asymmetric interval (``asymmetric_errors``), truncated at zero.
 
@@ -32,7 +34,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from classify.features import MAG_COLUMNS, FeatureOptions, compute_features
+from classify.features import (
+    CROSS_MISSION_COLUMNS,
+    MAG_COLUMNS,
+    FeatureOptions,
+    compute_features,
+)
 
 DEFAULT_N_SAMPLES = 1000
 SIGMA_SCALE = float(np.sqrt(2.0))
@@ -71,7 +78,8 @@ def sample_measurements(
     table : pandas.DataFrame
         Sources: ``Fs``, ``Fm``, ``Fh`` with ``e_`` errors; magnitudes of
         :data:`classify.features.MAG_COLUMNS` with ``e_`` errors; optionally ``P_intra``,
-        ``P_inter``, ``Plx``, ``e_Plx``, ``PM``, ``rgeo``, ``b_rgeo``, ``B_rgeo``.
+        ``P_inter``, ``Plx``, ``e_Plx``, ``PM``, ``rgeo``, ``b_rgeo``, ``B_rgeo`` and
+        :data:`classify.features.CROSS_MISSION_COLUMNS`.
     n_samples : int
         Samples per source.
     seed : int or numpy.random.Generator
@@ -108,6 +116,10 @@ def sample_measurements(
     for col in ("P_intra", "P_inter", "PM", "Plx", "e_Plx"):
         if col in table:
             out[col] = np.repeat(table[col].to_numpy(float), n_samples)
+    for col in CROSS_MISSION_COLUMNS:  # the flag may be True/False/None
+        if col in table:
+            out[col] = np.repeat(pd.to_numeric(table[col].astype(object), errors="coerce")
+                                 .astype(float).to_numpy(), n_samples)
     if "CSCv2_flags" in table:
         out["CSCv2_flags"] = np.repeat(table["CSCv2_flags"].to_numpy(object), n_samples)
     if {"rgeo", "b_rgeo", "B_rgeo"} <= set(table.columns):

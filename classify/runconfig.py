@@ -15,7 +15,8 @@ from classify.model import TrainConfig
 FEATURE_SETS = ("reference", "livecat")
 
 
-def feature_options(feature_set: str, variability: bool) -> FeatureOptions:
+def feature_options(feature_set: str, variability: bool,
+                    cross_mission_variability: bool = False) -> FeatureOptions:
     """Feature options of a named feature set.
 
     Parameters
@@ -25,12 +26,16 @@ def feature_options(feature_set: str, variability: bool) -> FeatureOptions:
         astrometry, all 36 colours and the CSC flags.
     variability : bool
         Whether the training data has ``P_intra``/``P_inter``.
+    cross_mission_variability : bool
+        Add the variability of the source's object across missions
+        (:func:`classify.features.cross_mission_features`; off by default: not measured).
     """
+    xvar = bool(cross_mission_variability)
     if feature_set == "reference":
-        return FeatureOptions(variability=variability)
+        return FeatureOptions(variability=variability, cross_mission_variability=xvar)
     if feature_set == "livecat":
         return FeatureOptions(variability=variability, colour_names=all_colours(),
-                              astrometry=True, flags=True)
+                              astrometry=True, flags=True, cross_mission_variability=xvar)
     raise InputError(f"unknown feature set {feature_set!r}: choose one of "
                      f"{', '.join(FEATURE_SETS)}")
 

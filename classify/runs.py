@@ -28,6 +28,7 @@ from catalog.errors import ConflictError, InputError
 from catalog.output import jsonable
 from catalog.settings import SCHEMA, login_name
 from classify.artifacts import ArtifactError, load_artifact, models_dir, save_artifact
+from classify.crossvar import coverage, with_training_variability
 from classify.features import FeatureOptions
 from classify.model import (
     DEFAULT_ESTIMATOR,
@@ -153,6 +154,7 @@ def train_run(
     home: Path | None = None,
     note: str | None = None,
     redden_agn: bool = False,
+    cross_mission_variability: bool = False,
 ) -> RunInfo:
     """Train a model on a training set and record it as a new classifier run.
 
@@ -183,6 +185,14 @@ def train_run(
         When classifying, redden and absorb the training AGN to each source's line of
         sight (one model per E(B-V) bin, retrained with the run's seed; see
         :func:`classify.labels.classify_run`).
+    cross_mission_variability : bool
+        Add the variability of each source's object across missions as features
+        (:func:`classify.features.cross_mission_features`; off by default, not yet
+        measured): read from the database (:func:`classify.crossvar.
+        with_training_variability`) unless the training CSV has ``var_ratio`` and
+        ``var_sigma``. Refused when no training source has a ratio. The coverage is
+        recorded in the run's note; values read from the database are not part of the
+        training set's hash (a later ``objects build`` may change them).
 
     Returns
     -------
@@ -198,8 +208,16 @@ def train_run(
         extra = (f"{data.skipped} member(s) of {data.ref} left out: no CSC s/m/h energy "
                  f"fluxes with errors")
         note = f"{note}; {extra}" if note else extra
+    if cross_mission_variability:
+        data.table = with_training_variability(engine, data.table)
+        cov = coverage(data.table, data.labels)
+        if cov.n_covered == 0:
+            raise InputError(f"training set {data.ref}: {cov.line()}: the feature would be "
+                             f"missing for every source (build the objects with `livecat "
+                             f"objects build` after ingesting XMM, eRASS1 or 2SXPS over them)")
+        note = f"{note}; {cov.line()}" if note else cov.line()
     variability = {"P_intra", "P_inter"} <= set(data.table.columns)
-    options = feature_options(feature_set, variability)
+    options = feature_options(feature_set, variability, cross_mission_variability)
     config = TrainConfig(estimator=estimator, params=params, seed=int(seed), options=options)
     classes, counts = np.unique(data.labels, return_counts=True)
     if len(classes) < 2:
@@ -312,6 +330,8 @@ def run_training_data(engine: Engine, run: RunInfo, training_file: str | Path | 
         raise ConflictError(f"training set {data.location or run.training_set} has SHA-256 "
                             f"{data.sha256}, but run {run.id} was trained on "
                             f"{run.training_set_sha256}: the data changed since")
+    if run.feature_options().cross_mission_variability:
+        data.table = with_training_variability(engine, data.table)
     return data
 
 

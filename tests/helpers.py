@@ -62,6 +62,25 @@ def mark_searched(engine, source_ids=None, surveys=("gaia_dr3", "2mass", "allwis
                  "ids": None if source_ids is None else [int(i) for i in source_ids]})
 
 
+#: The cross-mission samples: catalog -> (folder, file): 3C 273 in CSC, 5XMM and 2SXPS,
+#: Proxima Cen in eRASS1.
+MISSION_SAMPLES = {
+    "csc": ("csc", "heasarc_csc_3c273.vot"),
+    "xmm": ("xmm", "heasarc_xmmssc_5xmm_3c273.vot"),
+    "2sxps": ("sxps", "tapvizier_2sxps_3c273.json"),
+    "erass1": ("erass1", "tapvizier_erass1m_proxima.json"),
+}
+
+
+def ingest_mission_samples(engine) -> None:
+    """Ingest :data:`MISSION_SAMPLES` as complete releases ``sample``."""
+    from ingest.pipeline import ingest
+
+    for catalog, (folder, name) in MISSION_SAMPLES.items():
+        ingest(engine, catalog, file=sample_path(folder, name), release="sample",
+               complete_release=True)
+
+
 def insert_td_sources(engine, td: pd.DataFrame, catalog: str = "csc",
                       searched: bool = True) -> list[int]:
     """Insert TD rows as xray_source + xray_flux (s, m, h with value +/- error), recorded

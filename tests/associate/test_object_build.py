@@ -11,22 +11,12 @@ import sqlalchemy as sa
 
 from associate.object_build import build_objects
 from associate.object_views import object_detail
-from helpers import sample_path
-from ingest.pipeline import ingest
-
-SAMPLES = {
-    "csc": ("csc", "heasarc_csc_3c273.vot"),
-    "xmm": ("xmm", "heasarc_xmmssc_5xmm_3c273.vot"),
-    "2sxps": ("sxps", "tapvizier_2sxps_3c273.json"),
-    "erass1": ("erass1", "tapvizier_erass1m_proxima.json"),
-}
+from helpers import ingest_mission_samples, sample_path
 
 
 @pytest.fixture(scope="module")
 def held(engine):
-    for catalog, (folder, name) in SAMPLES.items():
-        ingest(engine, catalog, file=sample_path(folder, name), release="sample",
-               complete_release=True)
+    ingest_mission_samples(engine)
     return engine
 
 
