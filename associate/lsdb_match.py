@@ -96,7 +96,8 @@ def _held_ids(engine: Engine, survey: str, native_ids) -> dict:
     with engine.connect() as conn:
         return dict(conn.execute(sa.text(
             "SELECT native_id, id FROM livecat.mw_source WHERE catalog = :s "
-            "AND native_id = ANY(:n)"), {"s": survey, "n": list(native_ids)}).all())
+            "AND native_id IN (SELECT unnest(CAST(:n AS text[])))"),
+            {"s": survey, "n": list(native_ids)}).all())
 
 
 def _load(engine: Engine, survey: HatsSurvey, found: pd.DataFrame) -> tuple[int, np.ndarray]:
