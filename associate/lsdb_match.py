@@ -27,6 +27,7 @@ the gathering of the candidates differs. For each survey HATS catalog
 from __future__ import annotations
 
 import json
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -132,8 +133,10 @@ def _search(engine, survey: HatsSurvey, xs: pd.DataFrame, calib: pd.DataFrame,
         if len(calib) else calib
     positions = pd.concat([searched[["ra", "dec"]], shifted[["ra", "dec"]]],
                           ignore_index=True)
+    started = time.perf_counter()
     found = gather(positions, survey, radius_arcsec, client) if len(positions) \
         else pd.DataFrame(columns=["native_id", "ra", "dec"])
+    dask_seconds = time.perf_counter() - started
     release_id, ids = _load(engine, survey, found)
     found = found.assign(id=ids, catalog=survey.survey)
     for kind, rows in (("source", searched), ("calibration", shifted)):
@@ -146,8 +149,9 @@ def _search(engine, survey: HatsSurvey, xs: pd.DataFrame, calib: pd.DataFrame,
             "written may lack their counterparts")
     log(f"{survey.survey}: {len(searched)} X-ray sources in {survey.path} searched within "
         f"{radius_arcsec:g} arcsec ({len(xs) - len(searched)} outside it), "
-        f"{len(shifted)} shifted positions; {len(found)} survey sources found")
-    return near_from(found)
+        f"{len(shifted)} shifted positions; {len(found)} survey sources found in "
+        f"{dask_seconds:.1f} s on Dask")
+    return near_from(found), dask_seconds
 
 
 def match_with_lsdb(engine: Engine, survey_hats, *, catalogs=None,
@@ -196,13 +200,16 @@ def match_with_lsdb(engine: Engine, survey_hats, *, catalogs=None,
         raise InputError("no current X-ray source in scope: nothing to associate")
     calib = calibration_positions(xs, calibration_sources)
     with dask_client(client, scheduler, workers, processes) as c:
-        nears = {s.survey: _search(engine, s, xs, calib, radius_arcsec, c, log)
-                 for s in surveys}
+        searches = {s.survey: _search(engine, s, xs, calib, radius_arcsec, c, log)
+                    for s in surveys}
         dask = describe_client(c)
+    nears = {key: near for key, (near, _) in searches.items()}
     params = {"name": "lsdb", "survey_hats": {s.survey: s.path for s in surveys},
               "releases": {s.survey: s.release for s in surveys},
               "radius_arcsec": float(radius_arcsec), "dask": dask}
-    return match_counterparts(engine, catalogs=cats, region=region, surveys=keys,
-                              completeness=completeness, false_rate=false_rate,
-                              n_sigma=n_sigma, engine_params=params, reporter=reporter,
-                              near=lambda s, centres, r: nears[s](s, centres, r))
+    summary = match_counterparts(engine, catalogs=cats, region=region, surveys=keys,
+                                 completeness=completeness, false_rate=false_rate,
+                                 n_sigma=n_sigma, engine_params=params, reporter=reporter,
+                                 near=lambda s, centres, r: nears[s](s, centres, r))
+    summary.dask_seconds = sum(seconds for _, seconds in searches.values())
+    return summary

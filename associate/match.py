@@ -80,6 +80,8 @@ class MatchSummary:
     n_best: dict = field(default_factory=dict)
     cutoffs: dict = field(default_factory=dict)
     seconds: float = 0.0
+    #: ``--engine lsdb``: seconds in the LSDB cross-match on Dask (all surveys).
+    dask_seconds: float = 0.0
 
 
 def associable_surveys() -> list[str]:

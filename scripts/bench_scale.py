@@ -19,7 +19,8 @@ range of Gaia DR3 away from the plane), written as HATS catalogs with livecat's 
 is associated with ``--workers`` (default 1 and 2) local Dask worker processes
 (:func:`associate.lsdb_match.match_with_lsdb`, radius ``--radius`` 10", no calibration):
 total time, the part in Dask (gathering: LSDB cross-match, plus loading the sources found)
-and the association proper (Bayes factors, densities, writing the run).
+and the association proper (Bayes factors, densities, writing the run); "dask" is the
+LSDB cross-match alone (``MatchSummary.dask_seconds``), the part the workers share.
 
 Prints one table per part and the ratios the targets are about: cone p50 at the largest
 size over the smallest (target < 1.5), association time per survey size (target:
@@ -212,7 +213,8 @@ def association_curve(url: str, engine, args) -> list[dict]:
                 total = time.perf_counter() - t
             out.append({"survey": n, "workers": workers, "import_s": import_s,
                         "total_s": total, "gather_s": total - res.seconds,
-                        "associate_s": res.seconds, "pairs": res.n_pairs,
+                        "associate_s": res.seconds, "dask_s": res.dask_seconds,
+                        "pairs": res.n_pairs,
                         "best": sum(res.n_best.values())})
             log(f"  {n:,} sources, {workers} worker(s): {total:.1f} s ({res.n_pairs:,} "
                 f"candidates)")
@@ -240,10 +242,11 @@ def report(index_rows: list[dict], assoc_rows: list[dict], args) -> None:
         log(f"\nLSDB association of {args.xray:,} X-ray sources within {args.radius:g}\" "
             f"(times in s; gather = LSDB cross-match on Dask + loading the sources found)")
         log(f"{'survey':>12} {'workers':>7} {'import':>7} {'total':>7} {'gather':>7} "
-            f"{'assoc':>7} {'candidates':>10} {'best':>8}")
+            f"{'dask':>7} {'assoc':>7} {'candidates':>10} {'best':>8}")
         for r in assoc_rows:
             log(f"{r['survey']:>12,} {r['workers']:>7} {r['import_s']:7.1f} {r['total_s']:7.1f} "
-                f"{r['gather_s']:7.1f} {r['associate_s']:7.1f} {r['pairs']:>10,} "
+                f"{r['gather_s']:7.1f} {r['dask_s']:7.1f} {r['associate_s']:7.1f} "
+                f"{r['pairs']:>10,} "
                 f"{r['best']:>8,}")
         by = {(r["survey"], r["workers"]): r["total_s"] for r in assoc_rows}
         surveys, workers = sizes(args.survey_sizes), sizes(args.workers)
@@ -252,10 +255,12 @@ def report(index_rows: list[dict], assoc_rows: list[dict], args) -> None:
                 a, b = by[(surveys[0], w)], by[(surveys[-1], w)]
                 log(f"{w} worker(s): {surveys[-1] / surveys[0]:.1f}x the survey took "
                     f"{b / a:.2f}x the time (linear: {surveys[-1] / surveys[0]:.1f}x)")
+        dask = {(r["survey"], r["workers"]): r["dask_s"] for r in assoc_rows}
         if len(workers) > 1:
             for n in surveys:
                 log(f"{n:,} sources: {workers[-1]} workers / {workers[0]} = "
-                    f"{by[(n, workers[-1])] / by[(n, workers[0])]:.2f}x the time")
+                    f"{by[(n, workers[-1])] / by[(n, workers[0])]:.2f}x the time, "
+                    f"{dask[(n, workers[-1])] / dask[(n, workers[0])]:.2f}x the Dask part")
 
 
 def main() -> None:
