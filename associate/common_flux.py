@@ -18,8 +18,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from catalog.bands import MISSION_BANDS, band_sets
 from catalog.flux_convert import convert_fluxes, reason_code
+from catalog.flux_inputs import KINDS
 from catalog.flux_plan import conversion_table
+from catalog.pgcopy import read_columns
 from catalog.settings import SCHEMA
 
 #: Columns of ``xray_common_flux`` written from :func:`convert_fluxes` output.
@@ -33,8 +36,43 @@ CHUNK = 50_000
 
 
 def read_band_fluxes(conn: Connection, source_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The sources (id, catalog, ra, dec, nh_cm2) and their ``xray_flux`` rows."""
+    """The sources (id, catalog, ra, dec, nh_cm2) and their ``xray_flux`` rows.
+
+    Read as whole columns (:func:`catalog.pgcopy.read_columns`), names as their position
+    in the lists of catalogs, bands and kinds livecat knows: no per-row Python work. A
+    name outside them (bad input) is read row by row, for
+    :func:`catalog.flux_convert.convert_fluxes` to name the row.
+    """
     ids = [int(i) for i in source_ids]
+    dbapi = conn.connection.dbapi_connection
+    names = {"catalog": list(MISSION_BANDS), "kind": list(KINDS),
+             "band": sorted({b for bs in band_sets() for b in bs.bands()})}
+    params = {"ids": ids, **names}
+    src = read_columns(dbapi, f"""
+        SELECT id, coalesce(array_position(CAST(%(catalog)s AS text[]), catalog), 0), ra,
+               dec, coalesce(nh_gal_cm2, 'NaN') FROM {SCHEMA}.xray_source
+         WHERE id = ANY(CAST(%(ids)s AS bigint[]))""",
+        {"source_id": "int64", "catalog": "int32", "ra": "float64", "dec": "float64",
+         "nh_cm2": "float64"}, params)
+    flux = read_columns(dbapi, f"""
+        SELECT source_id, coalesce(array_position(CAST(%(band)s AS text[]), band), 0),
+               coalesce(array_position(CAST(%(kind)s AS text[]), kind), 0), band_lo_kev,
+               band_hi_kev, coalesce(value, 'NaN'), coalesce(value_lo, 'NaN'),
+               coalesce(value_hi, 'NaN')
+          FROM {SCHEMA}.xray_flux WHERE source_id = ANY(CAST(%(ids)s AS bigint[]))""",
+        dict(zip(FLUX_COLUMNS, ("int64", "int32", "int32") + ("float64",) * 5)), params)
+    if any((codes == 0).any() for codes in (src["catalog"], flux["band"], flux["kind"])):
+        return _read_rows(conn, ids)
+    order = np.argsort(src["source_id"], kind="stable")
+    sources = pd.DataFrame({c: v[order] for c, v in src.items()})
+    fluxes = pd.DataFrame(flux)
+    for frame, col in ((sources, "catalog"), (fluxes, "band"), (fluxes, "kind")):
+        frame[col] = np.asarray(names[col], dtype=object)[frame[col].to_numpy() - 1]
+    return sources, fluxes
+
+
+def _read_rows(conn: Connection, ids: list) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`read_band_fluxes` row by row, names as stored."""
     sources = pd.DataFrame(conn.execute(sa.text(
         f"SELECT id AS source_id, catalog, ra, dec, nh_gal_cm2 AS nh_cm2 "
         f"FROM {SCHEMA}.xray_source WHERE id = ANY(:ids) ORDER BY id"), {"ids": ids}).all(),
@@ -83,14 +121,15 @@ def update_common_fluxes(conn: Connection, source_ids, run_id: int,
 
 
 def _copy_rows(dbapi, out: pd.DataFrame, run_id: int) -> None:
-    """COPY the converted rows (text values and NULLs, so not the binary numeric path)."""
-    frame = out[list(COMMON_COLUMNS)].astype(object)
-    frame = frame.where(out[list(COMMON_COLUMNS)].notna(), None)
-    cols = ", ".join(COMMON_COLUMNS) + ", run_id"
+    """COPY the converted rows as CSV (written by pandas; floats in their shortest exact
+    form, NaN and None as NULL)."""
+    frame = out[list(COMMON_COLUMNS)].assign(run_id=int(run_id))
+    cols = ", ".join(frame.columns)
+    text = frame.to_csv(header=False, index=False, na_rep="")
     with dbapi.cursor() as cur:
-        with cur.copy(f"COPY {SCHEMA}.xray_common_flux ({cols}) FROM STDIN") as copy:
-            for row in frame.itertuples(index=False, name=None):
-                copy.write_row((*row, run_id))
+        with cur.copy(f"COPY {SCHEMA}.xray_common_flux ({cols}) FROM STDIN "
+                      f"WITH (FORMAT csv)") as copy:
+            copy.write(text)
 
 
 def store_conversion_table(conn: Connection) -> int:

@@ -106,6 +106,23 @@ def test_moving_a_source_ends_its_association_and_keeps_the_rest(held):
     assert erass["id"].iloc[0] in set(live["id"])
 
 
+def test_a_source_moved_within_its_object_is_regrouped_once(held):
+    # Proxima Cen (eRASS1, alone) moves by 4 mas: its link (an anchor) stays as it was, so
+    # its association is kept; its new position must be recorded there, else every later
+    # build reads it as moved again and redoes its neighbourhood
+    with held.begin() as conn:
+        sid = conn.execute(sa.text(
+            "SELECT id FROM livecat.xray_source WHERE catalog = 'erass1'")).scalar_one()
+        conn.execute(sa.text("UPDATE livecat.xray_source SET dec = dec + 1e-6, "
+                             "updated_at = now() WHERE id = :i"), {"i": sid})
+    before = _members(held)
+    moved = build_objects(held)
+    assert moved.incremental and moved.n_scope >= 1 and moved.n_started == 0
+    pd.testing.assert_frame_equal(_members(held), before)
+    again = build_objects(held)
+    assert again.incremental and again.n_scope == 0
+
+
 def test_cli_build_show_and_runs(held, db_url, monkeypatch):
     from helpers import invoke
 
