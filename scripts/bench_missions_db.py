@@ -11,9 +11,10 @@ stores it:
   variability and ``n_obs`` of the catalog's own sample in ``../shared/samples`` as
   ingested by ``livecat ingest`` (:func:`ingest.pipeline.ingest`, then removed), so rows
   are as wide as real ones; CSC rows carry ``nh_gal_cm2``, the others take the HI4PI map;
-* ``xray_source_flux`` arrays with the bands and kinds the sample stored (CSC b s m h u w
-  energy fluxes; XMM 1-5, 8, 9 energy fluxes with symmetric 1-sigma errors; eRASS1 Main
-  bands energy flux and count rate; 2SXPS count rates 0-3 and the band-0 PowFlux), staged
+* ``xray_source_flux`` arrays with every band and kind the catalog's ingest stores
+  (:data:`catalog.bands.MISSION_BANDS`: CSC b s m h u w energy fluxes; XMM 1-5, 8, 9
+  energy fluxes with symmetric 1-sigma errors; eRASS1 Main 1, P1-P9 energy flux and count
+  rate; 2SXPS count rates 0-3 and the band-0 PowFlux), staged
   by binary COPY and aggregated as :func:`ingest.upsert.replace_fluxes` does. The fluxes:
   each true object has a broad-band (0.5-7 keV) flux 10^(-15.3 + 3 x brightness) erg/cm2/s,
   a photon index N(1.9, 0.35) and a 0.15 dex change between missions (epochs); a band's
@@ -71,6 +72,8 @@ COUNTS_PER_FLUX = {"csc": 12.0, "xmm": 30.0, "erass1": 0.6, "2sxps": 2.0}
 RATE_PER_FLUX = {"erass1": 1.0e12, "2sxps": 3.0e10}
 #: the steps of a build that are timed (module, attribute)
 STEPS = (("associate.object_store", "current_associations"),
+         ("associate.object_store", "has_current_associations"),
+         ("associate.object_store", "associated_ids"),
          ("associate.object_build", "_previous_params"),
          ("associate.object_store", "mission_sources"),
          ("associate.object_build", "match_missions"),
@@ -83,6 +86,7 @@ STEPS = (("associate.object_store", "current_associations"),
          ("associate.object_store", "insert_objects"),
          ("associate.object_store", "update_objects"),
          ("associate.object_store", "start_associations"),
+         ("associate.object_store", "confirm_positions"),
          ("associate.object_store", "retire_empty_objects"),
          ("associate.object_build", "store_conversion_table"),
          ("associate.object_build", "_needs_conversion"),
@@ -132,9 +136,8 @@ def drop_database(admin_url: str, name: str = DB_NAME) -> None:
 
 def templates(engine) -> dict:
     """Ingest each catalog's sample with ``livecat ingest`` and keep its stored row
-    (``xray_source`` columns) and flux layout (bands, kinds, edges) as the template of
-    the synthetic rows; the sample sources are removed again (their releases stay, the
-    first release of the synthetic rows)."""
+    (``xray_source`` columns) as the template of the synthetic rows; the sample sources
+    are removed again (their releases stay, the first release of the synthetic rows)."""
     import sqlalchemy as sa
 
     from ingest.pipeline import ingest
@@ -146,10 +149,8 @@ def templates(engine) -> dict:
     with engine.begin() as conn:
         for cat in TEMPLATE_SAMPLES:
             row = conn.execute(sa.text(
-                "SELECT s.*, f.band AS f_band, f.kind AS f_kind, f.band_lo_kev AS f_lo, "
-                "f.band_hi_kev AS f_hi FROM livecat.xray_source s JOIN "
-                "livecat.xray_source_flux f ON f.source_id = s.id WHERE s.catalog = :c "
-                "ORDER BY s.id LIMIT 1"), {"c": cat}).mappings().one()
+                "SELECT * FROM livecat.xray_source WHERE catalog = :c ORDER BY id LIMIT 1"),
+                {"c": cat}).mappings().one()
             out[cat] = dict(row)
         conn.execute(sa.text("DELETE FROM livecat.xray_source"))
     return out
@@ -202,9 +203,14 @@ def synth_fluxes(rng, sources: pd.DataFrame, tmpl: dict) -> pd.DataFrame:
 
 
 def band_table(tmpl: dict) -> pd.DataFrame:
-    """Every (catalog, band, kind, lo, hi) of the templates, numbered."""
-    rows = [(cat, b, k, lo, hi) for cat, t in tmpl.items()
-            for b, k, lo, hi in zip(t["f_band"], t["f_kind"], t["f_lo"], t["f_hi"])]
+    """Every (catalog, band, kind, lo, hi) the catalogs of ``tmpl`` store (their first band
+    set of :data:`catalog.bands.MISSION_BANDS`: eRASS1 Main), numbered."""
+    from catalog.bands import MISSION_BANDS
+
+    rows = [(cat, b, kind, lo, hi) for cat in tmpl
+            for kind, table in (("energy_flux", MISSION_BANDS[cat][0].energy_flux),
+                                ("count_rate", MISSION_BANDS[cat][0].count_rate))
+            for b, (lo, hi) in table.items()]
     frame = pd.DataFrame(rows, columns=["catalog", "band", "kind", "lo", "hi"])
     return frame.assign(band_no=np.arange(len(frame)))
 
@@ -386,9 +392,10 @@ def child_build(url: str) -> None:
                 calls[label] += 1
         return timed
 
-    for mod, name in STEPS:
+    for mod, name in STEPS:  # (the steps of the code measured; older code lacks some)
         m = importlib.import_module(mod)
-        setattr(m, name, wrap(getattr(m, name), name))
+        if hasattr(m, name):
+            setattr(m, name, wrap(getattr(m, name), name))
     from associate.object_build import build_objects
 
     engine = create_engine(url)
