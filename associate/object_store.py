@@ -26,9 +26,10 @@ from catalog.settings import SCHEMA, login_name
 SOURCE_COLUMNS = ("source_id", "catalog", "ra", "dec", "pos_err_arcsec")
 
 
-def _read_sources(conn: Connection, where: str, params: dict, join: str = "") -> pd.DataFrame:
+def _read_sources(conn: Connection, where: str, params: dict,
+                  source: str = f"{SCHEMA}.xray_source s") -> pd.DataFrame:
     """Current sources (:data:`SOURCE_COLUMNS`) of ``params["cats"]`` where ``where``
-    (``s`` is ``xray_source``; ``join`` joins more tables), by id.
+    (``s``: ``xray_source``, or the rows of it that ``source`` names), by id.
 
     Read as whole columns (:func:`catalog.pgcopy.read_columns`: no per-row Python work, a
     million sources in about a second), the catalog as its position in ``cats``.
@@ -36,7 +37,7 @@ def _read_sources(conn: Connection, where: str, params: dict, join: str = "") ->
     cats = list(params["cats"])
     cols = read_columns(conn.connection.dbapi_connection, f"""
         SELECT s.id, array_position(CAST(%(cats)s AS text[]), s.catalog), s.ra, s.dec,
-               coalesce(s.pos_err_arcsec, 'NaN') FROM {SCHEMA}.xray_source s {join}
+               coalesce(s.pos_err_arcsec, 'NaN') FROM {source}
          WHERE s.is_current AND s.catalog = ANY(%(cats)s) AND {where}""",
         {"source_id": "int64", "catalog": "int32", "ra": "float64", "dec": "float64",
          "pos_err_arcsec": "float64"}, {**params, "cats": cats})
@@ -294,10 +295,14 @@ def links_of(conn: Connection, ids) -> pd.DataFrame:
 
 def sources_in_pixels(conn: Connection, catalogs: list[str], pixels, order: int) -> pd.DataFrame:
     """Current sources of ``catalogs`` whose NESTED pixel at ``order`` is in ``pixels``
-    (ranges of the order-29 index ``hpx``, so its index is used)."""
+    (one probe of the ``hpx`` index per range of them, fenced by OFFSET 0 as in
+    :func:`catalog.sky.crossmatch`: a join on the ranges is planned as a scan of the
+    table per range)."""
     ranges = merge_pixels(np.asarray(pixels, dtype=np.int64), int(order))
     return _read_sources(
         conn, "true", {"cats": list(catalogs), "lo": ranges[:, 0].tolist(),
                        "hi": ranges[:, 1].tolist()},
-        join="JOIN unnest(CAST(%(lo)s AS bigint[]), CAST(%(hi)s AS bigint[])) AS r(lo, hi) "
-             "ON s.hpx BETWEEN r.lo AND r.hi")
+        source=f"unnest(CAST(%(lo)s AS bigint[]), CAST(%(hi)s AS bigint[])) AS r(lo, hi) "
+               f"CROSS JOIN LATERAL (SELECT x.id, x.catalog, x.ra, x.dec, x.pos_err_arcsec, "
+               f"x.is_current FROM {SCHEMA}.xray_source x "
+               f"WHERE x.hpx BETWEEN r.lo AND r.hi OFFSET 0) s")
