@@ -152,7 +152,7 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
         fluxes = update_common_fluxes(conn, to_convert, run_id)
         if not (first and region is None):  # (else every current source's object is)
             touched = np.union1d(touched, _objects_of(conn, to_convert))
-        n_variable = _update_variability(conn, touched)
+        n_variable = _update_variability(conn, touched, every=first and region is None)
         counts = conn.execute(sa.text(f"""
             SELECT count(*), count(*) FILTER (WHERE n_members > 1)
               FROM {SCHEMA}.xray_object WHERE is_current""")).one()
@@ -197,17 +197,19 @@ def _objects_of(conn, source_ids) -> np.ndarray:
         {"ids": [int(i) for i in source_ids]}).scalars().all(), dtype=np.int64)
 
 
-def _update_variability(conn, object_ids) -> int:
-    """Recompute the variability of these objects from their members' fluxes."""
+def _update_variability(conn, object_ids, every: bool = False) -> int:
+    """Recompute the variability of these objects from their members' fluxes (``every``:
+    they are every current object, read in one join rather than object by object)."""
     if not len(object_ids):
         return 0
+    only = "" if every else "AND a.object_id = ANY(:ids)"
     rows = conn.execute(sa.text(f"""
         SELECT a.object_id, f.value, f.value_lo, f.value_hi
           FROM {SCHEMA}.xray_association a
           JOIN {SCHEMA}.xray_common_flux f ON f.source_id = a.xray_source_id
                AND f.band = :band
-         WHERE a.ended_run_id IS NULL AND a.object_id = ANY(:ids)"""),
-        {"band": VARIABILITY_BAND, "ids": [int(i) for i in object_ids]}).all()
+         WHERE a.ended_run_id IS NULL {only}"""),
+        {"band": VARIABILITY_BAND, "ids": [] if every else [int(i) for i in object_ids]}).all()
     frame = pd.DataFrame(rows, columns=["object_id", "value", "value_lo", "value_hi"])
     for col in ("value", "value_lo", "value_hi"):
         frame[col] = frame[col].astype(float)

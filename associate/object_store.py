@@ -256,7 +256,7 @@ def retire_empty_objects(conn: Connection, run_id: int, object_ids=None) -> int:
 
 def write_variability(conn: Connection, var: pd.DataFrame) -> None:
     """Set ``var_band``, ``var_ratio``, ``var_sigma`` of objects (NULL where not seen
-    more than once)."""
+    more than once); objects whose values are already these are not rewritten."""
     if not len(var):
         return
     conn.execute(sa.text(f"""
@@ -264,7 +264,8 @@ def write_variability(conn: Connection, var: pd.DataFrame) -> None:
                var_sigma = t.sigma
           FROM unnest(CAST(:id AS bigint[]), CAST(:band AS text[]), CAST(:ratio AS float8[]),
                       CAST(:sigma AS float8[])) AS t(id, band, ratio, sigma)
-         WHERE o.id = t.id"""), {
+         WHERE o.id = t.id AND (o.var_band, o.var_ratio, o.var_sigma)
+               IS DISTINCT FROM (t.band, t.ratio, t.sigma)"""), {
         "id": var["object_id"].astype(np.int64).tolist(),
         "band": [None if pd.isna(v) else str(v) for v in var["var_band"]],
         "ratio": [None if pd.isna(v) else float(v) for v in var["var_ratio"]],

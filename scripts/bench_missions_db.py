@@ -241,7 +241,8 @@ def _stage_sources(cur, dbapi, sources: pd.DataFrame, tmpl: dict) -> None:
     for k, cat in enumerate(cats):
         t = tmpl[cat]
         cur.execute(f"INSERT INTO bench_tmpl (id, catalog, native_id, ra, dec, hpx, cat, {cols}) "
-                    f"VALUES (0, %s, '', 0, 0, 0, %s, {', '.join(['%s'] * len(_COPY_FROM_TEMPLATE))})",
+                    f"VALUES (0, %s, '', 0, 0, 0, %s, "
+                    f"{', '.join(['%s'] * len(_COPY_FROM_TEMPLATE))})",
                     [cat, k, *[json.dumps(t[c]) if c in ("flags", "extra") else t[c]
                                for c in _COPY_FROM_TEMPLATE]])
 
@@ -510,7 +511,8 @@ def run_database(args, sky: pd.DataFrame, rng, change, canonical) -> None:
         k = len(retired)
         rows = src.set_index("source_id")
         moved = after[after["source_id"].isin(changed[:k])].assign(
-            gamma=rows.loc[changed[:k], "gamma"].to_numpy(), bright=rows.loc[changed[:k], "bright"].to_numpy())
+            gamma=rows.loc[changed[:k], "gamma"].to_numpy(),
+            bright=rows.loc[changed[:k], "bright"].to_numpy())
         new = after[after["source_id"].isin(changed[k:])].assign(
             gamma=np.clip(rng.normal(1.9, 0.35, k), 0.8, 3.5))
         both = pd.concat([moved, new], ignore_index=True).assign(significance=np.nan,
