@@ -123,6 +123,31 @@ def test_a_source_moved_within_its_object_is_regrouped_once(held):
     assert again.incremental and again.n_scope == 0
 
 
+def test_band_fluxes_read_as_arrays_equal_the_xray_flux_rows(held):
+    from associate.common_flux import _read_rows, read_band_fluxes
+
+    with held.begin() as conn:
+        ids = conn.execute(sa.text("SELECT id FROM livecat.xray_source")).scalars().all()
+        # a band without a value or bounds (NULL elements) and one with bounds only
+        sid = conn.execute(sa.text(
+            "SELECT id FROM livecat.xray_source WHERE catalog = 'xmm'")).scalar_one()
+        conn.execute(sa.text(
+            "INSERT INTO livecat.xray_flux (source_id, band, kind, band_lo_kev, band_hi_kev, "
+            "value, value_lo, value_hi) VALUES (:s, '2', 'energy_flux', 0.5, 1.0, NULL, NULL, "
+            "NULL), (:s, '3', 'energy_flux', 1.0, 2.0, NULL, NULL, 2e-14)"), {"s": sid})
+        sources, fluxes = read_band_fluxes(conn, ids)
+        rows_sources, rows = _read_rows(conn, ids)
+        conn.rollback()
+    key = ["source_id", "band", "kind"]
+    got = fluxes.sort_values(key, ignore_index=True)
+    want = rows.sort_values(key, ignore_index=True)
+    assert len(want) >= 8 and want["value"].isna().sum() >= 2
+    for col in ("value", "value_lo", "value_hi", "band_lo_kev", "band_hi_kev"):
+        want[col] = want[col].astype(float)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    pd.testing.assert_frame_equal(sources, rows_sources, check_dtype=False)
+
+
 def test_cli_build_show_and_runs(held, db_url, monkeypatch):
     from helpers import invoke
 
