@@ -83,14 +83,20 @@ def test_a_second_build_with_nothing_changed_changes_nothing(held):
     pd.testing.assert_frame_equal(_members(held), before)
 
 
+def _move(engine, catalog: str, ddec_deg: float) -> int:
+    """Move the (one) source of ``catalog`` north, as a re-ingest would; its id."""
+    with engine.begin() as conn:
+        sid = conn.execute(sa.text(
+            "SELECT id FROM livecat.xray_source WHERE catalog = :c"), {"c": catalog}).scalar_one()
+        conn.execute(sa.text("UPDATE livecat.xray_source SET dec = dec + :d, "
+                             "updated_at = now() WHERE id = :i"), {"i": sid, "d": ddec_deg})
+    return sid
+
+
 def test_moving_a_source_ends_its_association_and_keeps_the_rest(held):
     before = _members(held)
-    with held.begin() as conn:
-        sid = conn.execute(sa.text(
-            "SELECT id FROM livecat.xray_source WHERE catalog = '2sxps'")).scalar_one()
-        # one degree away: no longer the same object as the CSC and XMM sources
-        conn.execute(sa.text("UPDATE livecat.xray_source SET dec = dec + 1, "
-                             "updated_at = now() WHERE id = :i"), {"i": sid})
+    # one degree away: no longer the same object as the CSC and XMM sources
+    sid = _move(held, "2sxps", 1.0)
     res = build_objects(held)
     after = _members(held)
     assert res.incremental and res.n_ended >= 1
@@ -110,11 +116,7 @@ def test_a_source_moved_within_its_object_is_regrouped_once(held):
     # Proxima Cen (eRASS1, alone) moves by 4 mas: its link (an anchor) stays as it was, so
     # its association is kept; its new position must be recorded there, else every later
     # build reads it as moved again and redoes its neighbourhood
-    with held.begin() as conn:
-        sid = conn.execute(sa.text(
-            "SELECT id FROM livecat.xray_source WHERE catalog = 'erass1'")).scalar_one()
-        conn.execute(sa.text("UPDATE livecat.xray_source SET dec = dec + 1e-6, "
-                             "updated_at = now() WHERE id = :i"), {"i": sid})
+    _move(held, "erass1", 1e-6)
     before = _members(held)
     moved = build_objects(held)
     assert moved.incremental and moved.n_scope >= 1 and moved.n_started == 0
