@@ -1,10 +1,13 @@
 """What the cross-mission object build reads from and writes to the database.
 
-Reads: the current X-ray sources to group (:func:`mission_sources`), the current
-associations (:func:`current_associations`), what changed since they were made
-(:func:`changed_sources`). Writes, inside the caller's transaction: the run
-(:func:`create_run`, :func:`finish_run`), new and updated objects (:func:`write_objects`),
-started and ended associations (:func:`start_associations`, :func:`end_associations`).
+Reads: the current X-ray sources to group (:func:`mission_sources`, by id, or by sky
+pixels: :func:`sources_in_pixels`), whether and which sources have a current association
+(:func:`has_current_associations`, :func:`associated_ids`), what changed since they were
+made (:func:`changed_sources`: compared in the database, only the ids of the changes are
+read). Writes, inside the caller's transaction: the run (:func:`create_run`,
+:func:`finish_run`), new and updated objects (:func:`insert_objects`,
+:func:`update_objects`), started and ended associations (:func:`start_associations`,
+:func:`end_associations`) and the positions of kept ones (:func:`confirm_positions`).
 Nothing is deleted: an association that no longer holds is ended with the run and the
 release that ended it; an object left without members stops being current.
 """
