@@ -4,7 +4,7 @@ Builds a synthetic sky with CSC 400k, XMM 700k, eRASS1 900k and 2SXPS 200k sourc
 measures:
 
 1. the full association (:func:`associate.objects.match_missions`) in a child process:
-   wall time and the child's peak RSS (``ru_maxrss``), input loading included;
+   wall time and the child's peak RSS (``VmHWM``), input loading included;
 2. an incremental update after 1 % of one catalog changes (default eRASS1: a third of
    that moved by a few arcsec, a third new, a third retired): the reads of
    :func:`associate.neighbourhood.gather_neighbourhood` against in-memory stand-ins of the
@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -67,6 +66,7 @@ from associate.regroup import apply_regroup, regroup
 from associate.simulate_missions import SimMission, in_disc, scatter
 from associate.skycover import NEIGHBOURHOOD_ORDER
 from associate.xpairs import candidate_pairs
+from bench_missions_db import peak_rss_mb
 from catalog.healpix import radec_to_hpx
 from catalog.missions import MISSIONS
 
@@ -154,17 +154,15 @@ def build_sky(rng, scale: float) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def child_full(path: str) -> None:
     """Run in a child process: one full association of the sources in ``path``."""
     sources = pd.read_parquet(path)
-    rss_input = _rss_mb()
+    rss_input = peak_rss_mb()
     t = time.perf_counter()
     g = match_missions(sources)
-    print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": _rss_mb(),
+    print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": peak_rss_mb(),
                       "rss_after_input_mb": rss_input, "objects": len(g.objects)}))
 
 
@@ -301,10 +299,10 @@ def main() -> None:
 
         return run_database(args, sky, rng, change, canonical)
     if args.quick:
-        rss_input = _rss_mb()
+        rss_input = peak_rss_mb()
         t = time.perf_counter()
         before = match_missions(sky.drop(columns=TRUTH))
-        full = {"seconds": time.perf_counter() - t, "peak_rss_mb": _rss_mb(),
+        full = {"seconds": time.perf_counter() - t, "peak_rss_mb": peak_rss_mb(),
                 "rss_after_input_mb": rss_input}
     else:
         with tempfile.TemporaryDirectory() as tmp:

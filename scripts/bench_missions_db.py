@@ -371,7 +371,16 @@ def reingest(engine, catalog: str, moved: pd.DataFrame, new: pd.DataFrame,
 
 # ---------------------------------------------------------------- one build, profiled
 
-def _rss_mb() -> float:
+def peakpeak_rss_mb() -> float:
+    """Peak RSS of this process image (MB): ``VmHWM`` of ``/proc/self/status``. Not
+    ``ru_maxrss``: Linux keeps it across fork and exec, so a child started by a parent
+    holding the synthetic sky reports the parent's size at the fork."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -400,11 +409,11 @@ def child_build(url: str) -> None:
     from associate.object_build import build_objects
 
     engine = create_engine(url)
-    rss_before = _rss_mb()
+    rss_before = peak_rss_mb()
     t = time.perf_counter()
     res = build_objects(engine, command="bench_missions --database")
     seconds = time.perf_counter() - t
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": _rss_mb(),
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb(),
                       "rss_before_mb": rss_before, "steps": totals, "calls": calls,
                       "summary": res.lines(), "n_scope": res.n_scope,
                       "n_started": res.n_started, "n_ended": res.n_ended,
