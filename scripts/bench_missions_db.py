@@ -371,7 +371,7 @@ def reingest(engine, catalog: str, moved: pd.DataFrame, new: pd.DataFrame,
 
 # ---------------------------------------------------------------- one build, profiled
 
-def peakpeak_rss_mb() -> float:
+def peak_rss_mb() -> float:
     """Peak RSS of this process image (MB): ``VmHWM`` of ``/proc/self/status``. Not
     ``ru_maxrss``: Linux keeps it across fork and exec, so a child started by a parent
     holding the synthetic sky reports the parent's size at the fork."""
