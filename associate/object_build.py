@@ -90,8 +90,7 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
                   busy_message="another `livecat objects build` is running; try again "
                                "when it has finished")
         cats = xray_catalogs(conn, list(dict.fromkeys(catalogs)) if catalogs else None)
-        current = store.current_associations(conn)
-        previous = _previous_params(conn) if len(current) else None
+        previous = _previous_params(conn) if store.has_current_associations(conn) else None
         first = full or previous is None
         region_json = (None if region is None else
                        {"ra": region.ra, "dec": region.dec,
@@ -104,8 +103,8 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
             grouping = match_missions(sources, key_start=store.next_object_id(conn))
             params = grouping.params
             run_id = store.create_run(conn, cats, region_json, params, command)
-            old = current[current["source_id"].isin(sources["source_id"])]
-            ended_ids = old["source_id"].to_numpy(np.int64)
+            ended_ids = np.intersect1d(store.associated_ids(conn),
+                                       sources["source_id"].to_numpy(np.int64))
             n_ended = store.end_associations(conn, ended_ids, run_id)
             store.insert_objects(conn, grouping.objects, run_id)
             n_started = store.start_associations(conn, grouping.links, run_id)
@@ -113,7 +112,7 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
             touched = grouping.objects["object_key"].to_numpy(np.int64)
         else:
             params = previous
-            new, moved, retired = store.changed_sources(conn, cats, current)
+            new, moved, retired = store.changed_sources(conn, cats)
             changed = np.union1d(new, moved)
             if region is not None:
                 pos = store.mission_sources(conn, cats, changed)
@@ -123,6 +122,7 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
             log(f"{len(new)} new, {len(moved)} moved, {len(retired)} retired sources")
             n_started = n_ended = 0
             scope, links, touched = np.zeros(0, np.int64), None, np.zeros(0, np.int64)
+            emptied = np.zeros(0, np.int64)
             if len(changed) or len(retired):
                 nb = gather_neighbourhood(
                     changed, retired, params,
@@ -134,21 +134,25 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
                               changed_ids=changed, retired_ids=retired, region=nb.region,
                               next_key=store.next_object_id(conn))
                 n_ended = store.end_associations(conn, res.ended["source_id"], run_id)
+                emptied = res.ended["object_key"].to_numpy(np.int64)
                 status = res.updated["status"]
                 store.insert_objects(conn, res.updated[status == "new"], run_id)
                 store.update_objects(conn, res.updated[status == "changed"], run_id)
                 n_started = store.start_associations(conn, res.started, run_id)
+                store.confirm_positions(conn, np.setdiff1d(
+                    np.intersect1d(moved, changed), res.started["source_id"].to_numpy(np.int64)))
                 scope, links = res.scope, res.grouping.links
                 touched = res.updated["object_key"].to_numpy(np.int64)
-        store.retire_empty_objects(conn, run_id)
+        store.retire_empty_objects(conn, run_id, None if first else emptied)
         if first or not conn.execute(sa.text(
                 f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.band_conversion)")).scalar():
             store_conversion_table(conn)
         to_convert = _needs_conversion(conn, cats)
         log(f"converting the fluxes of {len(to_convert)} sources to the CSC bands")
         fluxes = update_common_fluxes(conn, to_convert, run_id)
-        touched = np.union1d(touched, _objects_of(conn, to_convert))
-        n_variable = _update_variability(conn, touched)
+        if not (first and region is None):  # (else every current source's object is)
+            touched = np.union1d(touched, _objects_of(conn, to_convert))
+        n_variable = _update_variability(conn, touched, every=first and region is None)
         counts = conn.execute(sa.text(f"""
             SELECT count(*), count(*) FILTER (WHERE n_members > 1)
               FROM {SCHEMA}.xray_object WHERE is_current""")).one()
@@ -193,17 +197,19 @@ def _objects_of(conn, source_ids) -> np.ndarray:
         {"ids": [int(i) for i in source_ids]}).scalars().all(), dtype=np.int64)
 
 
-def _update_variability(conn, object_ids) -> int:
-    """Recompute the variability of these objects from their members' fluxes."""
+def _update_variability(conn, object_ids, every: bool = False) -> int:
+    """Recompute the variability of these objects from their members' fluxes (``every``:
+    they are every current object, read in one join rather than object by object)."""
     if not len(object_ids):
         return 0
+    only = "" if every else "AND a.object_id = ANY(:ids)"
     rows = conn.execute(sa.text(f"""
         SELECT a.object_id, f.value, f.value_lo, f.value_hi
           FROM {SCHEMA}.xray_association a
           JOIN {SCHEMA}.xray_common_flux f ON f.source_id = a.xray_source_id
                AND f.band = :band
-         WHERE a.ended_run_id IS NULL AND a.object_id = ANY(:ids)"""),
-        {"band": VARIABILITY_BAND, "ids": [int(i) for i in object_ids]}).all()
+         WHERE a.ended_run_id IS NULL {only}"""),
+        {"band": VARIABILITY_BAND, "ids": [] if every else [int(i) for i in object_ids]}).all()
     frame = pd.DataFrame(rows, columns=["object_id", "value", "value_lo", "value_hi"])
     for col in ("value", "value_lo", "value_hi"):
         frame[col] = frame[col].astype(float)

@@ -1,10 +1,13 @@
 """What the cross-mission object build reads from and writes to the database.
 
-Reads: the current X-ray sources to group (:func:`mission_sources`), the current
-associations (:func:`current_associations`), what changed since they were made
-(:func:`changed_sources`). Writes, inside the caller's transaction: the run
-(:func:`create_run`, :func:`finish_run`), new and updated objects (:func:`write_objects`),
-started and ended associations (:func:`start_associations`, :func:`end_associations`).
+Reads: the current X-ray sources to group (:func:`mission_sources`, by id, or by sky
+pixels: :func:`sources_in_pixels`), whether and which sources have a current association
+(:func:`has_current_associations`, :func:`associated_ids`), what changed since they were
+made (:func:`changed_sources`: compared in the database, only the ids of the changes are
+read). Writes, inside the caller's transaction: the run (:func:`create_run`,
+:func:`finish_run`), new and updated objects (:func:`insert_objects`,
+:func:`update_objects`), started and ended associations (:func:`start_associations`,
+:func:`end_associations`) and the positions of kept ones (:func:`confirm_positions`).
 Nothing is deleted: an association that no longer holds is ended with the run and the
 release that ended it; an object left without members stops being current.
 """
@@ -18,55 +21,70 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from catalog.healpix import merge_pixels, radec_to_hpx
 from catalog.output import jsonable
+from catalog.pgcopy import read_columns
 from catalog.settings import SCHEMA, login_name
 
 SOURCE_COLUMNS = ("source_id", "catalog", "ra", "dec", "pos_err_arcsec")
 
 
-def _read_sources(conn: Connection, where: str, params: dict) -> pd.DataFrame:
-    """Current sources (:data:`SOURCE_COLUMNS`) of ``params["cats"]`` where ``where``."""
-    rows = conn.execute(sa.text(
-        f"SELECT id, catalog, ra, dec, pos_err_arcsec FROM {SCHEMA}.xray_source "
-        f"WHERE is_current AND catalog = ANY(:cats) AND {where} ORDER BY id"), params).all()
-    frame = pd.DataFrame(rows, columns=list(SOURCE_COLUMNS))
-    frame["source_id"] = frame["source_id"].astype(np.int64)
-    for col in ("ra", "dec", "pos_err_arcsec"):
-        frame[col] = frame[col].astype(float)
-    return frame
+def _read_sources(conn: Connection, where: str, params: dict,
+                  source: str = f"{SCHEMA}.xray_source s") -> pd.DataFrame:
+    """Current sources (:data:`SOURCE_COLUMNS`) of ``params["cats"]`` where ``where``
+    (``s``: ``xray_source``, or the rows of it that ``source`` names), by id.
+
+    Read as whole columns (:func:`catalog.pgcopy.read_columns`: no per-row Python work, a
+    million sources in about a second), the catalog as its position in ``cats``.
+    """
+    cats = list(params["cats"])
+    cols = read_columns(conn.connection.dbapi_connection, f"""
+        SELECT s.id, array_position(CAST(%(cats)s AS text[]), s.catalog), s.ra, s.dec,
+               coalesce(s.pos_err_arcsec, 'NaN') FROM {source}
+         WHERE s.is_current AND s.catalog = ANY(%(cats)s) AND {where}""",
+        {"source_id": "int64", "catalog": "int32", "ra": "float64", "dec": "float64",
+         "pos_err_arcsec": "float64"}, {**params, "cats": cats})
+    order = np.argsort(cols["source_id"], kind="stable")
+    frame = pd.DataFrame({c: v[order] for c, v in cols.items()})
+    frame["catalog"] = np.asarray(cats, dtype=object)[frame["catalog"].to_numpy() - 1] \
+        if len(frame) else pd.Series([], dtype=object)
+    return frame[list(SOURCE_COLUMNS)]
 
 
 def mission_sources(conn: Connection, catalogs: list[str], ids=None) -> pd.DataFrame:
     """Current sources of ``catalogs`` (or only these ids)."""
     if ids is None:
         return _read_sources(conn, "true", {"cats": list(catalogs)})
-    return _read_sources(conn, "id = ANY(:ids)",
+    return _read_sources(conn, "s.id = ANY(CAST(%(ids)s AS bigint[]))",
                          {"cats": list(catalogs), "ids": [int(i) for i in ids]})
 
 
-def current_associations(conn: Connection, catalogs: list[str] | None = None) -> pd.DataFrame:
-    """Current associations (one per source) with the position the source had when made
-    and whether the source is still current."""
-    where, params = ["a.ended_run_id IS NULL"], {}
-    if catalogs is not None:
-        where.append("a.catalog = ANY(:cats)")
-        params["cats"] = list(catalogs)
-    rows = conn.execute(sa.text(f"""
-        SELECT a.id AS association_id, a.xray_source_id AS source_id, a.object_id,
-               a.catalog, a.source_ra, a.source_dec, a.source_err_arcsec,
-               s.is_current AS source_current, s.ra, s.dec, s.pos_err_arcsec
-          FROM {SCHEMA}.xray_association a
-          JOIN {SCHEMA}.xray_source s ON s.id = a.xray_source_id
-         WHERE {' AND '.join(where)} ORDER BY a.xray_source_id"""), params)
-    frame = pd.DataFrame(rows.all(), columns=list(rows.keys()))
-    for col in ("source_ra", "source_dec", "source_err_arcsec", "ra", "dec",
-                "pos_err_arcsec"):
-        frame[col] = frame[col].astype(float)
-    return frame
+def has_current_associations(conn: Connection) -> bool:
+    """Whether any association is current (a build was made)."""
+    return bool(conn.execute(sa.text(
+        f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.xray_association "
+        f"WHERE ended_run_id IS NULL)")).scalar())
 
 
-def changed_sources(conn: Connection, catalogs: list[str],
-                    current: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def associated_ids(conn: Connection) -> np.ndarray:
+    """The sources with a current association."""
+    return np.sort(read_columns(
+        conn.connection.dbapi_connection,
+        f"SELECT xray_source_id FROM {SCHEMA}.xray_association WHERE ended_run_id IS NULL",
+        {"source_id": "int64"})["source_id"])
+
+
+#: A current association whose source still is where it was (position within 1e-9 deg,
+#: error within 1e-9 of itself, or both NULL) and current in the catalogs grouped.
+_SAME = ("s.is_current AND s.catalog = ANY(%(cats)s) "
+         "AND abs(s.ra - a.source_ra) <= 1e-9 AND abs(s.dec - a.source_dec) <= 1e-9 "
+         "AND (s.pos_err_arcsec IS NOT DISTINCT FROM a.source_err_arcsec OR coalesce("
+         "abs(s.pos_err_arcsec - a.source_err_arcsec) <= 1e-9 * abs(a.source_err_arcsec), "
+         "false))")
+
+
+def changed_sources(conn: Connection,
+                    catalogs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What changed since the current associations were made.
 
     Returns
@@ -74,22 +92,38 @@ def changed_sources(conn: Connection, catalogs: list[str],
     (new, moved, retired) : numpy.ndarray of int64
         ``new``: current sources of ``catalogs`` without a current association; ``moved``:
         associated sources whose position or error changed; ``retired``: associated
-        sources no longer current (or of a catalog no longer grouped).
+        sources no longer current (or of a catalog no longer grouped). Compared in the
+        database: only the ids of the changes travel.
     """
-    new = conn.execute(sa.text(f"""
+    dbapi = conn.connection.dbapi_connection
+    params = {"cats": list(catalogs)}
+    new = read_columns(dbapi, f"""
         SELECT s.id FROM {SCHEMA}.xray_source s
-         WHERE s.is_current AND s.catalog = ANY(:cats)
+         WHERE s.is_current AND s.catalog = ANY(%(cats)s)
            AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.xray_association a
-                            WHERE a.xray_source_id = s.id AND a.ended_run_id IS NULL)
-         ORDER BY s.id"""), {"cats": list(catalogs)}).scalars().all()
-    live = current["source_current"].astype(bool) & current["catalog"].isin(catalogs)
-    same = (np.isclose(current["ra"], current["source_ra"], rtol=0, atol=1e-9)
-            & np.isclose(current["dec"], current["source_dec"], rtol=0, atol=1e-9)
-            & (np.isclose(current["pos_err_arcsec"], current["source_err_arcsec"],
-                          rtol=1e-9, atol=0, equal_nan=True)))
-    moved = current.loc[live & ~same, "source_id"].to_numpy(np.int64)
-    retired = current.loc[~live, "source_id"].to_numpy(np.int64)
-    return np.asarray(new, np.int64), moved, retired
+                            WHERE a.xray_source_id = s.id AND a.ended_run_id IS NULL)""",
+                       {"id": "int64"}, params)["id"]
+    other = read_columns(dbapi, f"""
+        SELECT a.xray_source_id, (s.is_current AND s.catalog = ANY(%(cats)s))::int
+          FROM {SCHEMA}.xray_association a JOIN {SCHEMA}.xray_source s
+            ON s.id = a.xray_source_id
+         WHERE a.ended_run_id IS NULL AND NOT ({_SAME})""",
+                         {"id": "int64", "live": "int32"}, params)
+    live = other["live"].astype(bool)
+    return (np.sort(new), np.sort(other["id"][live]), np.sort(other["id"][~live]))
+
+
+def confirm_positions(conn: Connection, source_ids) -> int:
+    """Record the present position and error of these sources in their current
+    associations (kept through a rebuild of their neighbourhood: else they would read as
+    moved at every later build)."""
+    res = conn.execute(sa.text(f"""
+        UPDATE {SCHEMA}.xray_association a
+           SET source_ra = s.ra, source_dec = s.dec, source_err_arcsec = s.pos_err_arcsec
+          FROM {SCHEMA}.xray_source s
+         WHERE s.id = a.xray_source_id AND a.ended_run_id IS NULL
+           AND a.xray_source_id = ANY(:ids)"""), {"ids": [int(i) for i in source_ids]})
+    return int(res.rowcount)
 
 
 def create_run(conn: Connection, catalogs: list[str], region, params: dict,
@@ -119,9 +153,10 @@ def next_object_id(conn: Connection) -> int:
 
 
 def _object_params(objects: pd.DataFrame, run_id: int) -> dict:
+    ra, dec = objects["ra"].to_numpy(float), objects["dec"].to_numpy(float)
     return {"id": objects["object_key"].astype(np.int64).tolist(),
-            "ra": objects["ra"].astype(float).tolist(),
-            "dec": objects["dec"].astype(float).tolist(),
+            "ra": ra.tolist(), "dec": dec.tolist(),
+            "hpx": radec_to_hpx(ra, dec).astype(np.int64).tolist(),
             "err": objects["pos_err_arcsec"].astype(float).tolist(),
             "cats": [",".join(sorted(c)) for c in objects["catalogs"]],
             "n": objects["n_members"].astype(int).tolist(), "run": int(run_id)}
@@ -132,12 +167,13 @@ def insert_objects(conn: Connection, objects: pd.DataFrame, run_id: int) -> None
     if not len(objects):
         return
     conn.execute(sa.text(f"""
-        INSERT INTO {SCHEMA}.xray_object (id, ra, dec, pos_err_arcsec, catalogs, n_members,
-                                           created_run_id, updated_run_id)
-        SELECT t.id, t.ra, t.dec, t.err, string_to_array(t.cats, ','), t.n, :run, :run
+        INSERT INTO {SCHEMA}.xray_object (id, ra, dec, hpx, pos_err_arcsec, catalogs,
+                                           n_members, created_run_id, updated_run_id)
+        SELECT t.id, t.ra, t.dec, t.hpx, t.err, string_to_array(t.cats, ','), t.n, :run, :run
           FROM unnest(CAST(:id AS bigint[]), CAST(:ra AS float8[]), CAST(:dec AS float8[]),
-                      CAST(:err AS float8[]), CAST(:cats AS text[]), CAST(:n AS int[]))
-               AS t(id, ra, dec, err, cats, n)"""), _object_params(objects, run_id))
+                      CAST(:hpx AS bigint[]), CAST(:err AS float8[]), CAST(:cats AS text[]),
+                      CAST(:n AS int[]))
+               AS t(id, ra, dec, hpx, err, cats, n)"""), _object_params(objects, run_id))
     conn.execute(sa.text(
         f"SELECT setval(pg_get_serial_sequence('{SCHEMA}.xray_object', 'id'), "
         f"(SELECT max(id) FROM {SCHEMA}.xray_object))"))
@@ -149,12 +185,13 @@ def update_objects(conn: Connection, objects: pd.DataFrame, run_id: int) -> None
         return
     conn.execute(sa.text(f"""
         UPDATE {SCHEMA}.xray_object o
-           SET ra = t.ra, dec = t.dec, pos_err_arcsec = t.err,
+           SET ra = t.ra, dec = t.dec, hpx = t.hpx, pos_err_arcsec = t.err,
                catalogs = string_to_array(t.cats, ','), n_members = t.n,
                is_current = true, updated_run_id = :run
           FROM unnest(CAST(:id AS bigint[]), CAST(:ra AS float8[]), CAST(:dec AS float8[]),
-                      CAST(:err AS float8[]), CAST(:cats AS text[]), CAST(:n AS int[]))
-               AS t(id, ra, dec, err, cats, n)
+                      CAST(:hpx AS bigint[]), CAST(:err AS float8[]), CAST(:cats AS text[]),
+                      CAST(:n AS int[]))
+               AS t(id, ra, dec, hpx, err, cats, n)
          WHERE o.id = t.id"""), _object_params(objects, run_id))
 
 
@@ -206,19 +243,23 @@ def start_associations(conn: Connection, links: pd.DataFrame, run_id: int) -> in
     return len(links)
 
 
-def retire_empty_objects(conn: Connection, run_id: int) -> int:
-    """Objects left without a current member stop being current."""
+def retire_empty_objects(conn: Connection, run_id: int, object_ids=None) -> int:
+    """Objects left without a current member stop being current: every object, or only
+    these (the objects whose associations this run ended)."""
+    only = "" if object_ids is None else "AND o.id = ANY(:ids)"
     res = conn.execute(sa.text(f"""
         UPDATE {SCHEMA}.xray_object o SET is_current = false, updated_run_id = :run
-         WHERE o.is_current AND NOT EXISTS (
+         WHERE o.is_current {only} AND NOT EXISTS (
                SELECT 1 FROM {SCHEMA}.xray_association a
-                WHERE a.object_id = o.id AND a.ended_run_id IS NULL)"""), {"run": int(run_id)})
+                WHERE a.object_id = o.id AND a.ended_run_id IS NULL)"""),
+        {"run": int(run_id), "ids": [] if object_ids is None else
+         [int(i) for i in object_ids]})
     return int(res.rowcount)
 
 
 def write_variability(conn: Connection, var: pd.DataFrame) -> None:
     """Set ``var_band``, ``var_ratio``, ``var_sigma`` of objects (NULL where not seen
-    more than once)."""
+    more than once); objects whose values are already these are not rewritten."""
     if not len(var):
         return
     conn.execute(sa.text(f"""
@@ -226,7 +267,8 @@ def write_variability(conn: Connection, var: pd.DataFrame) -> None:
                var_sigma = t.sigma
           FROM unnest(CAST(:id AS bigint[]), CAST(:band AS text[]), CAST(:ratio AS float8[]),
                       CAST(:sigma AS float8[])) AS t(id, band, ratio, sigma)
-         WHERE o.id = t.id"""), {
+         WHERE o.id = t.id AND (o.var_band, o.var_ratio, o.var_sigma)
+               IS DISTINCT FROM (t.band, t.ratio, t.sigma)"""), {
         "id": var["object_id"].astype(np.int64).tolist(),
         "band": [None if pd.isna(v) else str(v) for v in var["var_band"]],
         "ratio": [None if pd.isna(v) else float(v) for v in var["var_ratio"]],
@@ -256,7 +298,15 @@ def links_of(conn: Connection, ids) -> pd.DataFrame:
 
 
 def sources_in_pixels(conn: Connection, catalogs: list[str], pixels, order: int) -> pd.DataFrame:
-    """Current sources of ``catalogs`` whose NESTED pixel at ``order`` is in ``pixels``."""
-    shift = 2 * (29 - int(order))
-    return _read_sources(conn, f"(hpx >> {shift}) IN (SELECT unnest(CAST(:pix AS bigint[])))",
-                         {"cats": list(catalogs), "pix": [int(p) for p in pixels]})
+    """Current sources of ``catalogs`` whose NESTED pixel at ``order`` is in ``pixels``
+    (one probe of the ``hpx`` index per range of them, fenced by OFFSET 0 as in
+    :func:`catalog.sky.crossmatch`: a join on the ranges is planned as a scan of the
+    table per range)."""
+    ranges = merge_pixels(np.asarray(pixels, dtype=np.int64), int(order))
+    return _read_sources(
+        conn, "true", {"cats": list(catalogs), "lo": ranges[:, 0].tolist(),
+                       "hi": ranges[:, 1].tolist()},
+        source=f"unnest(CAST(%(lo)s AS bigint[]), CAST(%(hi)s AS bigint[])) AS r(lo, hi) "
+               f"CROSS JOIN LATERAL (SELECT x.id, x.catalog, x.ra, x.dec, x.pos_err_arcsec, "
+               f"x.is_current FROM {SCHEMA}.xray_source x "
+               f"WHERE x.hpx BETWEEN r.lo AND r.hi OFFSET 0) s")

@@ -66,7 +66,8 @@ def copy_columns(dbapi_conn, table: str, columns: Mapping[str, np.ndarray]) -> N
                 copy.write(view[start:start + step])
 
 
-def read_columns(dbapi_conn, query: str, columns: Mapping[str, str]) -> dict[str, np.ndarray]:
+def read_columns(dbapi_conn, query: str, columns: Mapping[str, str],
+                 params: Mapping | None = None) -> dict[str, np.ndarray]:
     """Run ``query`` and return its columns as numpy arrays, without per-row Python work.
 
     Each column comes back as one ``array_send(array_agg(col))`` bytea: PostgreSQL's binary
@@ -83,6 +84,8 @@ def read_columns(dbapi_conn, query: str, columns: Mapping[str, str]) -> dict[str
         order is not guaranteed: sort the result if order matters.
     columns : mapping of str to str
         Column name to numpy dtype (``"int64"``, ``"float64"``, ``"int32"``).
+    params : mapping, optional
+        Values of the query's ``%(name)s`` placeholders (psycopg).
 
     Returns
     -------
@@ -93,7 +96,7 @@ def read_columns(dbapi_conn, query: str, columns: Mapping[str, str]) -> dict[str
     aggs = ", ".join(f"array_send(array_agg(c{i}))" for i in range(len(names)))
     sql = f"SELECT count(*), {aggs} FROM ({query}) AS q({aliases})"
     with dbapi_conn.cursor() as cur:
-        count, *blobs = cur.execute(sql).fetchone()
+        count, *blobs = cur.execute(sql, params).fetchone()
     out = {}
     for name, blob in zip(names, blobs):
         dt = np.dtype(columns[name])

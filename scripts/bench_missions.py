@@ -4,7 +4,7 @@ Builds a synthetic sky with CSC 400k, XMM 700k, eRASS1 900k and 2SXPS 200k sourc
 measures:
 
 1. the full association (:func:`associate.objects.match_missions`) in a child process:
-   wall time and the child's peak RSS (``ru_maxrss``), input loading included;
+   wall time and the child's peak RSS (``VmHWM``), input loading included;
 2. an incremental update after 1 % of one catalog changes (default eRASS1: a third of
    that moved by a few arcsec, a third new, a third retired): the reads of
    :func:`associate.neighbourhood.gather_neighbourhood` against in-memory stand-ins of the
@@ -32,15 +32,21 @@ scattered by those errors with the mission floors (the model being tested).
 
 Targets (issue 13): full < 3 min and < 4 GB; incremental < 5 s.
 
+``--database`` measures the same sky in PostgreSQL instead: the real ``livecat objects
+build`` (:func:`associate.object_build.build_objects`, fluxes and variability included),
+full, after the same 1 % change applied as a re-ingest, and with nothing changed, per step
+(``scripts/bench_missions_db.py``).
+
 Usage: python scripts/bench_missions.py [--scale 1.0] [--seed 1] [--changed erass1]
        [--fraction 0.01] [--baseline-subset 200000] [--quick]
+       [--database [--url postgresql://postgres@127.0.0.1:5432/postgres] [--keep]]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -60,6 +66,7 @@ from associate.regroup import apply_regroup, regroup
 from associate.simulate_missions import SimMission, in_disc, scatter
 from associate.skycover import NEIGHBOURHOOD_ORDER
 from associate.xpairs import candidate_pairs
+from bench_missions_db import peak_rss_mb
 from catalog.healpix import radec_to_hpx
 from catalog.missions import MISSIONS
 
@@ -67,6 +74,8 @@ SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 SIZES = {"csc": 400_000, "xmm": 700_000, "erass1": 900_000, "2sxps": 200_000}
 #: field radius (arcmin) of the pointed missions
 FIELD_RADIUS = {"csc": 10.0, "xmm": 15.0, "2sxps": 12.0}
+#: columns of the sky that are the truth, not a catalog's
+TRUTH = ["object", "bright"]
 
 
 def _csc_errors() -> tuple:
@@ -83,7 +92,8 @@ def _sphere(rng, n):
 
 
 def build_sky(rng, scale: float) -> pd.DataFrame:
-    """The synthetic sky of the module docstring (``object`` = true object)."""
+    """The synthetic sky of the module docstring (``object`` = true object, ``bright`` its
+    brightness)."""
     missions = {"csc": SimMission("csc", values=_csc_errors()),
                 "xmm": SimMission("xmm", 1.0, 0.2), "erass1": SimMission("erass1", 4.0, 0.15),
                 "2sxps": SimMission("2sxps", 2.3, 0.2)}
@@ -138,22 +148,21 @@ def build_sky(rng, scale: float) -> pd.DataFrame:
                           np.hypot(err, MISSIONS[cat].cross_match_floor_arcsec))
         parts.append(pd.DataFrame({"source_id": np.arange(first_id, first_id + len(t)),
                                    "catalog": cat, "ra": ra, "dec": dec,
-                                   "pos_err_arcsec": err, "object": t["object"].to_numpy()}))
+                                   "pos_err_arcsec": err, "object": t["object"].to_numpy(),
+                                   "bright": t["bright"].to_numpy()}))
         first_id += len(t)
     return pd.concat(parts, ignore_index=True)
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def child_full(path: str) -> None:
     """Run in a child process: one full association of the sources in ``path``."""
     sources = pd.read_parquet(path)
-    rss_input = _rss_mb()
+    rss_input = peak_rss_mb()
     t = time.perf_counter()
     g = match_missions(sources)
-    print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": _rss_mb(),
+    print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": peak_rss_mb(),
                       "rss_after_input_mb": rss_input, "objects": len(g.objects)}))
 
 
@@ -225,9 +234,10 @@ def change(rng, sky: pd.DataFrame, catalog: str, fraction: float):
     return after, np.concatenate([moved, new["source_id"].to_numpy()]), retired
 
 
-def _canonical(g: Grouping) -> pd.Series:
-    members = g.links.groupby("object_key")["source_id"].agg(lambda s: tuple(sorted(s)))
-    return g.links.set_index("source_id")["object_key"].map(members).sort_index()
+def canonical(links: pd.DataFrame) -> pd.Series:
+    """Per source, the sorted member ids of its object (object keys aside)."""
+    members = links.groupby("object_key")["source_id"].agg(lambda s: tuple(sorted(s)))
+    return links.set_index("source_id")["object_key"].map(members).sort_index()
 
 
 def baseline_search(sky: pd.DataFrame, n: int) -> dict:
@@ -264,6 +274,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true",
                     help="one full association in this process (its time and this "
                          "process's peak RSS, sky included), no rebuild check")
+    ap.add_argument("--database", action="store_true",
+                    help="measure `livecat objects build` in PostgreSQL instead "
+                         "(scripts/bench_missions_db.py)")
+    ap.add_argument("--url", default=os.environ.get(
+        "LIVECAT_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="--database: a maintenance database on the server")
+    ap.add_argument("--keep", action="store_true",
+                    help="--database: keep the benchmark database")
     ap.add_argument("--child-full", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_full:
@@ -276,23 +294,27 @@ def main() -> None:
     n_seen = sky.groupby("object")["catalog"].nunique()
     print(f"true objects seen by >= 2 missions: {(n_seen >= 2).sum():,} "
           f"({(n_seen >= 2).mean():.1%} of the objects detected)")
+    if args.database:
+        from bench_missions_db import run_database
+
+        return run_database(args, sky, rng, change, canonical)
     if args.quick:
-        rss_input = _rss_mb()
+        rss_input = peak_rss_mb()
         t = time.perf_counter()
-        before = match_missions(sky.drop(columns="object"))
-        full = {"seconds": time.perf_counter() - t, "peak_rss_mb": _rss_mb(),
+        before = match_missions(sky.drop(columns=TRUTH))
+        full = {"seconds": time.perf_counter() - t, "peak_rss_mb": peak_rss_mb(),
                 "rss_after_input_mb": rss_input}
     else:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "sky.parquet"
-            sky.drop(columns="object").to_parquet(path)
+            sky.drop(columns=TRUTH).to_parquet(path)
             out = subprocess.run([sys.executable, __file__, "--child-full", str(path)],
                                  capture_output=True, text=True, check=True)
         full = json.loads(out.stdout.strip().splitlines()[-1])
-        before = match_missions(sky.drop(columns="object"))
+        before = match_missions(sky.drop(columns=TRUTH))
     q = _quality(sky, before)
     after, changed, retired = change(rng, sky, args.changed, args.fraction)
-    current = after.drop(columns="object")
+    current = after.drop(columns=TRUTH)
     stores = _db_standins(before, current)
     t = time.perf_counter()
     nb = gather_neighbourhood(changed, retired, before.params, **stores)
@@ -308,8 +330,8 @@ def main() -> None:
         t = time.perf_counter()
         rebuilt = match_missions(current)
         t_rebuild = time.perf_counter() - t
-        same = _canonical(apply_regroup(before, r)).equals(_canonical(rebuilt))
-    base = baseline_search(sky.drop(columns="object"), args.baseline_subset)
+        same = canonical(apply_regroup(before, r).links).equals(canonical(rebuilt.links))
+    base = baseline_search(sky.drop(columns=TRUTH), args.baseline_subset)
     t_inc = t_read + t_regroup
     rows = [
         ("full association" + (" (this process)" if args.quick else " (child process)"),

@@ -73,14 +73,20 @@ def test_a_second_build_with_nothing_changed_changes_nothing(held):
     pd.testing.assert_frame_equal(_members(held), before)
 
 
+def _move(engine, catalog: str, ddec_deg: float) -> int:
+    """Move the (one) source of ``catalog`` north, as a re-ingest would; its id."""
+    with engine.begin() as conn:
+        sid = conn.execute(sa.text(
+            "SELECT id FROM livecat.xray_source WHERE catalog = :c"), {"c": catalog}).scalar_one()
+        conn.execute(sa.text("UPDATE livecat.xray_source SET dec = dec + :d, "
+                             "updated_at = now() WHERE id = :i"), {"i": sid, "d": ddec_deg})
+    return sid
+
+
 def test_moving_a_source_ends_its_association_and_keeps_the_rest(held):
     before = _members(held)
-    with held.begin() as conn:
-        sid = conn.execute(sa.text(
-            "SELECT id FROM livecat.xray_source WHERE catalog = '2sxps'")).scalar_one()
-        # one degree away: no longer the same object as the CSC and XMM sources
-        conn.execute(sa.text("UPDATE livecat.xray_source SET dec = dec + 1, "
-                             "updated_at = now() WHERE id = :i"), {"i": sid})
+    # one degree away: no longer the same object as the CSC and XMM sources
+    sid = _move(held, "2sxps", 1.0)
     res = build_objects(held)
     after = _members(held)
     assert res.incremental and res.n_ended >= 1
@@ -94,6 +100,44 @@ def test_moving_a_source_ends_its_association_and_keeps_the_rest(held):
     # the eRASS1 source far away was not touched
     erass = before[before["catalog"] == "erass1"]
     assert erass["id"].iloc[0] in set(live["id"])
+
+
+def test_a_source_moved_within_its_object_is_regrouped_once(held):
+    # Proxima Cen (eRASS1, alone) moves by 4 mas: its link (an anchor) stays as it was, so
+    # its association is kept; its new position must be recorded there, else every later
+    # build reads it as moved again and redoes its neighbourhood
+    _move(held, "erass1", 1e-6)
+    before = _members(held)
+    moved = build_objects(held)
+    assert moved.incremental and moved.n_scope >= 1 and moved.n_started == 0
+    pd.testing.assert_frame_equal(_members(held), before)
+    again = build_objects(held)
+    assert again.incremental and again.n_scope == 0
+
+
+def test_band_fluxes_read_as_arrays_equal_the_xray_flux_rows(held):
+    from associate.common_flux import _read_rows, read_band_fluxes
+
+    with held.begin() as conn:
+        ids = conn.execute(sa.text("SELECT id FROM livecat.xray_source")).scalars().all()
+        # a band without a value or bounds (NULL elements) and one with bounds only
+        sid = conn.execute(sa.text(
+            "SELECT id FROM livecat.xray_source WHERE catalog = 'xmm'")).scalar_one()
+        conn.execute(sa.text(
+            "INSERT INTO livecat.xray_flux (source_id, band, kind, band_lo_kev, band_hi_kev, "
+            "value, value_lo, value_hi) VALUES (:s, '2', 'energy_flux', 0.5, 1.0, NULL, NULL, "
+            "NULL), (:s, '3', 'energy_flux', 1.0, 2.0, NULL, NULL, 2e-14)"), {"s": sid})
+        sources, fluxes = read_band_fluxes(conn, ids)
+        rows_sources, rows = _read_rows(conn, ids)
+        conn.rollback()
+    key = ["source_id", "band", "kind"]
+    got = fluxes.sort_values(key, ignore_index=True)
+    want = rows.sort_values(key, ignore_index=True)
+    assert len(want) >= 8 and want["value"].isna().sum() >= 2
+    for col in ("value", "value_lo", "value_hi", "band_lo_kev", "band_hi_kev"):
+        want[col] = want[col].astype(float)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    pd.testing.assert_frame_equal(sources, rows_sources, check_dtype=False)
 
 
 def test_cli_build_show_and_runs(held, db_url, monkeypatch):
