@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from catalog.bands import MISSION_BANDS
 from catalog.flux_convert import convert_fluxes, reason_code
 from catalog.flux_plan import conversion_table
-from catalog.pgcopy import read_columns
+from catalog.pgcopy import decode_array, read_columns
 from catalog.settings import SCHEMA
 
 #: Columns of ``xray_common_flux`` written from :func:`convert_fluxes` output.
@@ -86,8 +86,8 @@ def _read_flux_arrays(dbapi, ids: list) -> pd.DataFrame:
     if not count:
         return pd.DataFrame({c: pd.Series(dtype=object if c in ("band", "kind") else float)
                              for c in FLUX_COLUMNS})
-    sid = _int_array(sid_blob, ">i8", count)
-    no = _int_array(no_blob, ">i4", count)
+    sid = decode_array(sid_blob, "int64", count, "source_id")
+    no = decode_array(no_blob, "int32", count, "layout")
     lay = {int(r[0]): r[1:] for r in layouts}
     n = np.zeros(max(lay) + 1, dtype=np.int64)
     for k, (band, _, _, _) in lay.items():
@@ -112,15 +112,6 @@ def _read_flux_arrays(dbapi, ids: list) -> pd.DataFrame:
             raise ValueError(f"xray_source_flux.{col}: unexpected binary array layout")
         out[col] = raw[pos[:, None] + np.arange(8)].copy().view(">f8").ravel().astype(float)
     return pd.DataFrame(out)[list(FLUX_COLUMNS)]
-
-
-def _int_array(blob: bytes, wire: str, count: int) -> np.ndarray:
-    """A one-dimensional binary int array without NULLs (``array_send``) as int64."""
-    size = np.dtype(wire).itemsize
-    elems = np.frombuffer(blob, dtype=[("len", ">i4"), ("val", wire)], offset=20)
-    if len(elems) != count or np.any(elems["len"] != size):
-        raise ValueError("unexpected binary array layout")
-    return elems["val"].astype(np.int64)
 
 
 def _read_rows(conn: Connection, ids: list) -> tuple[pd.DataFrame, pd.DataFrame]:

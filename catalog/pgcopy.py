@@ -97,15 +97,35 @@ def read_columns(dbapi_conn, query: str, columns: Mapping[str, str],
     sql = f"SELECT count(*), {aggs} FROM ({query}) AS q({aliases})"
     with dbapi_conn.cursor() as cur:
         count, *blobs = cur.execute(sql, params).fetchone()
-    out = {}
-    for name, blob in zip(names, blobs):
-        dt = np.dtype(columns[name])
-        wire = _PG_TYPES[dt][0]
-        if count == 0:
-            out[name] = np.empty(0, dtype=dt)
-            continue
-        elems = np.frombuffer(blob, dtype=[("len", ">i4"), ("val", wire)], offset=20)
-        if len(elems) != count or np.any(elems["len"] != np.dtype(wire).itemsize):
-            raise ValueError(f"column {name!r} holds NULLs or an unexpected type")
-        out[name] = elems["val"].astype(dt)
-    return out
+    return {name: decode_array(blob, columns[name], count, name)
+            for name, blob in zip(names, blobs)}
+
+
+def decode_array(blob: bytes | None, dtype: str, count: int, name: str = "array") -> np.ndarray:
+    """A one-dimensional array without NULLs in PostgreSQL's binary form
+    (``array_send``) as numpy.
+
+    Parameters
+    ----------
+    blob : bytes or None
+        The ``array_send`` output (None or anything when ``count`` is 0).
+    dtype : str
+        numpy dtype of the elements (``"int64"``, ``"float64"``, ``"int32"``).
+    count : int
+        The number of elements expected.
+    name : str
+        Named in the error.
+
+    Raises
+    ------
+    ValueError
+        The array holds NULLs, another element type, or not ``count`` elements.
+    """
+    dt = np.dtype(dtype)
+    if count == 0:
+        return np.empty(0, dtype=dt)
+    wire = _PG_TYPES[dt][0]
+    elems = np.frombuffer(blob, dtype=[("len", ">i4"), ("val", wire)], offset=20)
+    if len(elems) != count or np.any(elems["len"] != np.dtype(wire).itemsize):
+        raise ValueError(f"column {name!r} holds NULLs or an unexpected type")
+    return elems["val"].astype(dt)
