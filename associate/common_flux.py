@@ -3,31 +3,31 @@
 :func:`update_common_fluxes` reads the selected sources' band fluxes (``xray_flux``) and
 positions, converts them with :func:`catalog.flux_convert.convert_fluxes` (an absorbed
 power law, photon index 2, Galactic N_H from the source's own ``nh_gal_cm2`` when the
-catalog gives one, else the HI4PI map) and replaces their rows of ``xray_common_flux``: a
+catalog gives one, else the HI4PI map) and replaces their rows of
+``xray_source_common_flux`` (read as the view ``xray_common_flux``): per source and band, a
 value (native or converted, with the band it came from, the factor and the model) or the
-reason there is none, per source and band. :func:`store_conversion_table` writes the
+reason there is none. :func:`store_conversion_table` writes the
 inspectable table of conversion factors (``band_conversion``).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from catalog.bands import MISSION_BANDS
+from catalog.bands import COMMON_BANDS, MISSION_BANDS
 from catalog.flux_convert import convert_fluxes, reason_code
 from catalog.flux_plan import conversion_table
-from catalog.pgcopy import decode_array, read_columns
+from catalog.pgcopy import decode_array, read_columns, stage_columns
 from catalog.settings import SCHEMA
 
-#: Columns of ``xray_common_flux`` written from :func:`convert_fluxes` output.
-COMMON_COLUMNS = ("source_id", "band", "value", "value_lo", "value_hi", "native",
-                  "from_band", "from_lo_kev", "from_hi_kev", "factor", "coverage",
-                  "measured_fraction", "model", "extrapolated", "reason")
 FLUX_COLUMNS = ("source_id", "band", "kind", "band_lo_kev", "band_hi_kev", "value",
                 "value_lo", "value_hi")
 #: Sources converted per database round trip.
@@ -127,11 +127,34 @@ def _read_rows(conn: Connection, ids: list) -> tuple[pd.DataFrame, pd.DataFrame]
     return sources, fluxes
 
 
-def update_common_fluxes(conn: Connection, source_ids, run_id: int,
-                         progress=None) -> Counter:
-    """Replace the common-band fluxes of these sources; return the count of each reason
-    a band has no value (``{"h: upper limit only": 12, ...}``) and of values written
-    (``"value"``).
+@dataclass
+class CommonFluxUpdate:
+    """What :func:`update_common_fluxes` wrote.
+
+    Attributes
+    ----------
+    counts : collections.Counter
+        Values written (``"value"``) and each reason a band has none
+        (``"h: upper limit only"``).
+    band : pandas.DataFrame or None
+        With ``band=``: ``source_id, value, value_lo, value_hi`` of every converted
+        source in that band (NaN where it has no value).
+    """
+
+    counts: Counter = field(default_factory=Counter)
+    band: pd.DataFrame | None = None
+
+
+def update_common_fluxes(conn: Connection, source_ids, run_id: int, progress=None,
+                         band: str | None = None) -> CommonFluxUpdate:
+    """Replace the common-band fluxes of these sources.
+
+    The sources go in chunks of :data:`CHUNK`. With more than one chunk, the next ones
+    are read and converted on a second connection (a thread: the reads and the
+    conversion overlap this connection's writes, PostgreSQL and Python on their own
+    cores); only this connection writes, inside the caller's transaction. The rows read
+    are the catalogs' (``xray_source``, ``xray_source_flux``), which the build does not
+    change.
 
     Parameters
     ----------
@@ -142,38 +165,163 @@ def update_common_fluxes(conn: Connection, source_ids, run_id: int,
         The object build run writing them.
     progress : callable, optional
         ``progress(n_done)`` after each chunk.
+    band : str, optional
+        A CSC band whose values to return (:attr:`CommonFluxUpdate.band`).
+
+    Returns
+    -------
+    CommonFluxUpdate
     """
     ids = np.unique(np.asarray(list(source_ids), dtype=np.int64))
-    counts: Counter = Counter()
+    chunks = [ids[start:start + CHUNK] for start in range(0, len(ids), CHUNK)]
+    result = CommonFluxUpdate()
+    kept = []
     dbapi = conn.connection.dbapi_connection
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
-        sources, fluxes = read_band_fluxes(conn, chunk)
-        out = convert_fluxes(fluxes, sources)
-        conn.execute(sa.text(f"DELETE FROM {SCHEMA}.xray_common_flux "
+    done = 0
+    for chunk, out in _converted_chunks(conn, chunks):
+        conn.execute(sa.text(f"DELETE FROM {SCHEMA}.xray_source_common_flux "
                              f"WHERE source_id = ANY(:ids)"), {"ids": chunk.tolist()})
         if len(out):
-            _copy_rows(dbapi, out, int(run_id))
+            _write_rows(dbapi, out, int(run_id))
             reasons = out["reason"].dropna()
-            counts.update(f"{b}: {reason_code(r)}"
-                          for b, r in zip(out.loc[reasons.index, "band"], reasons))
-            counts["value"] += int(out["value"].notna().sum())
+            result.counts.update(f"{b}: {reason_code(r)}"
+                                 for b, r in zip(out.loc[reasons.index, "band"], reasons))
+            result.counts["value"] += int(out["value"].notna().sum())
+            if band is not None:
+                kept.append(out.loc[out["band"].to_numpy() == band,
+                                    ["source_id", "value", "value_lo", "value_hi"]])
+        done += len(chunk)
         if progress:
-            progress(min(start + CHUNK, len(ids)))
-    return counts
+            progress(done)
+    if band is not None:
+        result.band = (pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(
+            {c: np.zeros(0, np.int64 if c == "source_id" else float)
+             for c in ("source_id", "value", "value_lo", "value_hi")}))
+    return result
 
 
-def _copy_rows(dbapi, out: pd.DataFrame, run_id: int) -> None:
-    """COPY the converted rows (text values and NULLs, so not the binary numeric path;
-    psycopg's row writer is faster here than a CSV text from pandas: 20 against 33 s for
-    880,000 rows in ``scripts/bench_missions.py --database --scale 0.1``)."""
-    frame = out[list(COMMON_COLUMNS)].astype(object)
-    frame = frame.where(out[list(COMMON_COLUMNS)].notna(), None)
-    cols = ", ".join(COMMON_COLUMNS) + ", run_id"
+def _convert_chunk(conn: Connection, chunk: np.ndarray) -> pd.DataFrame:
+    sources, fluxes = read_band_fluxes(conn, chunk)
+    return convert_fluxes(fluxes, sources)
+
+
+def _converted_chunks(conn: Connection, chunks: list):
+    """``(chunk, convert_fluxes output)`` per chunk; after the first, read and converted
+    ahead on a second connection by a thread (at most two chunks waiting)."""
+    if len(chunks) <= 1:
+        for chunk in chunks:
+            yield chunk, _convert_chunk(conn, chunk)
+        return
+    ready: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            with conn.engine.connect() as reader:
+                for chunk in chunks:
+                    if stop.is_set():
+                        return
+                    # (as the build's own connection: plans for the ids given)
+                    reader.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+                    ready.put((chunk, _convert_chunk(reader, chunk)))
+                    reader.rollback()  # (a new snapshot per chunk, as the one-connection path)
+        except BaseException as exc:  # handed to the consumer, raised there
+            ready.put(exc)
+
+    worker = threading.Thread(target=produce, name="livecat-common-flux-reader", daemon=True)
+    worker.start()
+    try:
+        for _ in chunks:
+            item = ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                ready.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
+#: Per-band columns of ``xray_source_common_flux`` by how they are staged.
+_FLOAT_ARRAYS = ("value", "value_lo", "value_hi", "from_lo_kev", "from_hi_kev", "factor",
+                 "coverage", "measured_fraction")
+_BOOL_ARRAYS = ("native", "extrapolated")
+_TEXT_ARRAYS = ("from_band", "reason")
+#: The arrays of ``xray_source_common_flux``, in its column order.
+_ARRAY_COLUMNS = ("value", "value_lo", "value_hi", "native", "from_band", "from_lo_kev",
+                  "from_hi_kev", "factor", "coverage", "measured_fraction", "extrapolated",
+                  "reason")
+
+
+def _source_models(out: pd.DataFrame, nb: int) -> np.ndarray:
+    """The one model string of each source's converted bands (not native, with a factor;
+    None when it has none), checked to be the only one the rows give."""
+    model = out["model"].to_numpy(dtype=object).reshape(-1, nb)
+    converted = (~out["native"].to_numpy(dtype=bool)
+                 & out["factor"].notna().to_numpy()).reshape(-1, nb)
+    has = pd.notna(model)
+    first = np.where(has.any(axis=1), model[np.arange(len(model)), has.argmax(axis=1)], None)
+    if (has != converted).any() or (has & (model != first[:, None])).any():
+        raise ValueError("a source's converted bands must share one model, and only they")
+    return first
+
+
+def _write_rows(dbapi, out: pd.DataFrame, run_id: int) -> None:
+    """Insert :func:`convert_fluxes` output (one row per source and CSC band, bands in
+    :data:`catalog.bands.COMMON_BANDS` order) as ``xray_source_common_flux`` rows.
+
+    Staged one row per source in a temporary table by binary COPY (a column per band and
+    quantity; NULL as NaN, text as its 1-based position in a list of the distinct ones,
+    0 = NULL), then turned into the arrays in one ``INSERT ... SELECT``: no per-row
+    Python work (psycopg's row writer took 208 s for 8.8 million rows at the catalogs'
+    real sizes). The model strings (one per source, thousands of distinct ones) are
+    joined, not subscripted: subscripting a long text array walks it.
+    """
+    nb = len(COMMON_BANDS)
+    if len(out) % nb or not (out["band"].to_numpy()
+                             == np.tile(np.array(COMMON_BANDS, dtype=object),
+                                        len(out) // nb)).all():
+        raise ValueError("common-band rows must come as s, m, h, b per source")
+    cols: dict[str, np.ndarray] = {"source_id": out["source_id"].to_numpy(np.int64)[::nb]}
+    params: dict[str, list] = {}
+    for c in _FLOAT_ARRAYS:
+        grid = out[c].to_numpy(dtype=float).reshape(-1, nb)
+        cols.update({f"{c}_{k}": grid[:, k].copy() for k in range(nb)})
+    for c in _BOOL_ARRAYS:
+        grid = out[c].to_numpy(dtype=bool).reshape(-1, nb)
+        cols.update({f"{c}_{k}": grid[:, k].copy() for k in range(nb)})
+    for c in _TEXT_ARRAYS:
+        codes, uniques = pd.factorize(out[c], use_na_sentinel=True)
+        grid = (codes.astype(np.int32) + 1).reshape(-1, nb)  # NULL (-1) -> 0
+        cols.update({f"{c}_{k}": grid[:, k].copy() for k in range(nb)})
+        params[c] = [str(u) for u in uniques]
+    model_codes, models = pd.factorize(pd.Series(_source_models(out, nb), dtype=object),
+                                       use_na_sentinel=True)
+    cols["model"] = (model_codes + 1).astype(np.int32)
+    stage_columns(dbapi, "livecat_common_flux_stage", cols)
     with dbapi.cursor() as cur:
-        with cur.copy(f"COPY {SCHEMA}.xray_common_flux ({cols}) FROM STDIN") as copy:
-            for row in frame.itertuples(index=False, name=None):
-                copy.write_row((*row, run_id))
+        def array(c, expr):
+            return "ARRAY[" + ", ".join(expr.format(f"t.{c}_{k}") for k in range(nb)) + "]"
+
+        selects = []
+        for c in _ARRAY_COLUMNS:
+            if c in _FLOAT_ARRAYS:
+                selects.append(array(c, "nullif({}, 'NaN')"))
+            elif c in _BOOL_ARRAYS:
+                selects.append(array(c, "{}"))
+            else:
+                selects.append(array(c, f"(CAST(%({c})s AS text[]))[{{}}]"))
+        cur.execute(
+            f"INSERT INTO {SCHEMA}.xray_source_common_flux (source_id, run_id, model, "
+            f"{', '.join(_ARRAY_COLUMNS)}) SELECT t.source_id, %(run)s, m.model, "
+            f"{', '.join(selects)} FROM livecat_common_flux_stage t "
+            f"LEFT JOIN unnest(CAST(%(models)s AS text[])) WITH ORDINALITY AS m(model, code) "
+            f"ON m.code = t.model", {**params, "models": [str(m) for m in models],
+                                      "run": run_id})
 
 
 def store_conversion_table(conn: Connection) -> int:

@@ -107,14 +107,17 @@ def gather_neighbourhood(changed_ids, retired_ids, params: dict, *, links_of: Ca
     radius = params["max_radius_arcsec"]
     known = sources_by_id(seeds)
     pixels = cover_pixels(known["ra"], known["dec"], radius, order)
+    src = sources_in_pixels(pixels, order)
     for rounds in range(1, max_rounds + 1):
-        src = sources_in_pixels(pixels, order)
         scope = scope_ids(src, seeds, params)
         in_scope = src[np.isin(src["source_id"].to_numpy(np.int64), scope)]
         needed = cover_pixels(in_scope["ra"], in_scope["dec"], radius, order)
-        if np.isin(needed, pixels).all():
+        more = np.setdiff1d(needed, pixels)
+        if not len(more):
             links, fetched, _ = _links_closure(links_of, scope, links, fetched)
             return Neighbourhood(src, links, pixels, order, rounds)
-        pixels = np.union1d(pixels, needed)
+        # only the pixels not read yet: a pixel holds the same sources at every read
+        src = pd.concat([src, sources_in_pixels(more, order)], ignore_index=True)
+        pixels = np.union1d(pixels, more)
     raise BadSources(f"the neighbourhood of the change still grew after {max_rounds} "
                      f"reads of the sky: a full build is cheaper")

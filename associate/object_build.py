@@ -32,8 +32,10 @@ from associate.neighbourhood import gather_neighbourhood
 from associate.objects import Grouping, match_missions
 from associate.regroup import regroup
 from associate.store import xray_catalogs
+from catalog.bands import COMMON_BANDS
 from catalog.coords import Region
 from catalog.locks import hold_lock
+from catalog.pgcopy import read_columns
 from catalog.settings import SCHEMA
 from catalog.variability import object_variability
 
@@ -89,7 +91,14 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
         hold_lock(conn.connection.dbapi_connection.cursor(), "objects", wait=False,
                   busy_message="another `livecat objects build` is running; try again "
                                "when it has finished")
+        # plans for the values given: livecat's sessions plan prepared statements
+        # generically (catalog.engine), and a generic plan of "updated_at >= $1" or
+        # "id = ANY($1)" guesses a third of the table and scans it (0.6 s against 0.03 s
+        # for the changes since the last build at the catalogs' real sizes)
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+        snapshot_at = store.snapshot_time(conn)
         cats = xray_catalogs(conn, list(dict.fromkeys(catalogs)) if catalogs else None)
+        since = store.changes_since(conn, cats)
         previous = _previous_params(conn) if store.has_current_associations(conn) else None
         first = full or previous is None
         region_json = (None if region is None else
@@ -102,27 +111,35 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
             log(f"grouping {len(sources)} sources of {', '.join(cats)}")
             grouping = match_missions(sources, key_start=store.next_object_id(conn))
             params = grouping.params
-            run_id = store.create_run(conn, cats, region_json, params, command)
+            run_id = store.create_run(conn, cats, region_json, params, command, snapshot_at)
             ended_ids = np.intersect1d(store.associated_ids(conn),
                                        sources["source_id"].to_numpy(np.int64))
             n_ended = store.end_associations(conn, ended_ids, run_id)
-            store.insert_objects(conn, grouping.objects, run_id)
+            # the fluxes first: the objects are then written with their variability
+            to_convert, fluxes = _convert(conn, cats, None, run_id, log,
+                                          band=VARIABILITY_BAND)
+            objects = _with_variability(conn, grouping, fluxes.band)
+            store.insert_objects(conn, objects, run_id)
             n_started = store.start_associations(conn, grouping.links, run_id)
             scope, links = sources["source_id"].to_numpy(np.int64), grouping.links
-            touched = grouping.objects["object_key"].to_numpy(np.int64)
+            n_variable = int(objects["var_ratio"].notna().sum())
+            # other objects whose members' fluxes changed (outside the region)
+            touched = (np.zeros(0, np.int64) if region is None else np.setdiff1d(
+                _objects_of(conn, to_convert), objects["object_key"].to_numpy(np.int64)))
         else:
             params = previous
-            new, moved, retired = store.changed_sources(conn, cats)
+            new, moved, retired = store.changed_sources(conn, cats, since)
             changed = np.union1d(new, moved)
             if region is not None:
                 pos = store.mission_sources(conn, cats, changed)
                 changed = pos.loc[region.contains(pos["ra"], pos["dec"]),
                                   "source_id"].to_numpy(np.int64)
-            run_id = store.create_run(conn, cats, region_json, params, command)
+            run_id = store.create_run(conn, cats, region_json, params, command, snapshot_at)
             log(f"{len(new)} new, {len(moved)} moved, {len(retired)} retired sources")
             n_started = n_ended = 0
             scope, links, touched = np.zeros(0, np.int64), None, np.zeros(0, np.int64)
-            emptied = np.zeros(0, np.int64)
+            emptied = affected = np.zeros(0, np.int64)
+            before = (0, 0)
             if len(changed) or len(retired):
                 nb = gather_neighbourhood(
                     changed, retired, params,
@@ -133,8 +150,10 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
                 res = regroup(Grouping.from_links(nb.links, params=params), nb.sources,
                               changed_ids=changed, retired_ids=retired, region=nb.region,
                               next_key=store.next_object_id(conn))
-                n_ended = store.end_associations(conn, res.ended["source_id"], run_id)
                 emptied = res.ended["object_key"].to_numpy(np.int64)
+                affected = np.union1d(emptied, res.updated["object_key"].to_numpy(np.int64))
+                before = store.object_counts(conn, affected)
+                n_ended = store.end_associations(conn, res.ended["source_id"], run_id)
                 status = res.updated["status"]
                 store.insert_objects(conn, res.updated[status == "new"], run_id)
                 store.update_objects(conn, res.updated[status == "changed"], run_id)
@@ -144,50 +163,121 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
                 scope, links = res.scope, res.grouping.links
                 touched = res.updated["object_key"].to_numpy(np.int64)
         store.retire_empty_objects(conn, run_id, None if first else emptied)
-        if first or not conn.execute(sa.text(
-                f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.band_conversion)")).scalar():
-            store_conversion_table(conn)
-        to_convert = _needs_conversion(conn, cats)
-        log(f"converting the fluxes of {len(to_convert)} sources to the CSC bands")
-        fluxes = update_common_fluxes(conn, to_convert, run_id)
-        if not (first and region is None):  # (else every current source's object is)
+        if first:
+            n_variable += _update_variability(conn, touched)
+        else:
+            to_convert, fluxes = _convert(conn, cats, since, run_id, log)
             touched = np.union1d(touched, _objects_of(conn, to_convert))
-        n_variable = _update_variability(conn, touched, every=first and region is None)
-        counts = conn.execute(sa.text(f"""
-            SELECT count(*), count(*) FILTER (WHERE n_members > 1)
-              FROM {SCHEMA}.xray_object WHERE is_current""")).one()
-        n_sources = int(conn.execute(sa.text(
-            f"SELECT count(*) FROM {SCHEMA}.xray_source WHERE is_current "
-            f"AND catalog = ANY(:c)"), {"c": cats}).scalar_one())
+            n_variable = _update_variability(conn, touched)
+        prev = None if first or since is None else store.previous_counts(conn, run_id)
+        if prev is None or region is not None:
+            counts = conn.execute(sa.text(f"""
+                SELECT count(*), count(*) FILTER (WHERE n_members > 1)
+                  FROM {SCHEMA}.xray_object WHERE is_current""")).one()
+            n_sources = int(conn.execute(sa.text(
+                f"SELECT count(*) FROM {SCHEMA}.xray_source WHERE is_current "
+                f"AND catalog = ANY(:c)"), {"c": cats}).scalar_one())
+        else:
+            # the previous full-sky build's counts and what this one changed: it left
+            # every current source with one current association (n_sources), and only
+            # the objects it inserted, updated or emptied can have changed
+            after = store.object_counts(conn, affected)
+            counts = (prev["n_objects"] + after[0] - before[0],
+                      prev["n_multi"] + after[1] - before[1])
+            n_sources = prev["n_sources"] + n_started - n_ended
         n_ambiguous = int(links["ambiguous"].sum()) if links is not None and len(links) else 0
         out = BuildSummary(run_id=run_id, incremental=not first, n_sources=n_sources,
                            n_scope=len(scope), n_objects=int(counts[0]),
                            n_started=n_started, n_ended=n_ended, n_ambiguous=n_ambiguous,
-                           n_multi=int(counts[1]), n_variable=n_variable, fluxes=fluxes)
+                           n_multi=int(counts[1]), n_variable=n_variable,
+                           fluxes=fluxes.counts)
         out.seconds = time.monotonic() - started
         store.finish_run(conn, run_id, {
-            "n_sources": n_sources, "n_objects": out.n_objects, "n_started": n_started,
+            "n_sources": n_sources, "n_objects": out.n_objects, "n_multi": out.n_multi,
+            "n_started": n_started,
             "n_ended": n_ended, "n_ambiguous": n_ambiguous, "seconds": out.seconds})
     return out
 
 
 def _previous_params(conn) -> dict | None:
+    """The matching parameters of the latest build that started associations (its count,
+    not a probe of ``xray_association``: that scans it when the latest builds started
+    none)."""
     row = conn.execute(sa.text(
-        f"SELECT params FROM {SCHEMA}.object_build_run r WHERE EXISTS ("
-        f"SELECT 1 FROM {SCHEMA}.xray_association a WHERE a.started_run_id = r.id) "
+        f"SELECT params FROM {SCHEMA}.object_build_run WHERE n_started > 0 "
         f"ORDER BY id DESC LIMIT 1")).scalar()
     return dict(row) if row else None
 
 
-def _needs_conversion(conn, catalogs: list[str]) -> np.ndarray:
-    """Current sources without common-band fluxes converted since they last changed."""
-    return np.asarray(conn.execute(sa.text(f"""
+def _convert(conn, cats: list[str], since, run_id: int, log, band: str | None = None):
+    """The conversion table (first time), then the common-band fluxes of the sources
+    that need them (:func:`_needs_conversion`); returns their ids and the
+    :class:`associate.common_flux.CommonFluxUpdate`."""
+    if not conn.execute(sa.text(
+            f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.band_conversion)")).scalar():
+        store_conversion_table(conn)
+    to_convert = _needs_conversion(conn, cats, since)
+    log(f"converting the fluxes of {len(to_convert)} sources to the CSC bands")
+    return to_convert, update_common_fluxes(conn, to_convert, run_id, band=band)
+
+
+def _with_variability(conn, grouping: Grouping, converted: pd.DataFrame) -> pd.DataFrame:
+    """``grouping.objects`` with their variability (:func:`catalog.variability.
+    object_variability`) from their members' fluxes in :data:`VARIABILITY_BAND`: those
+    just ``converted`` (``source_id, value, value_lo, value_hi``), the others'
+    stored ones."""
+    members = grouping.links[["source_id", "object_key"]]
+    ids = members["source_id"].to_numpy(np.int64)
+    stored = _stored_band_fluxes(conn, np.setdiff1d(ids, converted["source_id"].to_numpy(
+        np.int64)))
+    fluxes = pd.concat([converted, stored], ignore_index=True) if len(stored) else converted
+    frame = members.merge(fluxes, on="source_id", how="inner")
+    var = (object_variability(frame, group_col="object_key", band=VARIABILITY_BAND)
+           if len(frame) else pd.DataFrame(columns=["object_key", *VARIABILITY_COLUMNS]))
+    out = grouping.objects.merge(var[["object_key", *VARIABILITY_COLUMNS]], on="object_key",
+                                 how="left")
+    return _no_variability_where_unmeasured(out)
+
+
+#: The variability columns of ``xray_object``.
+VARIABILITY_COLUMNS = ("var_band", "var_ratio", "var_sigma", "var_is_lower_limit")
+
+
+def _no_variability_where_unmeasured(var: pd.DataFrame) -> pd.DataFrame:
+    none = var["var_ratio"].isna().to_numpy()
+    var["var_band"] = var["var_band"].astype(object)
+    var.loc[none, "var_band"] = None
+    var["var_is_lower_limit"] = var["var_is_lower_limit"].astype(object)
+    var.loc[none, "var_is_lower_limit"] = None
+    return var
+
+
+def _stored_band_fluxes(conn, source_ids) -> pd.DataFrame:
+    """``source_id, value, value_lo, value_hi`` in :data:`VARIABILITY_BAND` of these
+    sources' stored common-band fluxes (those that have them)."""
+    i = COMMON_BANDS.index(VARIABILITY_BAND) + 1  # the arrays run over COMMON_BANDS
+    return pd.DataFrame(read_columns(conn.connection.dbapi_connection, f"""
+        SELECT f.source_id, coalesce(f.value[{i}], 'NaN'), coalesce(f.value_lo[{i}], 'NaN'),
+               coalesce(f.value_hi[{i}], 'NaN')
+          FROM unnest(CAST(%(ids)s AS bigint[])) AS t(id)
+          JOIN {SCHEMA}.xray_source_common_flux f ON f.source_id = t.id""",
+        {"source_id": "int64", "value": "float64", "value_lo": "float64",
+         "value_hi": "float64"}, {"ids": [int(x) for x in source_ids]}))
+
+
+def _needs_conversion(conn, catalogs: list[str], since=None) -> np.ndarray:
+    """Current sources without common-band fluxes converted since they last changed (a
+    run converted what changed before its ``snapshot_at``); with ``since``
+    (:func:`associate.object_store.changes_since`) only those changed since then."""
+    recent = "" if since is None else "AND s.updated_at >= %(since)s"
+    return np.sort(read_columns(conn.connection.dbapi_connection, f"""
         SELECT s.id FROM {SCHEMA}.xray_source s
-         WHERE s.is_current AND s.catalog = ANY(:c) AND NOT EXISTS (
-               SELECT 1 FROM {SCHEMA}.xray_common_flux f
+         WHERE s.is_current AND s.catalog = ANY(%(c)s) {recent} AND NOT EXISTS (
+               SELECT 1 FROM {SCHEMA}.xray_source_common_flux f
                  JOIN {SCHEMA}.object_build_run r ON r.id = f.run_id
-                WHERE f.source_id = s.id AND r.created_at >= s.updated_at)
-         ORDER BY s.id"""), {"c": list(catalogs)}).scalars().all(), dtype=np.int64)
+                WHERE f.source_id = s.id
+                  AND coalesce(r.snapshot_at > s.updated_at, r.created_at >= s.updated_at))""",
+        {"id": "int64"}, {"c": list(catalogs), "since": since})["id"])
 
 
 def _objects_of(conn, source_ids) -> np.ndarray:
@@ -197,27 +287,23 @@ def _objects_of(conn, source_ids) -> np.ndarray:
         {"ids": [int(i) for i in source_ids]}).scalars().all(), dtype=np.int64)
 
 
-def _update_variability(conn, object_ids, every: bool = False) -> int:
-    """Recompute the variability of these objects from their members' fluxes (``every``:
-    they are every current object, read in one join rather than object by object)."""
+def _update_variability(conn, object_ids) -> int:
+    """Recompute the variability of these objects from their members' fluxes."""
     if not len(object_ids):
         return 0
-    only = "" if every else "AND a.object_id = ANY(:ids)"
-    rows = conn.execute(sa.text(f"""
-        SELECT a.object_id, f.value, f.value_lo, f.value_hi
-          FROM {SCHEMA}.xray_association a
-          JOIN {SCHEMA}.xray_common_flux f ON f.source_id = a.xray_source_id
-               AND f.band = :band
-         WHERE a.ended_run_id IS NULL {only}"""),
-        {"band": VARIABILITY_BAND, "ids": [] if every else [int(i) for i in object_ids]}).all()
-    frame = pd.DataFrame(rows, columns=["object_id", "value", "value_lo", "value_hi"])
-    for col in ("value", "value_lo", "value_hi"):
-        frame[col] = frame[col].astype(float)
+    i = COMMON_BANDS.index(VARIABILITY_BAND) + 1  # the arrays run over COMMON_BANDS
+    frame = pd.DataFrame(read_columns(conn.connection.dbapi_connection, f"""
+        SELECT a.object_id, coalesce(f.value[{i}], 'NaN'), coalesce(f.value_lo[{i}], 'NaN'),
+               coalesce(f.value_hi[{i}], 'NaN')
+          FROM unnest(CAST(%(ids)s AS bigint[])) AS t(id)
+          JOIN {SCHEMA}.xray_association a ON a.object_id = t.id AND a.ended_run_id IS NULL
+          JOIN {SCHEMA}.xray_source_common_flux f ON f.source_id = a.xray_source_id""",
+        {"object_id": "int64", "value": "float64", "value_lo": "float64",
+         "value_hi": "float64"}, {"ids": [int(i) for i in object_ids]}))
     var = (object_variability(frame, group_col="object_id", band=VARIABILITY_BAND)
-           if len(frame) else pd.DataFrame(columns=["object_id", "var_band", "var_ratio",
-                                                    "var_sigma"]))
-    var = pd.DataFrame({"object_id": np.asarray(object_ids, np.int64)}).merge(
-        var, on="object_id", how="left")
-    var.loc[var["var_ratio"].isna(), "var_band"] = None
+           if len(frame) else pd.DataFrame(columns=["object_id", *VARIABILITY_COLUMNS]))
+    var = _no_variability_where_unmeasured(pd.DataFrame(
+        {"object_id": np.asarray(object_ids, np.int64)}).merge(var, on="object_id",
+                                                               how="left"))
     store.write_variability(conn, var)
     return int(var["var_ratio"].notna().sum())

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from catalog.healpix import merge_pixels, radec_to_hpx
 from catalog.output import jsonable
-from catalog.pgcopy import read_columns
+from catalog.pgcopy import read_columns, stage_columns
 from catalog.settings import SCHEMA, login_name
 
 SOURCE_COLUMNS = ("source_id", "catalog", "ra", "dec", "pos_err_arcsec")
@@ -83,9 +83,69 @@ _SAME = ("s.is_current AND s.catalog = ANY(%(cats)s) "
          "false))")
 
 
-def changed_sources(conn: Connection,
-                    catalogs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def snapshot_time(conn: Connection):
+    """The start of the oldest client transaction running now (this one included), or
+    None when other roles' transactions cannot be seen (without ``pg_read_all_stats``).
+
+    Every ingest stamps the rows it changes with the start of its transaction
+    (``updated_at = now()``), so a change that a build beginning now might miss (its
+    transaction still running, or starting later) has ``updated_at`` at or after this
+    time. Called first in the build's transaction.
+    """
+    return conn.execute(sa.text("""
+        SELECT CASE WHEN pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
+                      OR NOT EXISTS (SELECT 1 FROM pg_stat_activity
+                                      WHERE backend_type = 'client backend'
+                                        AND usename IS DISTINCT FROM current_user)
+               THEN least(now(), (SELECT min(xact_start) FROM pg_stat_activity
+                                   WHERE backend_type = 'client backend')) END""")).scalar()
+
+
+def changes_since(conn: Connection, catalogs: list[str]):
+    """The time after which changes of ``catalogs`` may be unseen by the object build: the
+    ``snapshot_at`` of the latest build when it covered the whole sky and the same
+    catalogs (every change before it was then grouped and converted); else None (compare
+    every source)."""
+    row = conn.execute(sa.text(
+        f"SELECT snapshot_at, region, catalogs FROM {SCHEMA}.object_build_run "
+        f"ORDER BY id DESC LIMIT 1")).first()
+    if row is None or row.snapshot_at is None or row.region is not None \
+            or sorted(row.catalogs) != sorted(catalogs):
+        return None
+    return row.snapshot_at
+
+
+def previous_counts(conn: Connection, run_id: int) -> dict | None:
+    """``n_sources``, ``n_objects``, ``n_multi`` of the build before run ``run_id`` (None
+    when it has none)."""
+    row = conn.execute(sa.text(
+        f"SELECT n_sources, n_objects, n_multi FROM {SCHEMA}.object_build_run "
+        f"WHERE id < :run ORDER BY id DESC LIMIT 1"), {"run": int(run_id)}).mappings().first()
+    return None if row is None or any(v is None for v in row.values()) else dict(row)
+
+
+def object_counts(conn: Connection, object_ids) -> tuple[int, int]:
+    """How many of these objects are current, and current with more than one member."""
+    n, multi = conn.execute(sa.text(f"""
+        SELECT count(*) FILTER (WHERE o.is_current),
+               count(*) FILTER (WHERE o.is_current AND o.n_members > 1)
+          FROM unnest(CAST(:ids AS bigint[])) AS t(id)
+          JOIN {SCHEMA}.xray_object o ON o.id = t.id"""),
+        {"ids": [int(i) for i in object_ids]}).one()
+    return int(n), int(multi)
+
+
+def changed_sources(conn: Connection, catalogs: list[str],
+                    since=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What changed since the current associations were made.
+
+    Parameters
+    ----------
+    conn : Connection
+    catalogs : list of str
+    since : datetime, optional
+        :func:`changes_since`: only sources with ``updated_at`` at or after it can have
+        changed (read through the ``updated_at`` index); None: compare every source.
 
     Returns
     -------
@@ -96,10 +156,11 @@ def changed_sources(conn: Connection,
         database: only the ids of the changes travel.
     """
     dbapi = conn.connection.dbapi_connection
-    params = {"cats": list(catalogs)}
+    params = {"cats": list(catalogs), "since": since}
+    recent = "" if since is None else "AND s.updated_at >= %(since)s"
     new = read_columns(dbapi, f"""
         SELECT s.id FROM {SCHEMA}.xray_source s
-         WHERE s.is_current AND s.catalog = ANY(%(cats)s)
+         WHERE s.is_current AND s.catalog = ANY(%(cats)s) {recent}
            AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.xray_association a
                             WHERE a.xray_source_id = s.id AND a.ended_run_id IS NULL)""",
                        {"id": "int64"}, params)["id"]
@@ -107,7 +168,7 @@ def changed_sources(conn: Connection,
         SELECT a.xray_source_id, (s.is_current AND s.catalog = ANY(%(cats)s))::int
           FROM {SCHEMA}.xray_association a JOIN {SCHEMA}.xray_source s
             ON s.id = a.xray_source_id
-         WHERE a.ended_run_id IS NULL AND NOT ({_SAME})""",
+         WHERE a.ended_run_id IS NULL {recent} AND NOT ({_SAME})""",
                          {"id": "int64", "live": "int32"}, params)
     live = other["live"].astype(bool)
     return (np.sort(new), np.sort(other["id"][live]), np.sort(other["id"][~live]))
@@ -127,20 +188,21 @@ def confirm_positions(conn: Connection, source_ids) -> int:
 
 
 def create_run(conn: Connection, catalogs: list[str], region, params: dict,
-               command: str | None) -> int:
-    """Insert the ``object_build_run`` row; return its id."""
+               command: str | None, snapshot_at=None) -> int:
+    """Insert the ``object_build_run`` row (``snapshot_at``: :func:`snapshot_time` at
+    the start of the build); return its id."""
     return int(conn.execute(sa.text(
-        f"INSERT INTO {SCHEMA}.object_build_run (invoked_by, command, catalogs, region, params) "
-        f"VALUES (:by, :cmd, :cats, CAST(:region AS jsonb), CAST(:params AS jsonb)) "
-        f"RETURNING id"),
-        {"by": login_name(), "cmd": command, "cats": list(catalogs),
+        f"INSERT INTO {SCHEMA}.object_build_run (invoked_by, command, catalogs, region, "
+        f"params, snapshot_at) VALUES (:by, :cmd, :cats, CAST(:region AS jsonb), "
+        f"CAST(:params AS jsonb), :snap) RETURNING id"),
+        {"by": login_name(), "cmd": command, "cats": list(catalogs), "snap": snapshot_at,
          "region": json.dumps(region) if region is not None else None,
          "params": json.dumps(params)}).scalar_one())
 
 
 def finish_run(conn: Connection, run_id: int, counts: dict) -> None:
-    """Record the run's counts (``n_sources``, ``n_objects``, ``n_started``, ``n_ended``,
-    ``n_ambiguous``, ``seconds``)."""
+    """Record the run's counts (``n_sources``, ``n_objects``, ``n_multi``, ``n_started``,
+    ``n_ended``, ``n_ambiguous``, ``seconds``)."""
     sets = ", ".join(f"{k} = :{k}" for k in counts)
     conn.execute(sa.text(f"UPDATE {SCHEMA}.object_build_run SET {sets} WHERE id = :id"),
                  {**counts, "id": int(run_id)})
@@ -163,17 +225,52 @@ def _object_params(objects: pd.DataFrame, run_id: int) -> dict:
 
 
 def insert_objects(conn: Connection, objects: pd.DataFrame, run_id: int) -> None:
-    """Insert new objects (``Grouping.objects`` rows; ``object_key`` is the id)."""
+    """Insert new objects (``Grouping.objects`` rows; ``object_key`` is the id), with
+    their variability when ``objects`` has the columns (``var_band``, ``var_ratio``,
+    ``var_sigma``, ``var_is_lower_limit``).
+
+    Staged by binary COPY (:func:`catalog.pgcopy.stage_columns`; the catalogs as the
+    position of their list in a few distinct ones), then one ``INSERT ... SELECT``.
+    """
     if not len(objects):
         return
-    conn.execute(sa.text(f"""
-        INSERT INTO {SCHEMA}.xray_object (id, ra, dec, hpx, pos_err_arcsec, catalogs,
-                                           n_members, created_run_id, updated_run_id)
-        SELECT t.id, t.ra, t.dec, t.hpx, t.err, string_to_array(t.cats, ','), t.n, :run, :run
-          FROM unnest(CAST(:id AS bigint[]), CAST(:ra AS float8[]), CAST(:dec AS float8[]),
-                      CAST(:hpx AS bigint[]), CAST(:err AS float8[]), CAST(:cats AS text[]),
-                      CAST(:n AS int[]))
-               AS t(id, ra, dec, hpx, err, cats, n)"""), _object_params(objects, run_id))
+    ra, dec = objects["ra"].to_numpy(float), objects["dec"].to_numpy(float)
+    codes, sets = pd.factorize(pd.Series([",".join(sorted(c)) for c in objects["catalogs"]],
+                                         dtype=object))
+    n = len(objects)
+    var_codes, var_bands = pd.factorize(objects["var_band"] if "var_band" in objects
+                                        else pd.Series([None] * n, dtype=object))
+    lower = (objects["var_is_lower_limit"] if "var_is_lower_limit" in objects
+             else pd.Series([None] * n, dtype=object))
+    dbapi = conn.connection.dbapi_connection
+    stage_columns(dbapi, "livecat_object_stage", {
+        "id": objects["object_key"].to_numpy(np.int64), "ra": ra, "dec": dec,
+        "hpx": radec_to_hpx(ra, dec).astype(np.int64),
+        "err": objects["pos_err_arcsec"].to_numpy(float),
+        "cats": (codes + 1).astype(np.int32),
+        "n": objects["n_members"].to_numpy(np.int32),
+        "var_band": (var_codes + 1).astype(np.int32),
+        "var_ratio": (objects["var_ratio"].to_numpy(float) if "var_ratio" in objects
+                      else np.full(n, np.nan)),
+        "var_sigma": (objects["var_sigma"].to_numpy(float) if "var_sigma" in objects
+                      else np.full(n, np.nan)),
+        # 0 NULL, 1 false, 2 true (the binary COPY here carries no NULLs)
+        "var_lower": np.where(lower.isna(), 0, np.where(lower.fillna(False).astype(bool),
+                                                        2, 1)).astype(np.int32)})
+    with dbapi.cursor() as cur:
+        cur.execute(f"""
+            INSERT INTO {SCHEMA}.xray_object (id, ra, dec, hpx, pos_err_arcsec, catalogs,
+                                               n_members, var_band, var_ratio, var_sigma,
+                                               var_is_lower_limit, created_run_id,
+                                               updated_run_id)
+            SELECT t.id, t.ra, t.dec, t.hpx, nullif(t.err, 'NaN'),
+                   string_to_array((CAST(%(sets)s AS text[]))[t.cats], ','), t.n,
+                   (CAST(%(bands)s AS text[]))[t.var_band], nullif(t.var_ratio, 'NaN'),
+                   nullif(t.var_sigma, 'NaN'), (ARRAY[false, true])[t.var_lower],
+                   %(run)s, %(run)s
+              FROM livecat_object_stage t""", {"sets": [str(x) for x in sets],
+                                               "bands": [str(x) for x in var_bands],
+                                               "run": int(run_id)})
     conn.execute(sa.text(
         f"SELECT setval(pg_get_serial_sequence('{SCHEMA}.xray_object', 'id'), "
         f"(SELECT max(id) FROM {SCHEMA}.xray_object))"))
@@ -214,32 +311,42 @@ def end_associations(conn: Connection, source_ids, run_id: int) -> int:
 def start_associations(conn: Connection, links: pd.DataFrame, run_id: int) -> int:
     """Insert one current association per row of ``links`` (source_id, object_key,
     catalog, linked_source_id, separation_arcsec, n_sigma, ambiguous, alternatives),
-    recording the source's present position and error and its release."""
+    recording the source's present position and error and its release.
+
+    Staged by binary COPY (:func:`catalog.pgcopy.stage_columns`; NULL numbers as NaN or
+    -1, the alternatives as the position of their JSON in the distinct ones), then one
+    ``INSERT ... SELECT`` joined to ``xray_source``.
+    """
     if not len(links):
         return 0
-
-    def floats(col):
-        return [None if pd.isna(v) else float(v) for v in links[col]]
-
-    conn.execute(sa.text(f"""
-        INSERT INTO {SCHEMA}.xray_association
-              (object_id, xray_source_id, catalog, linked_source_id, separation_arcsec,
-               n_sigma, ambiguous, alternatives, source_ra, source_dec, source_err_arcsec,
-               started_run_id, started_release_id)
-        SELECT t.obj, t.sid, s.catalog, t.linked, t.sep, t.nsig, t.amb, t.alt::jsonb,
-               s.ra, s.dec, s.pos_err_arcsec, :run, s.last_release_id
-          FROM unnest(CAST(:obj AS bigint[]), CAST(:sid AS bigint[]),
-                      CAST(:linked AS bigint[]), CAST(:sep AS float8[]),
-                      CAST(:nsig AS float8[]), CAST(:amb AS boolean[]), CAST(:alt AS text[]))
-               AS t(obj, sid, linked, sep, nsig, amb, alt)
-          JOIN {SCHEMA}.xray_source s ON s.id = t.sid"""), {
-        "obj": links["object_key"].astype(np.int64).tolist(),
-        "sid": links["source_id"].astype(np.int64).tolist(),
-        "linked": [None if pd.isna(v) else int(v) for v in links["linked_source_id"]],
-        "sep": floats("separation_arcsec"), "nsig": floats("n_sigma"),
-        "amb": links["ambiguous"].astype(bool).tolist(),
-        "alt": [json.dumps(jsonable(a)) for a in links["alternatives"]],
-        "run": int(run_id)})
+    alts = pd.Series([json.dumps(jsonable(a)) for a in links["alternatives"]], dtype=object)
+    codes, uniques = pd.factorize(alts)
+    linked = pd.to_numeric(links["linked_source_id"], errors="coerce").to_numpy(float)
+    dbapi = conn.connection.dbapi_connection
+    stage_columns(dbapi, "livecat_association_stage", {
+        "obj": links["object_key"].to_numpy(np.int64),
+        "sid": links["source_id"].to_numpy(np.int64),
+        "linked": np.where(np.isnan(linked), -1, linked).astype(np.int64),
+        "sep": links["separation_arcsec"].to_numpy(float),
+        "nsig": links["n_sigma"].to_numpy(float),
+        "amb": links["ambiguous"].to_numpy(bool),
+        "alt": (codes + 1).astype(np.int32)})
+    with dbapi.cursor() as cur:
+        cur.execute(f"""
+            INSERT INTO {SCHEMA}.xray_association
+                  (object_id, xray_source_id, catalog, linked_source_id, separation_arcsec,
+                   n_sigma, ambiguous, alternatives, source_ra, source_dec,
+                   source_err_arcsec, started_run_id, started_release_id)
+            SELECT t.obj, t.sid, s.catalog, nullif(t.linked, -1), nullif(t.sep, 'NaN'),
+                   nullif(t.nsig, 'NaN'), t.amb,
+                   CAST((CAST(%(alts)s AS text[]))[t.alt] AS jsonb), s.ra, s.dec,
+                   s.pos_err_arcsec, %(run)s, s.last_release_id
+              FROM livecat_association_stage t
+              JOIN {SCHEMA}.xray_source s ON s.id = t.sid""",
+                    {"alts": [str(a) for a in uniques], "run": int(run_id)})
+        if cur.rowcount != len(links):
+            raise ValueError(f"{len(links) - cur.rowcount} associated source ids are not "
+                             f"in xray_source")
     return len(links)
 
 
@@ -258,17 +365,20 @@ def retire_empty_objects(conn: Connection, run_id: int, object_ids=None) -> int:
 
 
 def write_variability(conn: Connection, var: pd.DataFrame) -> None:
-    """Set ``var_band``, ``var_ratio``, ``var_sigma`` of objects (NULL where not seen
-    more than once); objects whose values are already these are not rewritten."""
+    """Set ``var_band``, ``var_ratio``, ``var_sigma``, ``var_is_lower_limit`` of objects
+    (NULL where not seen more than once); objects whose values are already these are not
+    rewritten."""
     if not len(var):
         return
     conn.execute(sa.text(f"""
         UPDATE {SCHEMA}.xray_object o SET var_band = t.band, var_ratio = t.ratio,
-               var_sigma = t.sigma
+               var_sigma = t.sigma, var_is_lower_limit = t.lower
           FROM unnest(CAST(:id AS bigint[]), CAST(:band AS text[]), CAST(:ratio AS float8[]),
-                      CAST(:sigma AS float8[])) AS t(id, band, ratio, sigma)
-         WHERE o.id = t.id AND (o.var_band, o.var_ratio, o.var_sigma)
-               IS DISTINCT FROM (t.band, t.ratio, t.sigma)"""), {
+                      CAST(:sigma AS float8[]), CAST(:lower AS boolean[]))
+               AS t(id, band, ratio, sigma, lower)
+         WHERE o.id = t.id AND (o.var_band, o.var_ratio, o.var_sigma, o.var_is_lower_limit)
+               IS DISTINCT FROM (t.band, t.ratio, t.sigma, t.lower)"""), {
+        "lower": [None if pd.isna(v) else bool(v) for v in var["var_is_lower_limit"]],
         "id": var["object_id"].astype(np.int64).tolist(),
         "band": [None if pd.isna(v) else str(v) for v in var["var_band"]],
         "ratio": [None if pd.isna(v) else float(v) for v in var["var_ratio"]],

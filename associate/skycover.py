@@ -1,6 +1,6 @@
 """The sky an incremental object update reads, as HEALPix pixels.
 
-Pixels are NESTED at :data:`NEIGHBOURHOOD_ORDER` (nside 1024, ~3.4' across: larger than
+Pixels are NESTED at :data:`NEIGHBOURHOOD_ORDER` (nside 2048, ~1.7' across: near
 the default 120" largest link, so a source's reach touches a handful of pixels), the same
 numbering as the ``hpx`` column at a coarser order (``hpx >> 2*(29-order)``,
 :mod:`catalog.healpix`).
@@ -16,8 +16,11 @@ from associate.objects import BadSources
 from associate.candidates import ARCSEC_PER_RAD
 from catalog.healpix import MAX_PIXRAD, radec_to_hpx
 
-#: HEALPix order of the pixels a neighbourhood is read in (nside 1024, ~3.4' pixels).
-NEIGHBOURHOOD_ORDER = 10
+#: HEALPix order of the pixels a neighbourhood is read in (nside 2048, ~1.7' pixels): at
+#: the catalogs' real sizes, 1 % of eRASS1 changed reads 78,000 sources in 1.2 s at order
+#: 11, against 168,000 in 1.8 s at order 10 and 51,000 in 1.3 s at order 12 (more
+#: pixels, more ranges to probe).
+NEIGHBOURHOOD_ORDER = 11
 
 
 class IncompleteNeighbourhood(BadSources):

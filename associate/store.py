@@ -37,8 +37,15 @@ def xray_catalogs(conn: Connection | Engine, catalogs=None) -> list[str]:
     if isinstance(conn, Engine):
         with conn.connect() as c:
             return xray_catalogs(c, catalogs)
-    held = conn.execute(sa.text(
-        "SELECT DISTINCT catalog FROM livecat.xray_source ORDER BY 1")).scalars().all()
+    # the distinct catalogs by a walk of the (catalog, native_id) index, one probe per
+    # catalog (SELECT DISTINCT reads the whole table: 0.7 s for 2.2 million sources)
+    held = conn.execute(sa.text("""
+        WITH RECURSIVE c(catalog) AS (
+            SELECT min(catalog) FROM livecat.xray_source
+            UNION ALL
+            SELECT (SELECT min(x.catalog) FROM livecat.xray_source x WHERE x.catalog > c.catalog)
+              FROM c WHERE c.catalog IS NOT NULL)
+        SELECT catalog FROM c WHERE catalog IS NOT NULL ORDER BY 1""")).scalars().all()
     if catalogs:
         unknown = [c for c in catalogs if c not in held]
         if unknown:

@@ -66,6 +66,19 @@ def copy_columns(dbapi_conn, table: str, columns: Mapping[str, np.ndarray]) -> N
                 copy.write(view[start:start + step])
 
 
+def stage_columns(dbapi_conn, table: str, columns: Mapping[str, np.ndarray]) -> None:
+    """Put numpy columns in the temporary table ``table`` (created for them, dropped at
+    the end of the transaction, emptied if it exists) by :func:`copy_columns`: a bulk
+    write then reads them with ``INSERT ... SELECT``, no per-row Python work."""
+    with dbapi_conn.cursor() as cur:
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ("
+                    + ", ".join(f'"{name}" {pg_type(np.asarray(arr).dtype)}'
+                                for name, arr in columns.items())
+                    + ") ON COMMIT DROP")
+        cur.execute(f"TRUNCATE {table}")
+    copy_columns(dbapi_conn, table, columns)
+
+
 def read_columns(dbapi_conn, query: str, columns: Mapping[str, str],
                  params: Mapping | None = None) -> dict[str, np.ndarray]:
     """Run ``query`` and return its columns as numpy arrays, without per-row Python work.

@@ -21,10 +21,9 @@ there are enough of them to measure the feature
   per class, and the refusal below :data:`MIN_COVERED_FRACTION` /
   :data:`MIN_COVERED_PER_CLASS`.
 
-``var_is_lower_limit`` is not a column of ``xray_object``; it is derived here by the rule
-of :mod:`catalog.variability`: the ratio is a lower limit when a member's flux in
-``var_band`` is an upper limit (``value`` NULL, ``value_hi`` > 0) below the faintest
-detection of the object in that band.
+``var_is_lower_limit`` (``xray_object``, written by the build with
+:mod:`catalog.variability`'s rule): the ratio is a lower limit when a member's flux in
+``var_band`` is an upper limit below the faintest detection of the object in that band.
 """
 
 from __future__ import annotations
@@ -73,21 +72,9 @@ own AS (
       FROM src
       JOIN {SCHEMA}.xray_source s ON s.id = src.source_id
       LEFT JOIN {SCHEMA}.xray_association a ON a.xray_source_id = s.id
-           AND a.ended_run_id IS NULL),
-band_flux AS (
-    SELECT m.object_id, f.value, f.value_hi
-      FROM {SCHEMA}.xray_association m
-      JOIN {SCHEMA}.xray_object o ON o.id = m.object_id
-      JOIN {SCHEMA}.xray_common_flux f ON f.source_id = m.xray_source_id
-           AND f.band = o.var_band
-     WHERE m.ended_run_id IS NULL AND m.object_id IN (SELECT object_id FROM own))
+           AND a.ended_run_id IS NULL)
 SELECT own.source_id, o.id AS object_id, o.var_band, o.var_ratio, o.var_sigma,
-       CASE WHEN o.var_ratio IS NULL THEN NULL ELSE EXISTS (
-            SELECT 1 FROM band_flux u
-             WHERE u.object_id = o.id AND u.value IS NULL AND u.value_hi > 0
-               AND u.value_hi < (SELECT min(d.value) FROM band_flux d
-                                  WHERE d.object_id = o.id AND d.value > 0)) END
-           AS var_is_lower_limit
+       o.var_is_lower_limit
   FROM own LEFT JOIN {SCHEMA}.xray_object o ON o.id = own.object_id AND o.is_current
  ORDER BY own.source_id"""
 

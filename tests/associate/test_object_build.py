@@ -66,11 +66,23 @@ def test_3c273_is_one_object_of_three_missions_and_proxima_stays_alone(held):
     assert var[2] is None or np.isfinite(var[2])
 
 
+def _assert_counts(engine, res) -> None:
+    """The summary's counts (updated from the previous build's by an incremental one)
+    equal a count of the tables."""
+    with engine.connect() as conn:
+        n_sources, n_objects, n_multi = conn.execute(sa.text(
+            "SELECT (SELECT count(*) FROM livecat.xray_source WHERE is_current), "
+            "count(*), count(*) FILTER (WHERE n_members > 1) FROM livecat.xray_object "
+            "WHERE is_current")).one()
+    assert (res.n_sources, res.n_objects, res.n_multi) == (n_sources, n_objects, n_multi)
+
+
 def test_a_second_build_with_nothing_changed_changes_nothing(held):
     before = _members(held)
     res = build_objects(held)
     assert res.incremental and res.n_started == 0 and res.n_ended == 0
     pd.testing.assert_frame_equal(_members(held), before)
+    _assert_counts(held, res)
 
 
 def _move(engine, catalog: str, ddec_deg: float) -> int:
@@ -100,6 +112,33 @@ def test_moving_a_source_ends_its_association_and_keeps_the_rest(held):
     # the eRASS1 source far away was not touched
     erass = before[before["catalog"] == "erass1"]
     assert erass["id"].iloc[0] in set(live["id"])
+    _assert_counts(held, res)
+
+
+def test_a_change_still_uncommitted_when_a_build_starts_is_picked_up_by_the_next(held):
+    """A build reads only sources changed since the build before began (``updated_at``
+    >= its ``snapshot_at``); an ingest transaction that started earlier and committed
+    during or after that build stamps its rows with its own, earlier start: the
+    snapshot is the start of the oldest transaction running, so the next build sees it."""
+    build_objects(held)
+    with held.connect() as ingest:  # a re-ingest moving the XMM source, not yet committed
+        sid = ingest.execute(sa.text(
+            "SELECT id FROM livecat.xray_source WHERE catalog = 'xmm'")).scalar_one()
+        ingest.execute(sa.text("UPDATE livecat.xray_source SET dec = dec - 1.0, "
+                               "updated_at = now() WHERE id = :i"), {"i": sid})
+        during = build_objects(held)  # does not see it
+        ingest.commit()
+    assert during.incremental and during.n_scope == 0
+    after = build_objects(held)
+    assert after.incremental and after.n_ended >= 1 and after.n_scope >= 1
+    live = _members(held).query("ended_run_id.isna()")
+    assert (live["object_id"] == live.loc[live["source_id"] == sid, "object_id"].iloc[0]
+            ).sum() == 1
+    _assert_counts(held, after)
+    _move(held, "xmm", 1.0)  # back with 3C 273's CSC source, for the tests below
+    back = build_objects(held)
+    assert back.n_scope >= 1
+    _assert_counts(held, back)
 
 
 def test_a_source_moved_within_its_object_is_regrouped_once(held):
@@ -198,3 +237,69 @@ def test_non_csc_sources_are_labelled_with_the_fluxes_they_used(held, tmp_path_f
     assert origin.loc["xmm", "flux_origin"] == "object"
     assert origin.loc["xmm", "flux_catalog"] == "csc" and origin.loc["xmm", "same_object"]
     assert set(origin.index) == {"csc", "xmm"}
+
+
+def _convert_all(engine, **kwargs):
+    from associate import common_flux
+    from associate import object_store
+
+    with engine.begin() as conn:
+        ids = conn.execute(sa.text("SELECT id FROM livecat.xray_source WHERE is_current "
+                                   "ORDER BY id")).scalars().all()
+        run = object_store.create_run(conn, ["csc"], None, {}, "test")
+        res = common_flux.update_common_fluxes(conn, ids, run, **kwargs)
+        rows = conn.execute(sa.text(
+            "SELECT source_id, band, value, value_lo, value_hi, native, from_band, factor, "
+            "model, reason FROM livecat.xray_common_flux WHERE source_id = ANY(:ids) "
+            "ORDER BY source_id, band"), {"ids": ids}).all()
+    return ids, res, rows
+
+
+def test_chunks_converted_ahead_on_a_second_connection_equal_one_pass(held, monkeypatch):
+    """With more than one chunk the reads and conversions run on a reader thread's own
+    connection: the rows written, the counts and the band values equal one chunk's."""
+    from associate import common_flux
+
+    ids, one, rows_one = _convert_all(held, band="b")
+    monkeypatch.setattr(common_flux, "CHUNK", 1)
+    threads = []
+    real = common_flux._convert_chunk
+
+    def spy(conn, chunk):
+        import threading
+        threads.append(threading.current_thread().name)
+        return real(conn, chunk)
+
+    monkeypatch.setattr(common_flux, "_convert_chunk", spy)
+    _, many, rows_many = _convert_all(held, band="b")
+    assert len(ids) >= 3 and len(threads) == len(ids)
+    assert set(threads) == {"livecat-common-flux-reader"}
+    assert rows_many == rows_one and len(rows_one) == 4 * len(ids)
+    assert many.counts == one.counts and many.counts["value"] > 0
+    pd.testing.assert_frame_equal(many.band.sort_values("source_id", ignore_index=True),
+                                  one.band.sort_values("source_id", ignore_index=True))
+
+
+def test_a_failed_chunk_on_the_reader_thread_fails_the_update_and_writes_nothing(
+        held, monkeypatch):
+    from associate import common_flux
+
+    _, _, before = _convert_all(held)
+    monkeypatch.setattr(common_flux, "CHUNK", 1)
+    real, calls = common_flux._convert_chunk, []
+
+    def fail_second(conn, chunk):
+        calls.append(len(chunk))
+        if len(calls) == 2:
+            raise ValueError("bad flux row in the second chunk")
+        return real(conn, chunk)
+
+    monkeypatch.setattr(common_flux, "_convert_chunk", fail_second)
+    with pytest.raises(ValueError, match="second chunk"):
+        _convert_all(held)
+    monkeypatch.setattr(common_flux, "_convert_chunk", real)
+    with held.connect() as conn:
+        after = conn.execute(sa.text(
+            "SELECT source_id, band, value, value_lo, value_hi, native, from_band, factor, "
+            "model, reason FROM livecat.xray_common_flux ORDER BY source_id, band")).all()
+    assert after == before

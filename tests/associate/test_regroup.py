@@ -13,7 +13,7 @@ from associate.neighbourhood import gather_neighbourhood
 from associate.objects import BadSources, Grouping, match_missions
 from associate.regroup import apply_regroup, closure_ids, regroup, scope_ids
 from associate.simulate_missions import SimMission, field_truth, observe
-from associate.skycover import IncompleteNeighbourhood, cover_pixels
+from associate.skycover import NEIGHBOURHOOD_ORDER, IncompleteNeighbourhood, cover_pixels
 from catalog.healpix import radec_to_hpx
 
 MISSIONS_SIM = {"csc": SimMission("csc", 0.45, 0.2), "xmm": SimMission("xmm", 1.0, 0.2),
@@ -209,7 +209,8 @@ def test_gathered_neighbourhood_gives_the_same_update(sky):
     member = _csc_in_multi_object(before)
     after = _move(sky, member["source_id"], 30.0, 10.0)
     changed = [member["source_id"]]
-    nb = gather_neighbourhood(changed, [], before.params, **_stores(before, after, 10))
+    nb = gather_neighbourhood(changed, [], before.params,
+                              **_stores(before, after, NEIGHBOURHOOD_ORDER))
     assert len(nb.sources) < len(after) / 5 and nb.rounds >= 1
     part = Grouping.from_links(nb.links, params=before.params)
     r = regroup(part, nb.sources, changed_ids=changed, region=nb.region,

@@ -110,3 +110,89 @@ def test_0008_downgrade_restores_the_functions_it_replaced(database_factory):
     assert _function_defs(engine) == before
     assert "process_lock" not in _tables(engine)
     engine.dispose()
+
+
+def _common_flux_rows(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(
+            "SELECT source_id, band, value, value_lo, value_hi, native, from_band, "
+            "from_lo_kev, from_hi_kev, factor, coverage, measured_fraction, model, "
+            "extrapolated, reason, run_id FROM livecat.xray_common_flux "
+            "ORDER BY source_id, band")).all()]
+
+
+def test_0012_keeps_the_common_fluxes_through_upgrade_and_downgrade(database_factory):
+    """0011's xray_common_flux rows read the same through 0012's view and come back on a
+    downgrade; the per-band rule (a value or a reason) still holds in the array table."""
+    import pytest
+
+    engine = create_engine(database_factory())
+    migrate.upgrade(engine, "0011_objects")
+    _fill(engine)
+    with engine.begin() as conn:
+        src = conn.execute(sa.text("SELECT id FROM livecat.xray_source")).scalar_one()
+        run = conn.execute(sa.text(
+            "INSERT INTO livecat.object_build_run (catalogs, params) "
+            "VALUES ('{csc}', '{}') RETURNING id")).scalar_one()
+        model = "powerlaw gamma=2 nh=1.723e+20 xsect=mm83 observed"
+        # b native (the CSC row of _fill), s converted from b, m with a reason, h
+        # converted and extrapolated: the columns as associate.common_flux wrote them
+        for band, value, native, from_band, factor, extrap, reason in (
+                ("b", 1.2e-10, True, None, None, False, None),
+                ("s", 4.1e-11, False, "b", 0.34, False, None),
+                ("m", None, False, None, None, False, "upper limit only"),
+                ("h", 3.0e-11, False, "b", 0.25, True, None)):
+            conv = from_band is not None
+            conn.execute(sa.text(
+                "INSERT INTO livecat.xray_common_flux (source_id, band, value, value_lo, "
+                "value_hi, native, from_band, from_lo_kev, from_hi_kev, factor, coverage, "
+                "measured_fraction, model, extrapolated, reason, run_id) VALUES (:s, :band, "
+                ":v, :lo, :hi, :native, :fb, :flo, :fhi, :factor, :cov, :mf, :model, "
+                ":extrap, :reason, :run)"),
+                {"s": src, "band": band, "v": value,
+                 "lo": None if value is None else value * 0.9,
+                 "hi": 2e-12 if value is None else value * 1.1, "native": native,
+                 "fb": from_band, "flo": 0.5 if conv else None, "fhi": 7.0 if conv else None,
+                 "factor": factor, "cov": 1.0 if conv else None, "mf": 0.8 if conv else None,
+                 "model": model if conv else None, "extrap": extrap, "reason": reason,
+                 "run": run})
+    before = _common_flux_rows(engine)
+    assert len(before) == 4
+
+    migrate.upgrade(engine)
+    assert _common_flux_rows(engine) == before
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text(
+            "SELECT model, value, reason FROM livecat.xray_source_common_flux")).one()
+        # arrays over s, m, h, b: m (index 1) has the reason
+        assert stored[0] == model and stored[1][1] is None and stored[2][1] == "upper limit only"
+    with pytest.raises(sa.exc.IntegrityError, match="xray_source_common_flux_valid"):
+        with engine.begin() as conn:  # a band with neither a value nor a reason
+            conn.execute(sa.text("UPDATE livecat.xray_source_common_flux "
+                                 "SET reason[2] = NULL"))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT var_is_lower_limit FROM livecat.xray_object")).all() == []
+
+    migrate.downgrade(engine, "0011_objects")
+    assert _common_flux_rows(engine) == before
+    migrate.upgrade(engine)
+    assert _common_flux_rows(engine) == before
+
+    # the derived rows of a deleted source go with it (a statement trigger, where 0011
+    # had foreign keys ON DELETE CASCADE)
+    with engine.begin() as conn:
+        obj = conn.execute(sa.text(
+            "INSERT INTO livecat.xray_object (ra, dec, catalogs, n_members) "
+            "VALUES (187.27792, 2.05240, '{csc}', 1) RETURNING id")).scalar_one()
+        conn.execute(sa.text(
+            "INSERT INTO livecat.xray_association (object_id, xray_source_id, catalog, "
+            "source_ra, source_dec, started_run_id) VALUES (:o, :s, 'csc', 187.27792, "
+            "2.05240, :r)"), {"o": obj, "s": src, "r": run})
+        assert conn.execute(sa.text("SELECT hpx FROM livecat.xray_object")).scalar() > 0
+        conn.execute(sa.text("DELETE FROM livecat.xray_source"))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT (SELECT count(*) FROM livecat.xray_association) + "
+            "(SELECT count(*) FROM livecat.xray_source_common_flux)")).scalar() == 0
+    engine.dispose()

@@ -78,16 +78,19 @@ def test_by_name_and_through_the_training_set_copy(held):
 
 
 def test_lower_limit_when_the_faintest_flux_is_an_upper_limit(held):
-    """The SQL flag follows catalog.variability's rule on the same member fluxes."""
+    """The stored flag follows catalog.variability's rule on the same member fluxes."""
     csc, _ = _source(held, "csc")
     obj, _, _ = _stored(held)
+    b_band = 4  # xray_source_common_flux arrays run over s, m, h, b
     with held.begin() as conn:
-        old = conn.execute(sa.text("SELECT value, value_lo, value_hi, reason FROM "
-                                   "livecat.xray_common_flux WHERE source_id = :s AND band = 'b'"),
-                           {"s": csc}).one()
+        old = conn.execute(sa.text(
+            f"SELECT value[{b_band}], value_lo[{b_band}], value_hi[{b_band}], "
+            f"reason[{b_band}] FROM livecat.xray_source_common_flux WHERE source_id = :s"),
+            {"s": csc}).one()
         conn.execute(sa.text(
-            "UPDATE livecat.xray_common_flux SET value = NULL, value_lo = NULL, "
-            "value_hi = :hi, reason = 'upper limit only' WHERE source_id = :s AND band = 'b'"),
+            f"UPDATE livecat.xray_source_common_flux SET value[{b_band}] = NULL, "
+            f"value_lo[{b_band}] = NULL, value_hi[{b_band}] = :hi, "
+            f"reason[{b_band}] = 'upper limit only' WHERE source_id = :s"),
             {"s": csc, "hi": float(old[0]) / 2})
         _update_variability(conn, [obj])
         rows = pd.DataFrame(conn.execute(sa.text(
@@ -103,10 +106,12 @@ def test_lower_limit_when_the_faintest_flux_is_an_upper_limit(held):
     finally:
         with held.begin() as conn:
             conn.execute(sa.text(
-                "UPDATE livecat.xray_common_flux SET value = :v, value_lo = :lo, "
-                "value_hi = :hi, reason = :r WHERE source_id = :s AND band = 'b'"),
+                f"UPDATE livecat.xray_source_common_flux SET value[{b_band}] = :v, "
+                f"value_lo[{b_band}] = :lo, value_hi[{b_band}] = :hi, reason[{b_band}] = :r "
+                f"WHERE source_id = :s"),
                 {"s": csc, "v": old[0], "lo": old[1], "hi": old[2], "r": old[3]})
             _update_variability(conn, [obj])
+    assert variability_by_source(held, [csc]).loc[csc, "var_is_lower_limit"] == 0.0
 
 
 XMM_BANDS = {"2": (0.5, 1.0), "3": (1.0, 2.0), "4": (2.0, 4.5), "5": (4.5, 12.0)}
