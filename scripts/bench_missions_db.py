@@ -36,7 +36,9 @@ wrapped):
 
 Checked: after 2, the database's current grouping equals a full
 :func:`associate.objects.match_missions` of its current sources; every current source has
-one current association and four common-band rows; 3 starts and ends nothing.
+one current association and four common-band rows; every association's object exists;
+every current object's stored variability equals one computed afresh from its members'
+stored fluxes; 3 starts and ends nothing.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ STEPS = (("associate.object_store", "current_associations"),
          ("associate.object_build", "update_common_fluxes"),
          ("associate.common_flux", "read_band_fluxes"),
          ("associate.common_flux", "convert_fluxes"),
-         ("associate.common_flux", "_copy_rows"),
+         ("associate.common_flux", "_write_rows"),
          ("associate.object_build", "_objects_of"),
          ("associate.object_build", "_update_variability"))
 
@@ -460,12 +462,49 @@ def check_database(engine, canonical) -> dict:
                       WHERE f.source_id = s.id) <> 4),
                    (SELECT count(*) FROM livecat.xray_object o WHERE o.is_current AND
                     o.n_members <> (SELECT count(*) FROM livecat.xray_association a
-                    WHERE a.object_id = o.id AND a.ended_run_id IS NULL))""")).one()
+                    WHERE a.object_id = o.id AND a.ended_run_id IS NULL)),
+                   (SELECT count(*) FROM livecat.xray_association a WHERE NOT EXISTS (
+                    SELECT 1 FROM livecat.xray_object o WHERE o.id = a.object_id))""")).one()
+        stale = _stale_variability(conn)
     rebuilt = match_missions(sources)
     same = canonical(links).equals(canonical(rebuilt.links))
     return {"same": bool(same), "unassociated": bad[0], "retired_associated": bad[1],
             "without_4_fluxes": bad[2], "wrong_n_members": bad[3],
+            "without_object": bad[4], "stale_variability": stale,
             "n_sources": len(sources), "n_objects": int(links["object_key"].nunique())}
+
+
+def _stale_variability(conn) -> int:
+    """Current objects whose stored variability differs from one computed afresh
+    (:func:`catalog.variability.object_variability`) from their members' stored b-band
+    fluxes: written at the first build with the objects, updated by the later ones."""
+    import sqlalchemy as sa
+
+    from catalog.variability import object_variability
+
+    rows = pd.DataFrame(conn.execute(sa.text("""
+        SELECT a.object_id, f.value, f.value_lo, f.value_hi
+          FROM livecat.xray_association a JOIN livecat.xray_common_flux f
+            ON f.source_id = a.xray_source_id AND f.band = 'b'
+         WHERE a.ended_run_id IS NULL""")).all(),
+        columns=["object_id", "value", "value_lo", "value_hi"])
+    rows[["value", "value_lo", "value_hi"]] = rows[["value", "value_lo", "value_hi"]].astype(
+        float)
+    fresh = object_variability(rows, group_col="object_id", band="b").set_index("object_id")
+    stored = pd.DataFrame(conn.execute(sa.text(
+        "SELECT id, var_ratio, var_sigma, var_is_lower_limit FROM livecat.xray_object "
+        "WHERE is_current")).all(), columns=["object_id", "var_ratio", "var_sigma",
+                                               "lower"]).set_index("object_id")
+    fresh = fresh.reindex(stored.index)
+    bad = np.zeros(len(stored), dtype=bool)
+    for col, other in (("var_ratio", "var_ratio"), ("var_sigma", "var_sigma")):
+        a, b = stored[col].astype(float).to_numpy(), fresh[other].astype(float).to_numpy()
+        bad |= ~(np.isclose(a, b, rtol=1e-9, atol=0) | (np.isnan(a) & np.isnan(b)))
+    measured = fresh["var_ratio"].notna().to_numpy()
+    lower = stored["lower"].to_numpy(dtype=object)
+    bad |= measured & (lower != fresh["var_is_lower_limit"].to_numpy(dtype=object))
+    bad |= ~measured & pd.notna(lower)
+    return int(bad.sum())
 
 
 def prepare(rng, sky: pd.DataFrame, tmpl: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -482,7 +521,7 @@ def prepare(rng, sky: pd.DataFrame, tmpl: dict) -> tuple[pd.DataFrame, pd.DataFr
 
 def _step_rows(results: dict) -> list[tuple]:
     nested = {"links_of", "sources_in_pixels", "read_band_fluxes", "convert_fluxes",
-              "_copy_rows"}
+              "_write_rows"}
     names = [n for _, n in STEPS if any(n in r["calls"] for r in results.values())]
     rows = []
     for name in names:
@@ -566,7 +605,9 @@ def _print_database(results: dict, check: dict, t_check: float, n_changed: int,
         ("  invariants", f"unassociated {check['unassociated']}, retired associated "
                          f"{check['retired_associated']}, without 4 common fluxes "
                          f"{check['without_4_fluxes']}, wrong n_members "
-                         f"{check['wrong_n_members']}", "all 0"),
+                         f"{check['wrong_n_members']}, without object "
+                         f"{check['without_object']}, stale variability "
+                         f"{check['stale_variability']}", "all 0"),
         ("no-change build", f"{none['seconds']:.2f} s",
          f"< 5 s: {none['seconds'] / 5:.2f}x {ok(none['seconds'] < 5)}"),
         ("  started / ended / converted", f"{none['n_started']} / {none['n_ended']} / "
