@@ -145,22 +145,150 @@ class CommonFluxUpdate:
     band: pd.DataFrame | None = None
 
 
+class ConversionAhead:
+    """Read and convert sources' band fluxes in the background, for
+    :func:`update_common_fluxes` to write.
+
+    Two threads: a reader on its own connection (``conn.engine``; plans for the values
+    given, a new snapshot per chunk) reads the chunks of :data:`CHUNK` sources
+    (:func:`read_band_fluxes`), a converter turns them into common-band rows
+    (:func:`catalog.flux_convert.convert_fluxes`), at most two chunks waiting at each
+    step. Reading (PostgreSQL), converting (Python) and the caller's writes then overlap;
+    the build does not change the rows read (``xray_source``, ``xray_source_flux``).
+
+    Parameters
+    ----------
+    conn : Connection
+        The caller's (its engine opens the reader's connection).
+    ids : sequence of int, optional
+        The sources to convert.
+    find_ids : callable, optional
+        Instead of ``ids``: ``find_ids(connection)`` -> the ids, run first by the reader
+        (so that finding them overlaps the caller's work too).
+    """
+
+    def __init__(self, conn: Connection, ids=None, find_ids=None):
+        self._engine = conn.engine
+        self._fixed = None if ids is None else np.unique(np.asarray(list(ids), np.int64))
+        self._find_ids = find_ids
+        self._ids_known = threading.Event()
+        self.ids = self._fixed
+        self._read: queue.Queue = queue.Queue(maxsize=2)
+        self._converted: queue.Queue = queue.Queue(maxsize=2)
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._reader, daemon=True,
+                                          name="livecat-common-flux-reader"),
+                         threading.Thread(target=self._converter, daemon=True,
+                                          name="livecat-common-flux-converter")]
+        for t in self._threads:
+            t.start()
+
+    def _put(self, q: queue.Queue, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def _reader(self) -> None:
+        try:
+            with self._engine.connect() as reader:
+                reader.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+                if self._fixed is None:
+                    self.ids = np.unique(np.asarray(self._find_ids(reader), np.int64))
+                self._ids_known.set()
+                for start in range(0, len(self.ids), CHUNK):
+                    reader.rollback()  # a new snapshot per chunk
+                    reader.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+                    chunk = self.ids[start:start + CHUNK]
+                    if not self._put(self._read, (chunk, *read_band_fluxes(reader, chunk))):
+                        return
+            self._put(self._read, None)
+        except BaseException as exc:  # handed on, raised in the caller's thread
+            self._ids_known.set()
+            self._put(self._read, exc)
+
+    def _converter(self) -> None:
+        try:
+            while True:
+                item = self._read.get()
+                if item is None or isinstance(item, BaseException):
+                    self._put(self._converted, item)
+                    return
+                chunk, sources, fluxes = item
+                if not self._put(self._converted, (chunk, _convert(fluxes, sources))):
+                    return
+        except BaseException as exc:
+            self._put(self._converted, exc)
+
+    def source_ids(self) -> np.ndarray:
+        """The sources converted (waits for ``find_ids``)."""
+        self._ids_known.wait()
+        return self.ids if self.ids is not None else np.zeros(0, np.int64)
+
+    def __iter__(self):
+        """``(chunk ids, convert_fluxes output)`` in order; raises what a thread raised."""
+        try:
+            while True:
+                item = self._converted.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the threads (also when the caller gave up half way)."""
+        self._stop.set()
+        for q in (self._read, self._converted):
+            try:
+                while True:
+                    q.get_nowait()
+            except queue.Empty:
+                pass
+        for t in self._threads:
+            t.join()
+
+
+def _convert(fluxes: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
+    return convert_fluxes(fluxes, sources)
+
+
+@dataclass
+class CommonFluxUpdate:
+    """What :func:`update_common_fluxes` wrote.
+
+    Attributes
+    ----------
+    counts : collections.Counter
+        Values written (``"value"``) and each reason a band has none
+        (``"h: upper limit only"``).
+    band : pandas.DataFrame or None
+        With ``band=``: ``source_id, value, value_lo, value_hi`` of every converted
+        source in that band (NaN where it has no value).
+    """
+
+    counts: Counter = field(default_factory=Counter)
+    band: pd.DataFrame | None = None
+
+
 def update_common_fluxes(conn: Connection, source_ids, run_id: int, progress=None,
                          band: str | None = None) -> CommonFluxUpdate:
     """Replace the common-band fluxes of these sources.
 
-    The sources go in chunks of :data:`CHUNK`. With more than one chunk, the next ones
-    are read and converted on a second connection (a thread: the reads and the
-    conversion overlap this connection's writes, PostgreSQL and Python on their own
-    cores); only this connection writes, inside the caller's transaction. The rows read
-    are the catalogs' (``xray_source``, ``xray_source_flux``), which the build does not
-    change.
+    The reads and conversions run ahead in the background (:class:`ConversionAhead`);
+    only this connection writes, inside the caller's transaction.
 
     Parameters
     ----------
     conn : Connection
         Inside the caller's transaction.
-    source_ids : sequence of int
+    source_ids : sequence of int or ConversionAhead
+        The sources, or their conversion already started.
     run_id : int
         The object build run writing them.
     progress : callable, optional
@@ -172,13 +300,13 @@ def update_common_fluxes(conn: Connection, source_ids, run_id: int, progress=Non
     -------
     CommonFluxUpdate
     """
-    ids = np.unique(np.asarray(list(source_ids), dtype=np.int64))
-    chunks = [ids[start:start + CHUNK] for start in range(0, len(ids), CHUNK)]
+    ahead = (source_ids if isinstance(source_ids, ConversionAhead)
+             else ConversionAhead(conn, ids=source_ids))
     result = CommonFluxUpdate()
     kept = []
     dbapi = conn.connection.dbapi_connection
     done = 0
-    for chunk, out in _converted_chunks(conn, chunks):
+    for chunk, out in ahead:
         conn.execute(sa.text(f"DELETE FROM {SCHEMA}.xray_source_common_flux "
                              f"WHERE source_id = ANY(:ids)"), {"ids": chunk.tolist()})
         if len(out):
@@ -198,52 +326,6 @@ def update_common_fluxes(conn: Connection, source_ids, run_id: int, progress=Non
             {c: np.zeros(0, np.int64 if c == "source_id" else float)
              for c in ("source_id", "value", "value_lo", "value_hi")}))
     return result
-
-
-def _convert_chunk(conn: Connection, chunk: np.ndarray) -> pd.DataFrame:
-    sources, fluxes = read_band_fluxes(conn, chunk)
-    return convert_fluxes(fluxes, sources)
-
-
-def _converted_chunks(conn: Connection, chunks: list):
-    """``(chunk, convert_fluxes output)`` per chunk; after the first, read and converted
-    ahead on a second connection by a thread (at most two chunks waiting)."""
-    if len(chunks) <= 1:
-        for chunk in chunks:
-            yield chunk, _convert_chunk(conn, chunk)
-        return
-    ready: queue.Queue = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def produce():
-        try:
-            with conn.engine.connect() as reader:
-                for chunk in chunks:
-                    if stop.is_set():
-                        return
-                    # (as the build's own connection: plans for the ids given)
-                    reader.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-                    ready.put((chunk, _convert_chunk(reader, chunk)))
-                    reader.rollback()  # (a new snapshot per chunk, as the one-connection path)
-        except BaseException as exc:  # handed to the consumer, raised there
-            ready.put(exc)
-
-    worker = threading.Thread(target=produce, name="livecat-common-flux-reader", daemon=True)
-    worker.start()
-    try:
-        for _ in chunks:
-            item = ready.get()
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                ready.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        worker.join()
 
 
 #: Per-band columns of ``xray_source_common_flux`` by how they are staged.

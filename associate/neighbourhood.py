@@ -34,7 +34,8 @@ import pandas as pd
 
 from associate.objects import LINK_COLUMNS, BadSources
 from associate.regroup import closure_ids, scope_ids
-from associate.skycover import NEIGHBOURHOOD_ORDER, cover_pixels
+from associate.skycover import NEIGHBOURHOOD_ORDER, cover_occupied
+from catalog.healpix import radec_to_hpx
 
 @dataclass
 class Neighbourhood:
@@ -106,13 +107,18 @@ def gather_neighbourhood(changed_ids, retired_ids, params: dict, *, links_of: Ca
     seeds = np.setdiff1d(np.union1d(old, changed), retired)
     radius = params["max_radius_arcsec"]
     known = sources_by_id(seeds)
-    pixels = cover_pixels(known["ra"], known["dec"], radius, order)
+    occupied = np.unique(radec_to_hpx(known["ra"], known["dec"], order))
+    pixels = cover_occupied(occupied, radius, order)
     src = sources_in_pixels(pixels, order)
     for rounds in range(1, max_rounds + 1):
         scope = scope_ids(src, seeds, params)
         in_scope = src[np.isin(src["source_id"].to_numpy(np.int64), scope)]
-        needed = cover_pixels(in_scope["ra"], in_scope["dec"], radius, order)
-        more = np.setdiff1d(needed, pixels)
+        # the cover of the pixels the scope occupies: those covered already are inside
+        # ``pixels``, so only the others' (a query_disc each) can add any
+        now = np.unique(radec_to_hpx(in_scope["ra"], in_scope["dec"], order))
+        more = np.setdiff1d(cover_occupied(np.setdiff1d(now, occupied), radius, order),
+                            pixels)
+        occupied = np.union1d(occupied, now)
         if not len(more):
             links, fetched, _ = _links_closure(links_of, scope, links, fetched)
             return Neighbourhood(src, links, pixels, order, rounds)

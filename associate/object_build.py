@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from associate import object_store as store
-from associate.common_flux import store_conversion_table, update_common_fluxes
+from associate.common_flux import (ConversionAhead, store_conversion_table,
+                                   update_common_fluxes)
 from associate.neighbourhood import gather_neighbourhood
 from associate.objects import Grouping, match_missions
 from associate.regroup import regroup
@@ -101,101 +103,106 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
         since = store.changes_since(conn, cats)
         previous = _previous_params(conn) if store.has_current_associations(conn) else None
         first = full or previous is None
-        region_json = (None if region is None else
-                       {"ra": region.ra, "dec": region.dec,
-                        "radius_arcsec": region.radius_arcsec})
-        if first:
-            sources = store.mission_sources(conn, cats)
-            if region is not None:
-                sources = sources[region.contains(sources["ra"], sources["dec"])]
-            log(f"grouping {len(sources)} sources of {', '.join(cats)}")
-            grouping = match_missions(sources, key_start=store.next_object_id(conn))
-            params = grouping.params
-            run_id = store.create_run(conn, cats, region_json, params, command, snapshot_at)
-            ended_ids = np.intersect1d(store.associated_ids(conn),
-                                       sources["source_id"].to_numpy(np.int64))
-            n_ended = store.end_associations(conn, ended_ids, run_id)
-            # the fluxes first: the objects are then written with their variability
-            to_convert, fluxes = _convert(conn, cats, None, run_id, log,
-                                          band=VARIABILITY_BAND)
-            objects = _with_variability(conn, grouping, fluxes.band)
-            store.insert_objects(conn, objects, run_id)
-            n_started = store.start_associations(conn, grouping.links, run_id)
-            scope, links = sources["source_id"].to_numpy(np.int64), grouping.links
-            n_variable = int(objects["var_ratio"].notna().sum())
-            # other objects whose members' fluxes changed (outside the region)
-            touched = (np.zeros(0, np.int64) if region is None else np.setdiff1d(
-                _objects_of(conn, to_convert), objects["object_key"].to_numpy(np.int64)))
-        else:
-            params = previous
-            new, moved, retired = store.changed_sources(conn, cats, since)
-            changed = np.union1d(new, moved)
-            if region is not None:
-                pos = store.mission_sources(conn, cats, changed)
-                changed = pos.loc[region.contains(pos["ra"], pos["dec"]),
-                                  "source_id"].to_numpy(np.int64)
-            run_id = store.create_run(conn, cats, region_json, params, command, snapshot_at)
-            log(f"{len(new)} new, {len(moved)} moved, {len(retired)} retired sources")
-            n_started = n_ended = 0
-            scope, links, touched = np.zeros(0, np.int64), None, np.zeros(0, np.int64)
-            emptied = affected = np.zeros(0, np.int64)
-            before = (0, 0)
-            if len(changed) or len(retired):
-                nb = gather_neighbourhood(
-                    changed, retired, params,
-                    links_of=lambda ids: store.links_of(conn, ids),
-                    sources_by_id=lambda ids: store.mission_sources(conn, cats, ids),
-                    sources_in_pixels=lambda pix, order: store.sources_in_pixels(
-                        conn, cats, pix, order))
-                res = regroup(Grouping.from_links(nb.links, params=params), nb.sources,
-                              changed_ids=changed, retired_ids=retired, region=nb.region,
-                              next_key=store.next_object_id(conn))
-                emptied = res.ended["object_key"].to_numpy(np.int64)
-                affected = np.union1d(emptied, res.updated["object_key"].to_numpy(np.int64))
-                before = store.object_counts(conn, affected)
-                n_ended = store.end_associations(conn, res.ended["source_id"], run_id)
-                status = res.updated["status"]
-                store.insert_objects(conn, res.updated[status == "new"], run_id)
-                store.update_objects(conn, res.updated[status == "changed"], run_id)
-                n_started = store.start_associations(conn, res.started, run_id)
-                store.confirm_positions(conn, np.setdiff1d(
-                    np.intersect1d(moved, changed), res.started["source_id"].to_numpy(np.int64)))
-                scope, links = res.scope, res.grouping.links
-                touched = res.updated["object_key"].to_numpy(np.int64)
-        store.retire_empty_objects(conn, run_id, None if first else emptied)
-        if first:
-            n_variable += _update_variability(conn, touched)
-        else:
-            to_convert, fluxes = _convert(conn, cats, since, run_id, log)
-            touched = np.union1d(touched, _objects_of(conn, to_convert))
-            n_variable = _update_variability(conn, touched)
-        prev = None if first or since is None else store.previous_counts(conn, run_id)
-        if prev is None or region is not None:
-            counts = conn.execute(sa.text(f"""
-                SELECT count(*), count(*) FILTER (WHERE n_members > 1)
-                  FROM {SCHEMA}.xray_object WHERE is_current""")).one()
-            n_sources = int(conn.execute(sa.text(
-                f"SELECT count(*) FROM {SCHEMA}.xray_source WHERE is_current "
-                f"AND catalog = ANY(:c)"), {"c": cats}).scalar_one())
-        else:
-            # the previous full-sky build's counts and what this one changed: it left
-            # every current source with one current association (n_sources), and only
-            # the objects it inserted, updated or emptied can have changed
-            after = store.object_counts(conn, affected)
-            counts = (prev["n_objects"] + after[0] - before[0],
-                      prev["n_multi"] + after[1] - before[1])
-            n_sources = prev["n_sources"] + n_started - n_ended
-        n_ambiguous = int(links["ambiguous"].sum()) if links is not None and len(links) else 0
-        out = BuildSummary(run_id=run_id, incremental=not first, n_sources=n_sources,
-                           n_scope=len(scope), n_objects=int(counts[0]),
-                           n_started=n_started, n_ended=n_ended, n_ambiguous=n_ambiguous,
-                           n_multi=int(counts[1]), n_variable=n_variable,
-                           fluxes=fluxes.counts)
-        out.seconds = time.monotonic() - started
-        store.finish_run(conn, run_id, {
-            "n_sources": n_sources, "n_objects": out.n_objects, "n_multi": out.n_multi,
-            "n_started": n_started,
-            "n_ended": n_ended, "n_ambiguous": n_ambiguous, "seconds": out.seconds})
+        # the sources' fluxes are read and converted in the background meanwhile
+        ahead = ConversionAhead(conn, find_ids=lambda reader: _needs_conversion(
+            reader, cats, None if first else since))
+        with closing(ahead):
+            region_json = (None if region is None else
+                           {"ra": region.ra, "dec": region.dec,
+                            "radius_arcsec": region.radius_arcsec})
+            if first:
+                sources = store.mission_sources(conn, cats)
+                if region is not None:
+                    sources = sources[region.contains(sources["ra"], sources["dec"])]
+                log(f"grouping {len(sources)} sources of {', '.join(cats)}")
+                grouping = match_missions(sources, key_start=store.next_object_id(conn))
+                params = grouping.params
+                run_id = store.create_run(conn, cats, region_json, params, command, snapshot_at)
+                ended_ids = np.intersect1d(store.associated_ids(conn),
+                                           sources["source_id"].to_numpy(np.int64))
+                n_ended = store.end_associations(conn, ended_ids, run_id)
+                # the fluxes first: the objects are then written with their variability
+                to_convert, fluxes = _convert(conn, ahead, run_id, log,
+                                              band=VARIABILITY_BAND)
+                objects = _with_variability(conn, grouping, fluxes.band)
+                store.insert_objects(conn, objects, run_id)
+                n_started = store.start_associations(conn, grouping.links, run_id)
+                scope, links = sources["source_id"].to_numpy(np.int64), grouping.links
+                n_variable = int(objects["var_ratio"].notna().sum())
+                # other objects whose members' fluxes changed (outside the region)
+                touched = (np.zeros(0, np.int64) if region is None else np.setdiff1d(
+                    _objects_of(conn, to_convert), objects["object_key"].to_numpy(np.int64)))
+            else:
+                params = previous
+                new, moved, retired = store.changed_sources(conn, cats, since)
+                changed = np.union1d(new, moved)
+                if region is not None:
+                    pos = store.mission_sources(conn, cats, changed)
+                    changed = pos.loc[region.contains(pos["ra"], pos["dec"]),
+                                      "source_id"].to_numpy(np.int64)
+                run_id = store.create_run(conn, cats, region_json, params, command, snapshot_at)
+                log(f"{len(new)} new, {len(moved)} moved, {len(retired)} retired sources")
+                n_started = n_ended = 0
+                scope, links, touched = np.zeros(0, np.int64), None, np.zeros(0, np.int64)
+                emptied = affected = np.zeros(0, np.int64)
+                before = (0, 0)
+                if len(changed) or len(retired):
+                    nb = gather_neighbourhood(
+                        changed, retired, params,
+                        links_of=lambda ids: store.links_of(conn, ids),
+                        sources_by_id=lambda ids: store.mission_sources(conn, cats, ids),
+                        sources_in_pixels=lambda pix, order: store.sources_in_pixels(
+                            conn, cats, pix, order))
+                    res = regroup(Grouping.from_links(nb.links, params=params), nb.sources,
+                                  changed_ids=changed, retired_ids=retired, region=nb.region,
+                                  next_key=store.next_object_id(conn))
+                    emptied = res.ended["object_key"].to_numpy(np.int64)
+                    affected = np.union1d(emptied, res.updated["object_key"].to_numpy(np.int64))
+                    before = store.object_counts(conn, affected)
+                    n_ended = store.end_associations(conn, res.ended["source_id"], run_id)
+                    status = res.updated["status"]
+                    store.insert_objects(conn, res.updated[status == "new"], run_id)
+                    store.update_objects(conn, res.updated[status == "changed"], run_id)
+                    n_started = store.start_associations(conn, res.started, run_id)
+                    store.confirm_positions(conn, np.setdiff1d(
+                        np.intersect1d(moved, changed),
+                        res.started["source_id"].to_numpy(np.int64)))
+                    scope, links = res.scope, res.grouping.links
+                    touched = res.updated["object_key"].to_numpy(np.int64)
+            store.retire_empty_objects(conn, run_id, None if first else emptied)
+            if first:
+                n_variable += _update_variability(conn, touched)
+            else:
+                to_convert, fluxes = _convert(conn, ahead, run_id, log)
+                touched = np.union1d(touched, _objects_of(conn, to_convert))
+                n_variable = _update_variability(conn, touched)
+            prev = None if first or since is None else store.previous_counts(conn, run_id)
+            if prev is None or region is not None:
+                counts = conn.execute(sa.text(f"""
+                    SELECT count(*), count(*) FILTER (WHERE n_members > 1)
+                      FROM {SCHEMA}.xray_object WHERE is_current""")).one()
+                n_sources = int(conn.execute(sa.text(
+                    f"SELECT count(*) FROM {SCHEMA}.xray_source WHERE is_current "
+                    f"AND catalog = ANY(:c)"), {"c": cats}).scalar_one())
+            else:
+                # the previous full-sky build's counts and what this one changed: it left
+                # every current source with one current association (n_sources), and only
+                # the objects it inserted, updated or emptied can have changed
+                after = store.object_counts(conn, affected)
+                counts = (prev["n_objects"] + after[0] - before[0],
+                          prev["n_multi"] + after[1] - before[1])
+                n_sources = prev["n_sources"] + n_started - n_ended
+            n_ambiguous = int(links["ambiguous"].sum()) if links is not None and len(links) else 0
+            out = BuildSummary(run_id=run_id, incremental=not first, n_sources=n_sources,
+                               n_scope=len(scope), n_objects=int(counts[0]),
+                               n_started=n_started, n_ended=n_ended, n_ambiguous=n_ambiguous,
+                               n_multi=int(counts[1]), n_variable=n_variable,
+                               fluxes=fluxes.counts)
+            out.seconds = time.monotonic() - started
+            store.finish_run(conn, run_id, {
+                "n_sources": n_sources, "n_objects": out.n_objects, "n_multi": out.n_multi,
+                "n_started": n_started,
+                "n_ended": n_ended, "n_ambiguous": n_ambiguous, "seconds": out.seconds})
     return out
 
 
@@ -209,16 +216,17 @@ def _previous_params(conn) -> dict | None:
     return dict(row) if row else None
 
 
-def _convert(conn, cats: list[str], since, run_id: int, log, band: str | None = None):
+def _convert(conn, ahead: ConversionAhead, run_id: int, log, band: str | None = None):
     """The conversion table (first time), then the common-band fluxes of the sources
-    that need them (:func:`_needs_conversion`); returns their ids and the
+    that need them (``ahead``: :func:`_needs_conversion`, read and converted in the
+    background); returns their ids and the
     :class:`associate.common_flux.CommonFluxUpdate`."""
     if not conn.execute(sa.text(
             f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.band_conversion)")).scalar():
         store_conversion_table(conn)
-    to_convert = _needs_conversion(conn, cats, since)
+    to_convert = ahead.source_ids()
     log(f"converting the fluxes of {len(to_convert)} sources to the CSC bands")
-    return to_convert, update_common_fluxes(conn, to_convert, run_id, band=band)
+    return to_convert, update_common_fluxes(conn, ahead, run_id, band=band)
 
 
 def _with_variability(conn, grouping: Grouping, converted: pd.DataFrame) -> pd.DataFrame:

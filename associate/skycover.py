@@ -39,8 +39,17 @@ def cover_pixels(ra, dec, radius_arcsec: float, order: int = NEIGHBOURHOOD_ORDER
     ra = np.asarray(ra, dtype=float)
     if not len(ra):
         return np.zeros(0, dtype=np.int64)
+    return cover_occupied(np.unique(radec_to_hpx(ra, dec, order)), radius_arcsec, order)
+
+
+def cover_occupied(occupied, radius_arcsec: float, order: int = NEIGHBOURHOOD_ORDER
+                   ) -> np.ndarray:
+    """:func:`cover_pixels` of positions given by the pixels at ``order`` they occupy (the
+    cover of a union of pixels is the union of their covers)."""
+    occupied = np.asarray(occupied, dtype=np.int64)
+    if not len(occupied):
+        return np.zeros(0, dtype=np.int64)
     nside = 2 ** order
-    occupied = np.unique(radec_to_hpx(ra, dec, order))
     reach = radius_arcsec / ARCSEC_PER_RAD + MAX_PIXRAD[order]
     vecs = np.column_stack(hp.pix2vec(nside, occupied, nest=True))
     found = [hp.query_disc(nside, v, reach, inclusive=True, nest=True) for v in vecs]

@@ -256,50 +256,60 @@ def _convert_all(engine, **kwargs):
 
 
 def test_chunks_converted_ahead_on_a_second_connection_equal_one_pass(held, monkeypatch):
-    """With more than one chunk the reads and conversions run on a reader thread's own
-    connection: the rows written, the counts and the band values equal one chunk's."""
+    """The reads run on a reader thread's own connection and the conversions on a
+    converter thread, chunk by chunk: the rows written, the counts and the band values
+    equal one chunk's."""
+    import threading
+
     from associate import common_flux
 
     ids, one, rows_one = _convert_all(held, band="b")
     monkeypatch.setattr(common_flux, "CHUNK", 1)
     threads = []
-    real = common_flux._convert_chunk
+    real_read, real_convert = common_flux.read_band_fluxes, common_flux._convert
 
-    def spy(conn, chunk):
-        import threading
-        threads.append(threading.current_thread().name)
-        return real(conn, chunk)
+    def read_spy(conn, chunk):
+        threads.append(("read", threading.current_thread().name))
+        return real_read(conn, chunk)
 
-    monkeypatch.setattr(common_flux, "_convert_chunk", spy)
+    def convert_spy(fluxes, sources):
+        threads.append(("convert", threading.current_thread().name))
+        return real_convert(fluxes, sources)
+
+    monkeypatch.setattr(common_flux, "read_band_fluxes", read_spy)
+    monkeypatch.setattr(common_flux, "_convert", convert_spy)
     _, many, rows_many = _convert_all(held, band="b")
-    assert len(ids) >= 3 and len(threads) == len(ids)
-    assert set(threads) == {"livecat-common-flux-reader"}
+    assert len(ids) >= 3 and len(threads) == 2 * len(ids)
+    assert set(threads) == {("read", "livecat-common-flux-reader"),
+                            ("convert", "livecat-common-flux-converter")}
     assert rows_many == rows_one and len(rows_one) == 4 * len(ids)
     assert many.counts == one.counts and many.counts["value"] > 0
     pd.testing.assert_frame_equal(many.band.sort_values("source_id", ignore_index=True),
                                   one.band.sort_values("source_id", ignore_index=True))
 
 
-def test_a_failed_chunk_on_the_reader_thread_fails_the_update_and_writes_nothing(
+def test_a_failed_chunk_on_the_converter_thread_fails_the_update_and_writes_nothing(
         held, monkeypatch):
     from associate import common_flux
 
     _, _, before = _convert_all(held)
     monkeypatch.setattr(common_flux, "CHUNK", 1)
-    real, calls = common_flux._convert_chunk, []
+    real, calls = common_flux._convert, []
 
-    def fail_second(conn, chunk):
-        calls.append(len(chunk))
+    def fail_second(fluxes, sources):
+        calls.append(len(sources))
         if len(calls) == 2:
             raise ValueError("bad flux row in the second chunk")
-        return real(conn, chunk)
+        return real(fluxes, sources)
 
-    monkeypatch.setattr(common_flux, "_convert_chunk", fail_second)
+    monkeypatch.setattr(common_flux, "_convert", fail_second)
     with pytest.raises(ValueError, match="second chunk"):
         _convert_all(held)
-    monkeypatch.setattr(common_flux, "_convert_chunk", real)
+    monkeypatch.setattr(common_flux, "_convert", real)
     with held.connect() as conn:
         after = conn.execute(sa.text(
             "SELECT source_id, band, value, value_lo, value_hi, native, from_band, factor, "
             "model, reason FROM livecat.xray_common_flux ORDER BY source_id, band")).all()
     assert after == before
+    assert not [t for t in __import__("threading").enumerate()
+                if t.name.startswith("livecat-common-flux")]
