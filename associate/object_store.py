@@ -388,14 +388,19 @@ def write_variability(conn: Connection, var: pd.DataFrame) -> None:
 def links_of(conn: Connection, ids) -> pd.DataFrame:
     """Current association rows (``Grouping.links`` columns) of these sources and of every
     member of their objects."""
+    # per object a probe of the object_id index (OFFSET 0 keeps it a per-row subquery:
+    # as an IN the planner hashes the objects and scans every association, 0.35 s at
+    # the catalogs' real sizes for the objects of 9,000 sources)
     rows = conn.execute(sa.text(f"""
-        SELECT xray_source_id AS source_id, object_id AS object_key, catalog,
-               linked_source_id, separation_arcsec, n_sigma, ambiguous, alternatives
-          FROM {SCHEMA}.xray_association
-         WHERE ended_run_id IS NULL AND object_id IN (
-               SELECT object_id FROM {SCHEMA}.xray_association
-                WHERE ended_run_id IS NULL AND xray_source_id = ANY(:ids))
-         ORDER BY xray_source_id"""), {"ids": [int(i) for i in ids]}).all()
+        SELECT a.xray_source_id AS source_id, a.object_id AS object_key, a.catalog,
+               a.linked_source_id, a.separation_arcsec, a.n_sigma, a.ambiguous,
+               a.alternatives
+          FROM (SELECT DISTINCT c.object_id FROM {SCHEMA}.xray_association c
+                 WHERE c.ended_run_id IS NULL AND c.xray_source_id = ANY(:ids)) o
+         CROSS JOIN LATERAL (SELECT * FROM {SCHEMA}.xray_association x
+                              WHERE x.object_id = o.object_id AND x.ended_run_id IS NULL
+                             OFFSET 0) a
+         ORDER BY a.xray_source_id"""), {"ids": [int(i) for i in ids]}).all()
     frame = pd.DataFrame(rows, columns=["source_id", "object_key", "catalog",
                                         "linked_source_id", "separation_arcsec", "n_sigma",
                                         "ambiguous", "alternatives"])
