@@ -127,24 +127,6 @@ def _read_rows(conn: Connection, ids: list) -> tuple[pd.DataFrame, pd.DataFrame]
     return sources, fluxes
 
 
-@dataclass
-class CommonFluxUpdate:
-    """What :func:`update_common_fluxes` wrote.
-
-    Attributes
-    ----------
-    counts : collections.Counter
-        Values written (``"value"``) and each reason a band has none
-        (``"h: upper limit only"``).
-    band : pandas.DataFrame or None
-        With ``band=``: ``source_id, value, value_lo, value_hi`` of every converted
-        source in that band (NaN where it has no value).
-    """
-
-    counts: Counter = field(default_factory=Counter)
-    band: pd.DataFrame | None = None
-
-
 class ConversionAhead:
     """Read and convert sources' band fluxes in the background, for
     :func:`update_common_fluxes` to write.
