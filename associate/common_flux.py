@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from catalog.bands import COMMON_BANDS, MISSION_BANDS
+from catalog.engine import plan_for_values
 from catalog.flux_convert import convert_fluxes, reason_code
 from catalog.flux_plan import conversion_table
 from catalog.pgcopy import decode_array, read_columns, stage_columns
@@ -177,13 +178,13 @@ class ConversionAhead:
     def _reader(self) -> None:
         try:
             with self._engine.connect() as reader:
-                reader.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+                plan_for_values(reader)
                 if self._fixed is None:
                     self.ids = np.unique(np.asarray(self._find_ids(reader), np.int64))
                 self._ids_known.set()
                 for start in range(0, len(self.ids), CHUNK):
                     reader.rollback()  # a new snapshot per chunk
-                    reader.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+                    plan_for_values(reader)
                     chunk = self.ids[start:start + CHUNK]
                     if not self._put(self._read, (chunk, *read_band_fluxes(reader, chunk))):
                         return

@@ -36,6 +36,7 @@ from associate.regroup import regroup
 from associate.store import xray_catalogs
 from catalog.bands import COMMON_BANDS
 from catalog.coords import Region
+from catalog.engine import plan_for_values
 from catalog.locks import hold_lock
 from catalog.pgcopy import read_columns
 from catalog.settings import SCHEMA
@@ -93,11 +94,7 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
         hold_lock(conn.connection.dbapi_connection.cursor(), "objects", wait=False,
                   busy_message="another `livecat objects build` is running; try again "
                                "when it has finished")
-        # plans for the values given: livecat's sessions plan prepared statements
-        # generically (catalog.engine), and a generic plan of "updated_at >= $1" or
-        # "id = ANY($1)" guesses a third of the table and scans it (0.6 s against 0.03 s
-        # for the changes since the last build at the catalogs' real sizes)
-        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+        plan_for_values(conn)
         snapshot_at = store.snapshot_time(conn)
         cats = xray_catalogs(conn, list(dict.fromkeys(catalogs)) if catalogs else None)
         since = store.changes_since(conn, cats)

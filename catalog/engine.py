@@ -20,6 +20,21 @@ from .settings import SCHEMA, Settings
 SESSION_OPTIONS = f"-c search_path={SCHEMA},public -c jit=off -c plan_cache_mode=force_generic_plan"
 
 
+def plan_for_values(conn) -> None:
+    """Plan this transaction's statements for the values they are given, not
+    generically (:data:`SESSION_OPTIONS`): for bulk work whose best plan depends on them.
+    A generic plan of ``updated_at >= $1`` or ``id = ANY($1)`` guesses a third of the
+    table and scans it (0.6 s against 0.03 s for the sources changed since the last
+    object build at the catalogs' real sizes).
+
+    Parameters
+    ----------
+    conn : sqlalchemy.engine.Connection
+        Inside a transaction (``SET LOCAL``: it ends with it).
+    """
+    conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 def resolve_url(settings: Settings) -> str:
     """Return the database URL livecat uses: the configured one or the embedded server's."""
     if settings.database_url:
