@@ -201,7 +201,7 @@ class ConversionAhead:
                     self._put(self._converted, item)
                     return
                 chunk, sources, fluxes = item
-                if not self._put(self._converted, (chunk, _convert(fluxes, sources))):
+                if not self._put(self._converted, (chunk, convert_fluxes(fluxes, sources))):
                     return
         except BaseException as exc:
             self._put(self._converted, exc)
@@ -235,10 +235,6 @@ class ConversionAhead:
                 pass
         for t in self._threads:
             t.join()
-
-
-def _convert(fluxes: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
-    return convert_fluxes(fluxes, sources)
 
 
 @dataclass

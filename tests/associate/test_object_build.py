@@ -266,7 +266,7 @@ def test_chunks_converted_ahead_on_a_second_connection_equal_one_pass(held, monk
     ids, one, rows_one = _convert_all(held, band="b")
     monkeypatch.setattr(common_flux, "CHUNK", 1)
     threads = []
-    real_read, real_convert = common_flux.read_band_fluxes, common_flux._convert
+    real_read, real_convert = common_flux.read_band_fluxes, common_flux.convert_fluxes
 
     def read_spy(conn, chunk):
         threads.append(("read", threading.current_thread().name))
@@ -277,7 +277,7 @@ def test_chunks_converted_ahead_on_a_second_connection_equal_one_pass(held, monk
         return real_convert(fluxes, sources)
 
     monkeypatch.setattr(common_flux, "read_band_fluxes", read_spy)
-    monkeypatch.setattr(common_flux, "_convert", convert_spy)
+    monkeypatch.setattr(common_flux, "convert_fluxes", convert_spy)
     _, many, rows_many = _convert_all(held, band="b")
     assert len(ids) >= 3 and len(threads) == 2 * len(ids)
     assert set(threads) == {("read", "livecat-common-flux-reader"),
@@ -294,7 +294,7 @@ def test_a_failed_chunk_on_the_converter_thread_fails_the_update_and_writes_noth
 
     _, _, before = _convert_all(held)
     monkeypatch.setattr(common_flux, "CHUNK", 1)
-    real, calls = common_flux._convert, []
+    real, calls = common_flux.convert_fluxes, []
 
     def fail_second(fluxes, sources):
         calls.append(len(sources))
@@ -302,10 +302,10 @@ def test_a_failed_chunk_on_the_converter_thread_fails_the_update_and_writes_noth
             raise ValueError("bad flux row in the second chunk")
         return real(fluxes, sources)
 
-    monkeypatch.setattr(common_flux, "_convert", fail_second)
+    monkeypatch.setattr(common_flux, "convert_fluxes", fail_second)
     with pytest.raises(ValueError, match="second chunk"):
         _convert_all(held)
-    monkeypatch.setattr(common_flux, "_convert", real)
+    monkeypatch.setattr(common_flux, "convert_fluxes", real)
     with held.connect() as conn:
         after = conn.execute(sa.text(
             "SELECT source_id, band, value, value_lo, value_hi, native, from_band, factor, "
