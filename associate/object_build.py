@@ -97,7 +97,8 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
         plan_for_values(conn)
         snapshot_at = store.snapshot_time(conn)
         cats = xray_catalogs(conn, list(dict.fromkeys(catalogs)) if catalogs else None)
-        since = store.changes_since(conn, cats)
+        last = store.last_full_build(conn, cats)
+        since = None if last is None else last["snapshot_at"]
         previous = _previous_params(conn) if store.has_current_associations(conn) else None
         first = full or previous is None
         # the sources' fluxes are read and converted in the background meanwhile
@@ -173,8 +174,9 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
                 to_convert, fluxes = _convert(conn, ahead, run_id, log)
                 touched = np.union1d(touched, _objects_of(conn, to_convert))
                 n_variable = _update_variability(conn, touched)
-            prev = None if first or since is None else store.previous_counts(conn, run_id)
-            if prev is None or region is not None:
+            prev = None if first else last
+            if prev is None or region is not None or None in (
+                    prev["n_sources"], prev["n_objects"], prev["n_multi"]):
                 counts = conn.execute(sa.text(f"""
                     SELECT count(*), count(*) FILTER (WHERE n_members > 1)
                       FROM {SCHEMA}.xray_object WHERE is_current""")).one()
@@ -273,7 +275,7 @@ def _stored_band_fluxes(conn, source_ids) -> pd.DataFrame:
 def _needs_conversion(conn, catalogs: list[str], since=None) -> np.ndarray:
     """Current sources without common-band fluxes converted since they last changed (a
     run converted what changed before its ``snapshot_at``); with ``since``
-    (:func:`associate.object_store.changes_since`) only those changed since then."""
+    (:func:`associate.object_store.last_full_build`) only those changed since then."""
     recent = "" if since is None else "AND s.updated_at >= %(since)s"
     return np.sort(read_columns(conn.connection.dbapi_connection, f"""
         SELECT s.id FROM {SCHEMA}.xray_source s

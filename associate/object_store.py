@@ -101,27 +101,19 @@ def snapshot_time(conn: Connection):
                                    WHERE backend_type = 'client backend')) END""")).scalar()
 
 
-def changes_since(conn: Connection, catalogs: list[str]):
-    """The time after which changes of ``catalogs`` may be unseen by the object build: the
-    ``snapshot_at`` of the latest build when it covered the whole sky and the same
-    catalogs (every change before it was then grouped and converted); else None (compare
-    every source)."""
+def last_full_build(conn: Connection, catalogs: list[str]) -> dict | None:
+    """The latest build when it covered the whole sky and these same catalogs, so that
+    every change before its ``snapshot_at`` was grouped and converted: its
+    ``snapshot_at`` (changes of ``catalogs`` at or after it may be unseen) and its counts
+    (``n_sources``, ``n_objects``, ``n_multi``; None where not recorded). None otherwise
+    (no build, a region, other catalogs, no snapshot): compare every source."""
     row = conn.execute(sa.text(
-        f"SELECT snapshot_at, region, catalogs FROM {SCHEMA}.object_build_run "
-        f"ORDER BY id DESC LIMIT 1")).first()
-    if row is None or row.snapshot_at is None or row.region is not None \
-            or sorted(row.catalogs) != sorted(catalogs):
+        f"SELECT snapshot_at, region, catalogs, n_sources, n_objects, n_multi "
+        f"FROM {SCHEMA}.object_build_run ORDER BY id DESC LIMIT 1")).mappings().first()
+    if row is None or row["snapshot_at"] is None or row["region"] is not None \
+            or sorted(row["catalogs"]) != sorted(catalogs):
         return None
-    return row.snapshot_at
-
-
-def previous_counts(conn: Connection, run_id: int) -> dict | None:
-    """``n_sources``, ``n_objects``, ``n_multi`` of the build before run ``run_id`` (None
-    when it has none)."""
-    row = conn.execute(sa.text(
-        f"SELECT n_sources, n_objects, n_multi FROM {SCHEMA}.object_build_run "
-        f"WHERE id < :run ORDER BY id DESC LIMIT 1"), {"run": int(run_id)}).mappings().first()
-    return None if row is None or any(v is None for v in row.values()) else dict(row)
+    return {k: row[k] for k in ("snapshot_at", "n_sources", "n_objects", "n_multi")}
 
 
 def object_counts(conn: Connection, object_ids) -> tuple[int, int]:
@@ -144,8 +136,9 @@ def changed_sources(conn: Connection, catalogs: list[str],
     conn : Connection
     catalogs : list of str
     since : datetime, optional
-        :func:`changes_since`: only sources with ``updated_at`` at or after it can have
-        changed (read through the ``updated_at`` index); None: compare every source.
+        :func:`last_full_build`'s ``snapshot_at``: only sources with ``updated_at`` at
+        or after it can have changed (read through the ``updated_at`` index); None:
+        compare every source.
 
     Returns
     -------
