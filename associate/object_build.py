@@ -262,14 +262,23 @@ def _no_variability_where_unmeasured(var: pd.DataFrame) -> pd.DataFrame:
 def _stored_band_fluxes(conn, source_ids) -> pd.DataFrame:
     """``source_id, value, value_lo, value_hi`` in :data:`VARIABILITY_BAND` of these
     sources' stored common-band fluxes (those that have them)."""
+    return _band_fluxes(conn, "f.source_id", f"JOIN {SCHEMA}.xray_source_common_flux f "
+                        f"ON f.source_id = t.id", source_ids)
+
+
+def _band_fluxes(conn, key: str, joins: str, ids) -> pd.DataFrame:
+    """``key`` (a qualified column: ``f.source_id``, ``a.object_id``; named without its
+    table) and ``value, value_lo, value_hi`` in :data:`VARIABILITY_BAND` (NaN: none) of
+    the stored common-band fluxes ``f`` that ``joins`` reaches from the ids given
+    (``t.id``)."""
     i = COMMON_BANDS.index(VARIABILITY_BAND) + 1  # the arrays run over COMMON_BANDS
+    column = key.rsplit(".", 1)[-1]
     return pd.DataFrame(read_columns(conn.connection.dbapi_connection, f"""
-        SELECT f.source_id, coalesce(f.value[{i}], 'NaN'), coalesce(f.value_lo[{i}], 'NaN'),
-               coalesce(f.value_hi[{i}], 'NaN')
-          FROM unnest(CAST(%(ids)s AS bigint[])) AS t(id)
-          JOIN {SCHEMA}.xray_source_common_flux f ON f.source_id = t.id""",
-        {"source_id": "int64", "value": "float64", "value_lo": "float64",
-         "value_hi": "float64"}, {"ids": [int(x) for x in source_ids]}))
+        SELECT {key}, coalesce(f.value[{i}], 'NaN'),
+               coalesce(f.value_lo[{i}], 'NaN'), coalesce(f.value_hi[{i}], 'NaN')
+          FROM unnest(CAST(%(ids)s AS bigint[])) AS t(id) {joins}""",
+        {column: "int64", "value": "float64", "value_lo": "float64",
+         "value_hi": "float64"}, {"ids": [int(x) for x in ids]}))
 
 
 def _needs_conversion(conn, catalogs: list[str], since=None) -> np.ndarray:
@@ -298,15 +307,11 @@ def _update_variability(conn, object_ids) -> int:
     """Recompute the variability of these objects from their members' fluxes."""
     if not len(object_ids):
         return 0
-    i = COMMON_BANDS.index(VARIABILITY_BAND) + 1  # the arrays run over COMMON_BANDS
-    frame = pd.DataFrame(read_columns(conn.connection.dbapi_connection, f"""
-        SELECT a.object_id, coalesce(f.value[{i}], 'NaN'), coalesce(f.value_lo[{i}], 'NaN'),
-               coalesce(f.value_hi[{i}], 'NaN')
-          FROM unnest(CAST(%(ids)s AS bigint[])) AS t(id)
-          JOIN {SCHEMA}.xray_association a ON a.object_id = t.id AND a.ended_run_id IS NULL
-          JOIN {SCHEMA}.xray_source_common_flux f ON f.source_id = a.xray_source_id""",
-        {"object_id": "int64", "value": "float64", "value_lo": "float64",
-         "value_hi": "float64"}, {"ids": [int(i) for i in object_ids]}))
+    frame = _band_fluxes(
+        conn, "a.object_id",
+        f"JOIN {SCHEMA}.xray_association a ON a.object_id = t.id AND a.ended_run_id IS NULL "
+        f"JOIN {SCHEMA}.xray_source_common_flux f ON f.source_id = a.xray_source_id",
+        object_ids)
     var = (object_variability(frame, group_col="object_id", band=VARIABILITY_BAND)
            if len(frame) else pd.DataFrame(columns=["object_id", *VARIABILITY_COLUMNS]))
     var = _no_variability_where_unmeasured(pd.DataFrame(
