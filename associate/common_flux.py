@@ -152,10 +152,9 @@ class ConversionAhead:
 
     def __init__(self, conn: Connection, ids=None, find_ids=None):
         self._engine = conn.engine
-        self._fixed = None if ids is None else np.unique(np.asarray(list(ids), np.int64))
         self._find_ids = find_ids
         self._ids_known = threading.Event()
-        self.ids = self._fixed
+        self.ids = None if ids is None else np.unique(np.asarray(list(ids), np.int64))
         self._read: queue.Queue = queue.Queue(maxsize=2)
         self._converted: queue.Queue = queue.Queue(maxsize=2)
         self._stop = threading.Event()
@@ -179,7 +178,7 @@ class ConversionAhead:
         try:
             with self._engine.connect() as reader:
                 plan_for_values(reader)
-                if self._fixed is None:
+                if self._find_ids is not None:
                     self.ids = np.unique(np.asarray(self._find_ids(reader), np.int64))
                 self._ids_known.set()
                 for start in range(0, len(self.ids), CHUNK):
