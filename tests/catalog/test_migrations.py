@@ -196,3 +196,30 @@ def test_0012_keeps_the_common_fluxes_through_upgrade_and_downgrade(database_fac
             "SELECT (SELECT count(*) FROM livecat.xray_association) + "
             "(SELECT count(*) FROM livecat.xray_source_common_flux)")).scalar() == 0
     engine.dispose()
+
+
+def _neighbourhood_read_plan(engine) -> str:
+    """The plan of a read of positions by ``hpx`` range (the neighbourhood read of an
+    incremental object build), with scans other than an index's ruled out."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        conn.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
+        return "\n".join(conn.execute(sa.text(
+            "EXPLAIN SELECT id, catalog, ra, dec, pos_err_arcsec FROM livecat.xray_source "
+            "WHERE hpx BETWEEN 1000 AND 2000 AND is_current")).scalars())
+
+
+def test_0013_the_hpx_index_covers_the_positions(database_factory):
+    """After 0013 the positions of the sources in a range of pixels are read from the
+    ``hpx`` index alone; its downgrade restores the plain index (the table is then read
+    for them)."""
+    engine = create_engine(database_factory())
+    migrate.upgrade(engine)
+    _fill(engine)
+    assert "Index Only Scan using xray_source_hpx" in _neighbourhood_read_plan(engine)
+    migrate.downgrade(engine, "0012_object_build_storage")
+    plan = _neighbourhood_read_plan(engine)
+    assert "Index Scan using xray_source_hpx" in plan and "Index Only" not in plan
+    migrate.upgrade(engine)
+    assert "Index Only Scan using xray_source_hpx" in _neighbourhood_read_plan(engine)
+    engine.dispose()
