@@ -57,6 +57,7 @@ from ingest.runs import (LoadResult, check_invariants, open_release, record_fail
 from ingest.staging import (FluxStager, Progress, create_flux_staging, create_staging,
                             enlarge_temp_buffers, stage_chunk)
 from ingest.upsert import check_taxonomy, insert_new, replace_fluxes, upsert_compared
+from ingest.vacuum import vacuum_loaded
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ def ingest_transaction(engine: Engine, failed_runs: Callable[[], list[tuple]],
     :func:`load_in_transaction` works on). On any failure the transaction rolls back,
     every run named by ``failed_runs()`` - ``(catalog, version, LoadResult or None)`` -
     is recorded as failed in a transaction of its own, and driver errors are re-raised
-    as SQLAlchemy's (what the CLI reports in one line).
+    as SQLAlchemy's (what the CLI reports in one line). After a commit, the tables a load
+    writes are vacuumed and analysed (:func:`ingest.vacuum.vacuum_loaded`).
     """
     try:
         with engine.connect() as conn, conn.begin():
@@ -125,6 +127,7 @@ def ingest_transaction(engine: Engine, failed_runs: Callable[[], list[tuple]],
         if isinstance(exc, psycopg.Error):
             raise sa.exc.DBAPIError(None, None, exc) from exc
         raise
+    vacuum_loaded(engine)
 
 
 def load_catalog(engine: Engine, catalog: str, normalized, *, version: str,

@@ -368,6 +368,29 @@ def test_xray_fluxes_replaced_only_when_changed(clean_tables):
     assert [f["value"] for f in prev] == [2e-14]
 
 
+def _visibility(engine) -> tuple:
+    with engine.connect() as conn:
+        return tuple(conn.execute(sa.text(
+            "SELECT relpages, relallvisible, reltuples FROM pg_class "
+            "WHERE oid = 'livecat.xray_source'::regclass")).one())
+
+
+def test_a_load_leaves_its_tables_vacuumed_and_analysed(clean_tables):
+    """A new release of an unchanged catalog still rewrites every row (the new
+    ``last_release_id``); after the load every page of ``xray_source`` is all-visible
+    again, so index-only scans stay on the index, and the statistics count its rows
+    (:func:`ingest.vacuum.vacuum_loaded`)."""
+    engine = clean_tables
+    rows = [{"native_id": f"S{i}", "ra": 100.0 + i * 0.01, "dec": -30.0,
+             "pos_err_arcsec": 0.5, "extra": {"note": "x" * 200}} for i in range(300)]
+    fl = [flux(f"S{i}", 1e-14) for i in range(300)]
+    load.load_catalog(engine, "xt", xray(rows, fl), version="1")
+    again = load.load_catalog(engine, "xt", xray(rows, fl), version="2")
+    assert again.n_unchanged == 300
+    pages, visible, tuples = _visibility(engine)
+    assert pages > 1 and visible == pages and tuples == 300
+
+
 def test_partial_load_retires_nothing(clean_tables):
     engine = clean_tables
     rows = [{"native_id": f"S{i}", "ra": 50.0 + i, "dec": 5.0, "pos_err_arcsec": 1.0}
