@@ -22,11 +22,12 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from catalog import idsets
 from catalog.bands import COMMON_BANDS, MISSION_BANDS
 from catalog.engine import plan_for_values
 from catalog.flux_convert import convert_fluxes, reason_code
 from catalog.flux_plan import conversion_table
-from catalog.pgcopy import decode_array, read_columns, stage_columns
+from catalog.pgcopy import bigint_array, decode_array, read_columns, stage_columns
 from catalog.settings import SCHEMA
 
 FLUX_COLUMNS = ("source_id", "band", "kind", "band_lo_kev", "band_hi_kev", "value",
@@ -43,7 +44,7 @@ def read_band_fluxes(conn: Connection, source_ids) -> tuple[pd.DataFrame, pd.Dat
     read row by row, for :func:`catalog.flux_convert.convert_fluxes` to name it), the
     fluxes with :func:`_read_flux_arrays`: no per-row Python work.
     """
-    ids = [int(i) for i in source_ids]
+    ids = bigint_array(source_ids)
     dbapi = conn.connection.dbapi_connection
     cats = list(MISSION_BANDS)
     src = read_columns(dbapi, f"""
@@ -60,7 +61,7 @@ def read_band_fluxes(conn: Connection, source_ids) -> tuple[pd.DataFrame, pd.Dat
     return sources, _read_flux_arrays(dbapi, ids)
 
 
-def _read_flux_arrays(dbapi, ids: list) -> pd.DataFrame:
+def _read_flux_arrays(dbapi, ids: str) -> pd.DataFrame:
     """The ``xray_flux`` rows of these sources, from their ``xray_source_flux`` arrays.
 
     A catalog's sources share a few layouts (the band, kind and edge arrays): each
@@ -115,15 +116,18 @@ def _read_flux_arrays(dbapi, ids: list) -> pd.DataFrame:
     return pd.DataFrame(out)[list(FLUX_COLUMNS)]
 
 
-def _read_rows(conn: Connection, ids: list) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`read_band_fluxes` row by row, names as stored."""
+def _read_rows(conn: Connection, ids: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`read_band_fluxes` row by row, names as stored (``ids``:
+    :func:`catalog.pgcopy.bigint_array`)."""
     sources = pd.DataFrame(conn.execute(sa.text(
         f"SELECT id AS source_id, catalog, ra, dec, nh_gal_cm2 AS nh_cm2 "
-        f"FROM {SCHEMA}.xray_source WHERE id = ANY(:ids) ORDER BY id"), {"ids": ids}).all(),
+        f"FROM {SCHEMA}.xray_source WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id"),
+        {"ids": ids}).all(),
         columns=["source_id", "catalog", "ra", "dec", "nh_cm2"])
     fluxes = pd.DataFrame(conn.execute(sa.text(
         f"SELECT {', '.join(FLUX_COLUMNS)} FROM {SCHEMA}.xray_flux "
-        f"WHERE source_id = ANY(:ids)"), {"ids": ids}).all(), columns=list(FLUX_COLUMNS))
+        f"WHERE source_id = ANY(CAST(:ids AS bigint[]))"), {"ids": ids}).all(),
+        columns=list(FLUX_COLUMNS))
     sources["nh_cm2"] = sources["nh_cm2"].astype(float)
     return sources, fluxes
 
@@ -154,7 +158,7 @@ class ConversionAhead:
         self._engine = conn.engine
         self._find_ids = find_ids
         self._ids_known = threading.Event()
-        self.ids = None if ids is None else np.unique(np.asarray(list(ids), np.int64))
+        self.ids = None if ids is None else idsets.unique(ids)
         self._read: queue.Queue = queue.Queue(maxsize=2)
         self._converted: queue.Queue = queue.Queue(maxsize=2)
         self._stop = threading.Event()
@@ -179,7 +183,7 @@ class ConversionAhead:
             with self._engine.connect() as reader:
                 plan_for_values(reader)
                 if self._find_ids is not None:
-                    self.ids = np.unique(np.asarray(self._find_ids(reader), np.int64))
+                    self.ids = idsets.unique(self._find_ids(reader))
                 self._ids_known.set()
                 for start in range(0, len(self.ids), CHUNK):
                     reader.rollback()  # a new snapshot per chunk
@@ -286,7 +290,8 @@ def update_common_fluxes(conn: Connection, source_ids, run_id: int, progress=Non
     done = 0
     for chunk, out in ahead:
         conn.execute(sa.text(f"DELETE FROM {SCHEMA}.xray_source_common_flux "
-                             f"WHERE source_id = ANY(:ids)"), {"ids": chunk.tolist()})
+                             f"WHERE source_id = ANY(CAST(:ids AS bigint[]))"),
+                     {"ids": bigint_array(chunk)})
         if len(out):
             _write_rows(dbapi, out, int(run_id))
             reasons = out["reason"].dropna()

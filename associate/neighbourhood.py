@@ -35,6 +35,7 @@ import pandas as pd
 from associate.objects import LINK_COLUMNS, BadSources
 from associate.regroup import closure_ids, scope_ids
 from associate.skycover import NEIGHBOURHOOD_ORDER, cover_occupied
+from catalog import idsets
 from catalog.healpix import radec_to_hpx
 
 @dataclass
@@ -58,15 +59,15 @@ def _links_closure(links_of: Callable, start: np.ndarray, links: pd.DataFrame,
     """Fetch link rows until the closure of ``start`` is fully loaded."""
     todo = start
     while True:
-        todo = np.setdiff1d(todo, fetched)
+        todo = idsets.difference(todo, fetched)
         if len(todo):
             got = links_of(todo)
             if len(got):  # (an empty frame would make the columns object dtype)
                 links = pd.concat([links, got], ignore_index=True) if len(links) else got
-            fetched = np.union1d(fetched, np.union1d(todo, got["source_id"].to_numpy(
-                np.int64) if len(got) else todo[:0]))
+            fetched = idsets.union(fetched, idsets.union(
+                todo, got["source_id"].to_numpy(np.int64) if len(got) else todo[:0]))
         reach = closure_ids(links, start)
-        todo = np.setdiff1d(reach, fetched)
+        todo = idsets.difference(reach, fetched)
         if not len(todo):
             links = links.drop_duplicates("source_id", ignore_index=True)
             return links, fetched, reach
@@ -99,31 +100,31 @@ def gather_neighbourhood(changed_ids, retired_ids, params: dict, *, links_of: Ca
         ``sources`` and ``links`` for ``regroup(previous=Grouping.from_links(links,
         params=params), sources, ..., region=nb.region)``.
     """
-    changed = np.unique(np.asarray(list(changed_ids), dtype=np.int64))
-    retired = np.unique(np.asarray(list(retired_ids), dtype=np.int64))
+    changed = idsets.unique(changed_ids)
+    retired = idsets.unique(retired_ids)
     empty = pd.DataFrame(columns=LINK_COLUMNS)
-    links, fetched, old = _links_closure(links_of, np.union1d(changed, retired), empty,
+    links, fetched, old = _links_closure(links_of, idsets.union(changed, retired), empty,
                                          np.zeros(0, dtype=np.int64))
-    seeds = np.setdiff1d(np.union1d(old, changed), retired)
+    seeds = idsets.difference(idsets.union(old, changed), retired)
     radius = params["max_radius_arcsec"]
     known = sources_by_id(seeds)
-    occupied = np.unique(radec_to_hpx(known["ra"], known["dec"], order))
+    occupied = idsets.unique(radec_to_hpx(known["ra"], known["dec"], order))
     pixels = cover_occupied(occupied, radius, order)
     src = sources_in_pixels(pixels, order)
     for rounds in range(1, max_rounds + 1):
         scope = scope_ids(src, seeds, params)
-        in_scope = src[np.isin(src["source_id"].to_numpy(np.int64), scope)]
+        in_scope = src[idsets.member(src["source_id"].to_numpy(np.int64), scope)]
         # the cover of the pixels the scope occupies: those covered already are inside
         # ``pixels``, so only the others' (a query_disc each) can add any
-        now = np.unique(radec_to_hpx(in_scope["ra"], in_scope["dec"], order))
-        more = np.setdiff1d(cover_occupied(np.setdiff1d(now, occupied), radius, order),
+        now = idsets.unique(radec_to_hpx(in_scope["ra"], in_scope["dec"], order))
+        more = idsets.difference(cover_occupied(idsets.difference(now, occupied), radius, order),
                             pixels)
-        occupied = np.union1d(occupied, now)
+        occupied = idsets.union(occupied, now)
         if not len(more):
             links, fetched, _ = _links_closure(links_of, scope, links, fetched)
             return Neighbourhood(src, links, pixels, order, rounds)
         # only the pixels not read yet: a pixel holds the same sources at every read
         src = pd.concat([src, sources_in_pixels(more, order)], ignore_index=True)
-        pixels = np.union1d(pixels, more)
+        pixels = idsets.union(pixels, more)
     raise BadSources(f"the neighbourhood of the change still grew after {max_rounds} "
                      f"reads of the sky: a full build is cheaper")

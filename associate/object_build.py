@@ -34,11 +34,12 @@ from associate.neighbourhood import gather_neighbourhood
 from associate.objects import Grouping, match_missions
 from associate.regroup import regroup
 from associate.store import xray_catalogs
+from catalog import idsets
 from catalog.bands import COMMON_BANDS
 from catalog.coords import Region
 from catalog.engine import plan_for_values
 from catalog.locks import hold_lock
-from catalog.pgcopy import read_columns
+from catalog.pgcopy import bigint_array, read_columns
 from catalog.settings import SCHEMA
 from catalog.variability import object_variability
 
@@ -116,7 +117,7 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
                 grouping = match_missions(sources, key_start=store.next_object_id(conn))
                 params = grouping.params
                 run_id = store.create_run(conn, cats, region_json, params, command, snapshot_at)
-                ended_ids = np.intersect1d(store.associated_ids(conn),
+                ended_ids = idsets.intersection(store.associated_ids(conn),
                                            sources["source_id"].to_numpy(np.int64))
                 n_ended = store.end_associations(conn, ended_ids, run_id)
                 # the fluxes first: the objects are then written with their variability
@@ -128,12 +129,12 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
                 scope, links = sources["source_id"].to_numpy(np.int64), grouping.links
                 n_variable = int(objects["var_ratio"].notna().sum())
                 # other objects whose members' fluxes changed (outside the region)
-                touched = (np.zeros(0, np.int64) if region is None else np.setdiff1d(
+                touched = (np.zeros(0, np.int64) if region is None else idsets.difference(
                     _objects_of(conn, to_convert), objects["object_key"].to_numpy(np.int64)))
             else:
                 params = previous
                 new, moved, retired = store.changed_sources(conn, cats, since)
-                changed = np.union1d(new, moved)
+                changed = idsets.union(new, moved)
                 if region is not None:
                     pos = store.mission_sources(conn, cats, changed)
                     changed = pos.loc[region.contains(pos["ra"], pos["dec"]),
@@ -155,15 +156,15 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
                                   changed_ids=changed, retired_ids=retired, region=nb.region,
                                   next_key=store.next_object_id(conn))
                     emptied = res.ended["object_key"].to_numpy(np.int64)
-                    affected = np.union1d(emptied, res.updated["object_key"].to_numpy(np.int64))
+                    affected = idsets.union(emptied, res.updated["object_key"].to_numpy(np.int64))
                     before = store.object_counts(conn, affected)
                     n_ended = store.end_associations(conn, res.ended["source_id"], run_id)
                     status = res.updated["status"]
                     store.insert_objects(conn, res.updated[status == "new"], run_id)
                     store.update_objects(conn, res.updated[status == "changed"], run_id)
                     n_started = store.start_associations(conn, res.started, run_id)
-                    store.confirm_positions(conn, np.setdiff1d(
-                        np.intersect1d(moved, changed),
+                    store.confirm_positions(conn, idsets.difference(
+                        idsets.intersection(moved, changed),
                         res.started["source_id"].to_numpy(np.int64)))
                     scope, links = res.scope, res.grouping.links
                     touched = res.updated["object_key"].to_numpy(np.int64)
@@ -172,7 +173,7 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
                 n_variable += _update_variability(conn, touched)
             else:
                 to_convert, fluxes = _convert(conn, ahead, run_id, log)
-                touched = np.union1d(touched, _objects_of(conn, to_convert))
+                touched = idsets.union(touched, _objects_of(conn, to_convert))
                 n_variable = _update_variability(conn, touched)
             prev = None if first else last
             if prev is None or region is not None or None in (
@@ -235,8 +236,8 @@ def _with_variability(conn, grouping: Grouping, converted: pd.DataFrame) -> pd.D
     stored ones."""
     members = grouping.links[["source_id", "object_key"]]
     ids = members["source_id"].to_numpy(np.int64)
-    stored = _stored_band_fluxes(conn, np.setdiff1d(ids, converted["source_id"].to_numpy(
-        np.int64)))
+    stored = _stored_band_fluxes(conn, idsets.difference(
+        ids, converted["source_id"].to_numpy(np.int64)))
     fluxes = pd.concat([converted, stored], ignore_index=True) if len(stored) else converted
     frame = members.merge(fluxes, on="source_id", how="inner")
     var = (object_variability(frame, group_col="object_key", band=VARIABILITY_BAND)
@@ -278,7 +279,7 @@ def _band_fluxes(conn, key: str, joins: str, ids) -> pd.DataFrame:
                coalesce(f.value_lo[{i}], 'NaN'), coalesce(f.value_hi[{i}], 'NaN')
           FROM unnest(CAST(%(ids)s AS bigint[])) AS t(id) {joins}""",
         {column: "int64", "value": "float64", "value_lo": "float64",
-         "value_hi": "float64"}, {"ids": [int(x) for x in ids]}))
+         "value_hi": "float64"}, {"ids": bigint_array(ids)}))
 
 
 def _needs_conversion(conn, catalogs: list[str], since=None) -> np.ndarray:
@@ -299,8 +300,8 @@ def _needs_conversion(conn, catalogs: list[str], since=None) -> np.ndarray:
 def _objects_of(conn, source_ids) -> np.ndarray:
     return np.asarray(conn.execute(sa.text(
         f"SELECT DISTINCT object_id FROM {SCHEMA}.xray_association "
-        f"WHERE ended_run_id IS NULL AND xray_source_id = ANY(:ids)"),
-        {"ids": [int(i) for i in source_ids]}).scalars().all(), dtype=np.int64)
+        f"WHERE ended_run_id IS NULL AND xray_source_id = ANY(CAST(:ids AS bigint[]))"),
+        {"ids": bigint_array(source_ids)}).scalars().all(), dtype=np.int64)
 
 
 def _update_variability(conn, object_ids) -> int:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from catalog.healpix import merge_pixels, radec_to_hpx
 from catalog.output import jsonable
-from catalog.pgcopy import read_columns, stage_columns
+from catalog.pgcopy import bigint_array, read_columns, stage_columns
 from catalog.settings import SCHEMA, login_name
 
 SOURCE_COLUMNS = ("source_id", "catalog", "ra", "dec", "pos_err_arcsec")
@@ -56,7 +56,7 @@ def mission_sources(conn: Connection, catalogs: list[str], ids=None) -> pd.DataF
     if ids is None:
         return _read_sources(conn, "true", {"cats": list(catalogs)})
     return _read_sources(conn, "s.id = ANY(CAST(%(ids)s AS bigint[]))",
-                         {"cats": list(catalogs), "ids": [int(i) for i in ids]})
+                         {"cats": list(catalogs), "ids": bigint_array(ids)})
 
 
 def has_current_associations(conn: Connection) -> bool:
@@ -123,7 +123,7 @@ def object_counts(conn: Connection, object_ids) -> tuple[int, int]:
                count(*) FILTER (WHERE o.is_current AND o.n_members > 1)
           FROM unnest(CAST(:ids AS bigint[])) AS t(id)
           JOIN {SCHEMA}.xray_object o ON o.id = t.id"""),
-        {"ids": [int(i) for i in object_ids]}).one()
+        {"ids": bigint_array(object_ids)}).one()
     return int(n), int(multi)
 
 
@@ -176,7 +176,8 @@ def confirm_positions(conn: Connection, source_ids) -> int:
            SET source_ra = s.ra, source_dec = s.dec, source_err_arcsec = s.pos_err_arcsec
           FROM {SCHEMA}.xray_source s
          WHERE s.id = a.xray_source_id AND a.ended_run_id IS NULL
-           AND a.xray_source_id = ANY(:ids)"""), {"ids": [int(i) for i in source_ids]})
+           AND a.xray_source_id = ANY(CAST(:ids AS bigint[]))"""),
+        {"ids": bigint_array(source_ids)})
     return int(res.rowcount)
 
 
@@ -296,8 +297,8 @@ def end_associations(conn: Connection, source_ids, run_id: int) -> int:
                      WHERE r.catalog = s.catalog) END
           FROM {SCHEMA}.xray_source s
          WHERE s.id = a.xray_source_id AND a.ended_run_id IS NULL
-           AND a.xray_source_id = ANY(:ids)"""),
-        {"run": int(run_id), "ids": [int(i) for i in source_ids]})
+           AND a.xray_source_id = ANY(CAST(:ids AS bigint[]))"""),
+        {"run": int(run_id), "ids": bigint_array(source_ids)})
     return int(res.rowcount)
 
 
@@ -346,14 +347,13 @@ def start_associations(conn: Connection, links: pd.DataFrame, run_id: int) -> in
 def retire_empty_objects(conn: Connection, run_id: int, object_ids=None) -> int:
     """Objects left without a current member stop being current: every object, or only
     these (the objects whose associations this run ended)."""
-    only = "" if object_ids is None else "AND o.id = ANY(:ids)"
+    only = "" if object_ids is None else "AND o.id = ANY(CAST(:ids AS bigint[]))"
     res = conn.execute(sa.text(f"""
         UPDATE {SCHEMA}.xray_object o SET is_current = false, updated_run_id = :run
          WHERE o.is_current {only} AND NOT EXISTS (
                SELECT 1 FROM {SCHEMA}.xray_association a
                 WHERE a.object_id = o.id AND a.ended_run_id IS NULL)"""),
-        {"run": int(run_id), "ids": [] if object_ids is None else
-         [int(i) for i in object_ids]})
+        {"run": int(run_id), "ids": bigint_array([] if object_ids is None else object_ids)})
     return int(res.rowcount)
 
 
@@ -389,11 +389,12 @@ def links_of(conn: Connection, ids) -> pd.DataFrame:
                a.linked_source_id, a.separation_arcsec, a.n_sigma, a.ambiguous,
                a.alternatives
           FROM (SELECT DISTINCT c.object_id FROM {SCHEMA}.xray_association c
-                 WHERE c.ended_run_id IS NULL AND c.xray_source_id = ANY(:ids)) o
+                 WHERE c.ended_run_id IS NULL
+                   AND c.xray_source_id = ANY(CAST(:ids AS bigint[]))) o
          CROSS JOIN LATERAL (SELECT * FROM {SCHEMA}.xray_association x
                               WHERE x.object_id = o.object_id AND x.ended_run_id IS NULL
                              OFFSET 0) a
-         ORDER BY a.xray_source_id"""), {"ids": [int(i) for i in ids]}).all()
+         ORDER BY a.xray_source_id"""), {"ids": bigint_array(ids)}).all()
     frame = pd.DataFrame(rows, columns=["source_id", "object_key", "catalog",
                                         "linked_source_id", "separation_arcsec", "n_sigma",
                                         "ambiguous", "alternatives"])
@@ -412,8 +413,8 @@ def sources_in_pixels(conn: Connection, catalogs: list[str], pixels, order: int)
     table per range)."""
     ranges = merge_pixels(np.asarray(pixels, dtype=np.int64), int(order))
     return _read_sources(
-        conn, "true", {"cats": list(catalogs), "lo": ranges[:, 0].tolist(),
-                       "hi": ranges[:, 1].tolist()},
+        conn, "true", {"cats": list(catalogs), "lo": bigint_array(ranges[:, 0]),
+                       "hi": bigint_array(ranges[:, 1])},
         source=f"unnest(CAST(%(lo)s AS bigint[]), CAST(%(hi)s AS bigint[])) AS r(lo, hi) "
                f"CROSS JOIN LATERAL (SELECT x.id, x.catalog, x.ra, x.dec, x.pos_err_arcsec, "
                f"x.is_current FROM {SCHEMA}.xray_source x "

@@ -46,6 +46,7 @@ from associate.objects import (LINK_COLUMNS, OBJECT_COLUMNS, BadSources, Groupin
 from associate.skycover import check_region
 from associate.candidates import unit_vectors
 from associate.xpairs import candidate_pairs
+from catalog import idsets
 
 #: Separations (arcsec) and n_sigma that differ by less than this are the same.
 TOLERANCE = 1e-9
@@ -83,8 +84,7 @@ class Regrouping:
 
 
 def _ids(values) -> np.ndarray:
-    return np.unique(np.asarray(list(values) if not isinstance(values, np.ndarray)
-                                else values, dtype=np.int64))
+    return idsets.unique(values)
 
 
 def closure_ids(links: pd.DataFrame, ids) -> np.ndarray:
@@ -112,16 +112,16 @@ def closure_ids(links: pd.DataFrame, ids) -> np.ndarray:
     alt_to = np.fromiter((a["source_id"] for r in np.flatnonzero(lens) for a in alts[r]),
                          dtype=np.int64, count=int(lens.sum()))
     # one graph: sources joined to their object's node and to their alternatives
-    nodes = np.unique(np.concatenate([sid, alt_to, start]))
-    keys = np.unique(key)
+    nodes = idsets.unique(np.concatenate([sid, alt_to, start]))
+    keys = idsets.unique(key)
     rows = np.concatenate([np.searchsorted(nodes, sid), np.searchsorted(nodes, alt_from)])
     cols = np.concatenate([len(nodes) + np.searchsorted(keys, key),
                            np.searchsorted(nodes, alt_to)])
     size = len(nodes) + len(keys)
     graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(size, size))
     _, label = connected_components(graph, directed=False)
-    hit = np.unique(label[np.searchsorted(nodes, start)])
-    return nodes[np.isin(label[:len(nodes)], hit)]
+    hit = idsets.unique(label[np.searchsorted(nodes, start)])
+    return nodes[idsets.member(label[:len(nodes)], hit)]
 
 
 def scope_ids(sources: pd.DataFrame, seeds, params: dict) -> np.ndarray:
@@ -150,8 +150,8 @@ def scope_ids(sources: pd.DataFrame, seeds, params: dict) -> np.ndarray:
                        shape=(n, n))
     _, label = connected_components(graph, directed=False)
     ids = src["source_id"].to_numpy()
-    hit = np.unique(label[np.isin(ids, _ids(seeds))])
-    return ids[np.isin(label, hit)]
+    hit = idsets.unique(label[idsets.member(ids, _ids(seeds))])
+    return ids[idsets.member(label, hit)]
 
 
 def _params(previous: dict, catalogs, n_sigma, floors, max_radius_arcsec) -> dict:
@@ -330,30 +330,30 @@ def regroup(previous, sources: pd.DataFrame, *, changed_ids=(), retired_ids=(),
                      n_sigma, floors, max_radius_arcsec)
     ids = src["source_id"].to_numpy()
     changed, retired = _ids(changed_ids), _ids(retired_ids)
-    for bad, what in ((np.intersect1d(changed, retired), "both changed and retired"),
-                      (np.intersect1d(retired, ids), "retired but still in sources"),
-                      (np.setdiff1d(changed, ids), "changed but not in sources")):
+    for bad, what in ((idsets.intersection(changed, retired), "both changed and retired"),
+                      (idsets.intersection(retired, ids), "retired but still in sources"),
+                      (idsets.difference(changed, ids), "changed but not in sources")):
         if len(bad):
             raise BadSources(f"source(s) {bad[:10].tolist()} are {what}")
-    seeds = np.setdiff1d(np.union1d(closure_ids(links, np.union1d(changed, retired)),
-                                    changed), retired)
-    missing = np.setdiff1d(seeds, ids)
+    seeds = idsets.difference(
+        idsets.union(closure_ids(links, idsets.union(changed, retired)), changed), retired)
+    missing = idsets.difference(seeds, ids)
     if len(missing):
         raise BadSources(f"source(s) {missing[:10].tolist()} were linked to the changed "
                          f"sources but are neither in sources nor retired: load them")
     scope = scope_ids(src, seeds, params)
     if region is not None:
-        check_region(src[np.isin(ids, scope)], region, params["max_radius_arcsec"])
-    prev = links[np.isin(links["source_id"].to_numpy(np.int64), np.union1d(scope, retired))]
-    inside = np.isin(links["object_key"].to_numpy(np.int64),
-                     np.unique(prev["object_key"].to_numpy(np.int64)))
-    split = np.setdiff1d(links["source_id"].to_numpy(np.int64)[inside],
-                         np.union1d(scope, retired))
+        check_region(src[idsets.member(ids, scope)], region, params["max_radius_arcsec"])
+    kept = idsets.union(scope, retired)
+    prev = links[idsets.member(links["source_id"].to_numpy(np.int64), kept)]
+    inside = idsets.member(links["object_key"].to_numpy(np.int64),
+                           prev["object_key"].to_numpy(np.int64))
+    split = idsets.difference(links["source_id"].to_numpy(np.int64)[inside], kept)
     if len(split):
         raise BadSources(f"previous objects of the scope also hold source(s) "
                          f"{split[:10].tolist()} outside it: sources lacks part of the "
                          f"neighbourhood, or previous is not the grouping of it")
-    sol = associate_sources(src[np.isin(ids, scope)].reset_index(drop=True), params)
+    sol = associate_sources(src[idsets.member(ids, scope)].reset_index(drop=True), params)
     prev_key = pd.Series(prev["object_key"].to_numpy(np.int64),
                          index=prev["source_id"].to_numpy(np.int64))
     pk = prev_key.reindex(sol.src["source_id"].to_numpy()).fillna(-1).to_numpy(np.int64)
@@ -369,14 +369,14 @@ def regroup(previous, sources: pd.DataFrame, *, changed_ids=(), retired_ids=(),
 
 def apply_regroup(previous: Grouping, regrouping: Regrouping) -> Grouping:
     """The whole grouping after ``regrouping``: ``previous`` with the scope replaced."""
-    gone = np.union1d(regrouping.scope, regrouping.retired)
-    links = previous.links[~np.isin(previous.links["source_id"].to_numpy(np.int64), gone)]
+    gone = idsets.union(regrouping.scope, regrouping.retired)
+    links = previous.links[~idsets.member(previous.links["source_id"].to_numpy(np.int64), gone)]
     links = pd.concat([links, regrouping.grouping.links], ignore_index=True)
     links = links.sort_values("source_id", kind="stable", ignore_index=True)
-    drop = np.union1d(regrouping.updated["object_key"].to_numpy(np.int64),
-                      regrouping.grouping.objects["object_key"].to_numpy(np.int64))
-    objects = previous.objects[~np.isin(previous.objects["object_key"].to_numpy(np.int64),
-                                        drop)]
+    drop = idsets.union(regrouping.updated["object_key"].to_numpy(np.int64),
+                        regrouping.grouping.objects["object_key"].to_numpy(np.int64))
+    objects = previous.objects[~idsets.member(
+        previous.objects["object_key"].to_numpy(np.int64), drop)]
     objects = pd.concat([objects, regrouping.grouping.objects], ignore_index=True)
     objects = objects.sort_values("object_key", kind="stable", ignore_index=True)
     return Grouping.from_links(links, objects, regrouping.grouping.params)

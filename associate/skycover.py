@@ -14,6 +14,7 @@ import pandas as pd
 
 from associate.objects import BadSources
 from associate.candidates import ARCSEC_PER_RAD
+from catalog import idsets
 from catalog.healpix import MAX_PIXRAD, radec_to_hpx
 
 #: HEALPix order of the pixels a neighbourhood is read in (nside 2048, ~1.7' pixels): at
@@ -39,7 +40,7 @@ def cover_pixels(ra, dec, radius_arcsec: float, order: int = NEIGHBOURHOOD_ORDER
     ra = np.asarray(ra, dtype=float)
     if not len(ra):
         return np.zeros(0, dtype=np.int64)
-    return cover_occupied(np.unique(radec_to_hpx(ra, dec, order)), radius_arcsec, order)
+    return cover_occupied(idsets.unique(radec_to_hpx(ra, dec, order)), radius_arcsec, order)
 
 
 def cover_occupied(occupied, radius_arcsec: float, order: int = NEIGHBOURHOOD_ORDER
@@ -53,7 +54,7 @@ def cover_occupied(occupied, radius_arcsec: float, order: int = NEIGHBOURHOOD_OR
     reach = radius_arcsec / ARCSEC_PER_RAD + MAX_PIXRAD[order]
     vecs = np.column_stack(hp.pix2vec(nside, occupied, nest=True))
     found = [hp.query_disc(nside, v, reach, inclusive=True, nest=True) for v in vecs]
-    return np.unique(np.concatenate(found)).astype(np.int64)
+    return idsets.unique(np.concatenate(found))
 
 
 def check_region(sources: pd.DataFrame, region: tuple, radius_arcsec: float) -> None:
@@ -61,7 +62,7 @@ def check_region(sources: pd.DataFrame, region: tuple, radius_arcsec: float) -> 
     the discs of ``radius_arcsec`` around ``sources``."""
     pixels, order = region
     needed = cover_pixels(sources["ra"], sources["dec"], radius_arcsec, order)
-    outside = np.setdiff1d(needed, np.asarray(pixels, dtype=np.int64))
+    outside = idsets.difference(needed, np.asarray(pixels, dtype=np.int64))
     if len(outside):
         raise IncompleteNeighbourhood(
             f"the scope reaches {len(outside)} HEALPix pixel(s) (order {order}) outside "

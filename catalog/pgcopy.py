@@ -79,6 +79,21 @@ def stage_columns(dbapi_conn, table: str, columns: Mapping[str, np.ndarray]) -> 
     copy_columns(dbapi_conn, table, columns)
 
 
+def bigint_array(values) -> str:
+    """``values`` (integers) as the text of a PostgreSQL ``bigint[]``, ``{1,2,3}``, for a
+    parameter cast in the query (``CAST(%(ids)s AS bigint[])``).
+
+    psycopg adapts a Python list element by element (about 1.7 microseconds each: a
+    neighbourhood read of 70,000 pixel ranges spent 0.24 s there); this text is built by
+    numpy and ``str.join`` and parsed by the server in a few milliseconds.
+    """
+    ints = np.asarray(values, dtype=np.int64)
+    if ints.ndim != 1:
+        raise ValueError(f"bigint_array: expected a one-dimensional sequence, got shape "
+                         f"{ints.shape}")
+    return "{" + ",".join(map(str, ints.tolist())) + "}"
+
+
 def read_columns(dbapi_conn, query: str, columns: Mapping[str, str],
                  params: Mapping | None = None) -> dict[str, np.ndarray]:
     """Run ``query`` and return its columns as numpy arrays, without per-row Python work.
