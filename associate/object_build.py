@@ -171,6 +171,7 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
             store.retire_empty_objects(conn, run_id, None if first else emptied)
             if first:
                 n_variable += _update_variability(conn, touched)
+                store.analyze_built(conn)
             else:
                 to_convert, fluxes = _convert(conn, ahead, run_id, log)
                 touched = idsets.union(touched, _objects_of(conn, to_convert))

@@ -357,6 +357,19 @@ def retire_empty_objects(conn: Connection, run_id: int, object_ids=None) -> int:
     return int(res.rowcount)
 
 
+#: The tables a build writes in bulk.
+BUILT_TABLES = ("xray_association", "xray_object", "xray_source_common_flux")
+
+
+def analyze_built(conn: Connection) -> None:
+    """``ANALYZE`` the tables a full build has just filled, in its transaction (ANALYZE
+    counts the transaction's own new rows as live). Without it they keep the statistics
+    of before the build (none, after a first one) until autovacuum gets to them, and the
+    next build is planned for nearly empty tables: an incremental build at the catalogs'
+    real sizes then took 514 s instead of 5."""
+    conn.execute(sa.text("ANALYZE " + ", ".join(f"{SCHEMA}.{t}" for t in BUILT_TABLES)))
+
+
 def write_variability(conn: Connection, var: pd.DataFrame) -> None:
     """Set ``var_band``, ``var_ratio``, ``var_sigma``, ``var_is_lower_limit`` of objects
     (NULL where not seen more than once); objects whose values are already these are not
