@@ -27,8 +27,10 @@ from catalog.bands import COMMON_BANDS, MISSION_BANDS
 from catalog.engine import plan_for_values
 from catalog.flux_convert import convert_fluxes, reason_code
 from catalog.flux_plan import conversion_table
-from catalog.pgcopy import bigint_array, decode_array, read_columns, stage_columns
+from catalog.pgcopy import (bigint_array, decode_array, labels_at, read_columns,
+                             stage_columns)
 from catalog.settings import SCHEMA
+from catalog.spectra import prepare_galactic_nh
 
 FLUX_COLUMNS = ("source_id", "band", "kind", "band_lo_kev", "band_hi_kev", "value",
                 "value_lo", "value_hi")
@@ -57,7 +59,7 @@ def read_band_fluxes(conn: Connection, source_ids) -> tuple[pd.DataFrame, pd.Dat
         return _read_rows(conn, ids)
     order = np.argsort(src["source_id"], kind="stable")
     sources = pd.DataFrame({c: v[order] for c, v in src.items()})
-    sources["catalog"] = np.asarray(cats, dtype=object)[sources["catalog"].to_numpy() - 1]
+    sources["catalog"] = labels_at(cats, sources["catalog"].to_numpy())
     return sources, _read_flux_arrays(dbapi, ids)
 
 
@@ -141,7 +143,10 @@ class ConversionAhead:
     (:func:`read_band_fluxes`), a converter turns them into common-band rows
     (:func:`catalog.flux_convert.convert_fluxes`), at most two chunks waiting at each
     step. Reading (PostgreSQL), converting (Python) and the caller's writes then overlap;
-    the build does not change the rows read (``xray_source``, ``xray_source_flux``).
+    the build does not change the rows read (``xray_source``, ``xray_source_flux``). Once
+    there is anything to convert, the converter first loads the HI map
+    (:func:`catalog.spectra.prepare_galactic_nh`), while the caller mostly waits on the
+    database.
 
     Parameters
     ----------
@@ -198,6 +203,11 @@ class ConversionAhead:
 
     def _converter(self) -> None:
         try:
+            self._ids_known.wait()
+            if self.ids is not None and len(self.ids):
+                # what the first conversion would import, while the caller's own thread
+                # mostly waits on the database
+                prepare_galactic_nh()
             while True:
                 item = self._read.get()
                 if item is None or isinstance(item, BaseException):

