@@ -235,24 +235,48 @@ def same_link(old, new) -> bool:
 
 
 def _diff_links(prev: pd.DataFrame, new: pd.DataFrame, changed: np.ndarray):
-    """(started, ended) between the previous rows and the new rows of the scope."""
-    new_by_id = {r["source_id"]: r for r in new.to_dict("records")}
-    prev_by_id = {r["source_id"]: r for r in prev.to_dict("records")}
-    changed_set = set(changed.tolist())
-    ended, reasons, started = [], [], []
-    for sid, old in prev_by_id.items():
-        cur = new_by_id.get(sid)
-        if cur is None or not same_link(old, cur):
-            ended.append(old)
-            reasons.append("retired" if cur is None else
-                           "changed" if sid in changed_set else "regrouped")
-    for sid, cur in new_by_id.items():
-        old = prev_by_id.get(sid)
-        if old is None or not same_link(old, cur):
-            started.append(cur)
-    ended_df = pd.DataFrame(ended, columns=LINK_COLUMNS)
-    ended_df["reason"] = pd.Series(reasons, dtype=object)
-    return pd.DataFrame(started, columns=LINK_COLUMNS), ended_df
+    """(started, ended) between the previous rows and the new rows of the scope: a source's
+    row is kept when it has one on both sides and they are equal (:func:`same_link`,
+    here on whole columns; the alternatives compared only where the rest agrees)."""
+    prev, new = prev.reset_index(drop=True), new.reset_index(drop=True)
+    prev_sid = prev["source_id"].to_numpy(np.int64)
+    new_sid = new["source_id"].to_numpy(np.int64)
+    order = np.argsort(new_sid, kind="stable")
+    pos = np.minimum(np.searchsorted(new_sid[order], prev_sid), max(len(new_sid) - 1, 0))
+    found = (new_sid[order][pos] == prev_sid) if len(new_sid) else np.zeros(len(prev), bool)
+    at = np.where(found, order[pos] if len(new_sid) else -1, -1)
+    same = np.zeros(len(prev), dtype=bool)
+    both = np.flatnonzero(found)
+    same[both] = _same_rows(prev.iloc[both], new.iloc[at[both]])
+    kept = np.zeros(len(new), dtype=bool)
+    kept[at[same]] = True
+    ended = prev.loc[~same, list(LINK_COLUMNS)].reset_index(drop=True)
+    reason = np.where(~found[~same], "retired",
+                      np.where(idsets.member(prev_sid[~same], changed), "changed", "regrouped"))
+    ended["reason"] = pd.Series(reason, dtype=object)
+    return new.loc[~kept, list(LINK_COLUMNS)].reset_index(drop=True), ended
+
+
+def _close_columns(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """:func:`_close` of two columns, element by element."""
+    x = pd.to_numeric(a, errors="coerce").to_numpy(float)
+    y = pd.to_numeric(b, errors="coerce").to_numpy(float)
+    nx, ny = np.isnan(x), np.isnan(y)
+    with np.errstate(invalid="ignore"):
+        return np.where(nx | ny, nx & ny, np.abs(x - y) <= TOLERANCE)
+
+
+def _same_rows(old: pd.DataFrame, new: pd.DataFrame) -> np.ndarray:
+    """:func:`same_link` of the rows of two equally long frames, row by row."""
+    same = old["object_key"].to_numpy(np.int64) == new["object_key"].to_numpy(np.int64)
+    same &= old["ambiguous"].to_numpy(dtype=bool) == new["ambiguous"].to_numpy(dtype=bool)
+    for col in ("linked_source_id", "separation_arcsec", "n_sigma"):
+        same &= _close_columns(old[col], new[col])
+    old_alt, new_alt = old["alternatives"].to_numpy(), new["alternatives"].to_numpy()
+    for i in np.flatnonzero(same):
+        if len(old_alt[i]) or len(new_alt[i]):
+            same[i] = _same_alternatives(old_alt[i], new_alt[i])
+    return same
 
 
 def _members(links: pd.DataFrame) -> dict:
