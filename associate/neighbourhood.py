@@ -117,8 +117,8 @@ def gather_neighbourhood(changed_ids, retired_ids, params: dict, *, links_of: Ca
         # the cover of the pixels the scope occupies: those covered already are inside
         # ``pixels``, so only the others' (a query_disc each) can add any
         now = idsets.unique(radec_to_hpx(in_scope["ra"], in_scope["dec"], order))
-        more = idsets.difference(cover_occupied(idsets.difference(now, occupied), radius, order),
-                            pixels)
+        more = idsets.difference(
+            cover_occupied(idsets.difference(now, occupied), radius, order), pixels)
         occupied = idsets.union(occupied, now)
         if not len(more):
             links, fetched, _ = _links_closure(links_of, scope, links, fetched)

@@ -118,7 +118,7 @@ def build_objects(engine: Engine, *, catalogs=None, region: Region | None = None
                 params = grouping.params
                 run_id = store.create_run(conn, cats, region_json, params, command, snapshot_at)
                 ended_ids = idsets.intersection(store.associated_ids(conn),
-                                           sources["source_id"].to_numpy(np.int64))
+                                                sources["source_id"].to_numpy(np.int64))
                 n_ended = store.end_associations(conn, ended_ids, run_id)
                 # the fluxes first: the objects are then written with their variability
                 to_convert, fluxes = _convert(conn, ahead, run_id, log,

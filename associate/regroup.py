@@ -83,10 +83,6 @@ class Regrouping:
     updated: pd.DataFrame
 
 
-def _ids(values) -> np.ndarray:
-    return idsets.unique(values)
-
-
 def closure_ids(links: pd.DataFrame, ids) -> np.ndarray:
     """The sources reachable from ``ids`` through shared objects and alternatives.
 
@@ -106,7 +102,7 @@ def closure_ids(links: pd.DataFrame, ids) -> np.ndarray:
     sid = links["source_id"].to_numpy(np.int64)
     key = links["object_key"].to_numpy(np.int64)
     alts = links["alternatives"].to_numpy()
-    start = _ids(ids)
+    start = idsets.unique(ids)
     lens = np.fromiter((len(a) for a in alts), dtype=np.int64, count=len(alts))
     alt_from = np.repeat(sid, lens)
     alt_to = np.fromiter((a["source_id"] for r in np.flatnonzero(lens) for a in alts[r]),
@@ -150,7 +146,7 @@ def scope_ids(sources: pd.DataFrame, seeds, params: dict) -> np.ndarray:
                        shape=(n, n))
     _, label = connected_components(graph, directed=False)
     ids = src["source_id"].to_numpy()
-    hit = idsets.unique(label[idsets.member(ids, _ids(seeds))])
+    hit = idsets.unique(label[idsets.member(ids, seeds)])
     return ids[idsets.member(label, hit)]
 
 
@@ -224,20 +220,9 @@ def _same_alternatives(a, b) -> bool:
                and _close(x["n_sigma"], y["n_sigma"]) for x, y in zip(a, b))
 
 
-def same_link(old, new) -> bool:
-    """Whether two link rows (mappings with the ``Grouping.links`` columns) are equal."""
-    return (int(old["object_key"]) == int(new["object_key"])
-            and _close(old["linked_source_id"], new["linked_source_id"])
-            and bool(old["ambiguous"]) == bool(new["ambiguous"])
-            and _close(old["separation_arcsec"], new["separation_arcsec"])
-            and _close(old["n_sigma"], new["n_sigma"])
-            and _same_alternatives(old["alternatives"], new["alternatives"]))
-
-
 def _diff_links(prev: pd.DataFrame, new: pd.DataFrame, changed: np.ndarray):
     """(started, ended) between the previous rows and the new rows of the scope: a source's
-    row is kept when it has one on both sides and they are equal (:func:`same_link`,
-    here on whole columns; the alternatives compared only where the rest agrees)."""
+    row is kept when it has one on both sides and they are equal (:func:`_same_rows`)."""
     prev, new = prev.reset_index(drop=True), new.reset_index(drop=True)
     prev_sid = prev["source_id"].to_numpy(np.int64)
     new_sid = new["source_id"].to_numpy(np.int64)
@@ -267,7 +252,9 @@ def _close_columns(a: pd.Series, b: pd.Series) -> np.ndarray:
 
 
 def _same_rows(old: pd.DataFrame, new: pd.DataFrame) -> np.ndarray:
-    """:func:`same_link` of the rows of two equally long frames, row by row."""
+    """Whether each row of ``old`` equals the row of ``new`` at the same position: the
+    same object, linked source, ambiguity, separation and n_sigma (within
+    :data:`TOLERANCE`), and alternatives (compared only where the rest agrees)."""
     same = old["object_key"].to_numpy(np.int64) == new["object_key"].to_numpy(np.int64)
     same &= old["ambiguous"].to_numpy(dtype=bool) == new["ambiguous"].to_numpy(dtype=bool)
     for col in ("linked_source_id", "separation_arcsec", "n_sigma"):
@@ -353,7 +340,7 @@ def regroup(previous, sources: pd.DataFrame, *, changed_ids=(), retired_ids=(),
     params = _params(getattr(previous, "params", None) or {}, src["catalog"].unique(),
                      n_sigma, floors, max_radius_arcsec)
     ids = src["source_id"].to_numpy()
-    changed, retired = _ids(changed_ids), _ids(retired_ids)
+    changed, retired = idsets.unique(changed_ids), idsets.unique(retired_ids)
     for bad, what in ((idsets.intersection(changed, retired), "both changed and retired"),
                       (idsets.intersection(retired, ids), "retired but still in sources"),
                       (idsets.difference(changed, ids), "changed but not in sources")):

@@ -78,7 +78,7 @@ def merge_pixels(pixels: np.ndarray, order: int, max_gap: int = 0) -> np.ndarray
     numpy.ndarray, shape (n, 2), int64
         Inclusive ``[lo, hi]`` ranges at order 29, sorted, adjacent ones merged.
     """
-    pix = idsets.unique(np.asarray(pixels, dtype=np.int64))
+    pix = idsets.unique(pixels)
     if len(pix) == 0:
         return np.empty((0, 2), dtype=np.int64)
     breaks = np.nonzero(np.diff(pix) > max_gap + 1)[0]
