@@ -72,10 +72,12 @@ def _read_flux_arrays(dbapi, ids: str) -> pd.DataFrame:
     then per element a 4-byte length and the float8; NULL elements sent as NaN, so every
     element is 12 bytes) and decoded by numpy. (The view ``xray_flux`` unnests the arrays
     row by row: 2.7 s for 44,000 eRASS1/XMM/CSC sources against 0.3 s.)
+    ``f`` is scanned twice rather than materialized: a materialized chunk spills to
+    disk and is sorted there for the join (1.9 s against 1.1 s for 50,000 eRASS1 sources).
     """
     values = ("value", "value_lo", "value_hi")
     sql = f"""
-        WITH f AS (SELECT * FROM {SCHEMA}.xray_source_flux
+        WITH f AS NOT MATERIALIZED (SELECT * FROM {SCHEMA}.xray_source_flux
                     WHERE source_id = ANY(CAST(%(ids)s AS bigint[]))),
              lay AS (SELECT (row_number() OVER ())::int AS no, d.*
                        FROM (SELECT DISTINCT band, kind, band_lo_kev, band_hi_kev FROM f) d)

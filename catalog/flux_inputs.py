@@ -138,9 +138,10 @@ def prepare_fluxes(fluxes: pd.DataFrame, sources: pd.DataFrame) -> list[BandSetF
         _check(f, (lo > v) | (hi < v) | (hi < 0), "fluxes",
                "bounds not around the value (expected value_lo <= value <= value_hi, "
                "value_hi >= 0)", ("value", "value_lo", "value_hi"))
-    catalog = sources["catalog"].to_numpy(dtype=object)[pos]
-    set_of = _band_set_of_rows(f, catalog, num["band_lo_kev"], num["band_hi_kev"])
-    frame = pd.DataFrame({"pos": pos, "set": set_of, "band": f["band"].astype(str),
+    cat_code, cats = pd.factorize(sources["catalog"])
+    set_code = _band_set_of_rows(f, cat_code[pos], np.asarray(cats, dtype=object),
+                                 num["band_lo_kev"], num["band_hi_kev"])
+    frame = pd.DataFrame({"pos": pos, "set": set_code, "band": f["band"].astype(str),
                           "kind": f["kind"], "value": v, "value_lo": lo, "value_hi": hi})
     dup = frame.duplicated(["pos", "band", "kind"])
     _check(f, dup.to_numpy(), "fluxes", "a second row for the same source, band and kind",
@@ -148,18 +149,21 @@ def prepare_fluxes(fluxes: pd.DataFrame, sources: pd.DataFrame) -> list[BandSetF
     mixed = frame.groupby("pos")["set"].nunique()
     if (mixed > 1).any():
         p = int(mixed.index[mixed.to_numpy() > 1][0])
+        names = sorted(_KNOWN_SETS[frame["set"][frame["pos"] == p].unique()])
         raise InputError(f"source_id {_show(sources['source_id'][p])}: fluxes from two band sets "
-                         f"({', '.join(sorted(frame['set'][frame['pos'] == p].unique()))}); "
-                         "expected the bands of one catalogue layout")
-    first_set = frame.drop_duplicates("pos").set_index("pos")["set"]
-    default = sources["catalog"].map(lambda c: MISSION_BANDS[c][0].band_set)
-    source_set = first_set.reindex(range(len(sources))).fillna(default).to_numpy()
+                         f"({', '.join(names)}); expected the bands of one catalogue layout")
+    # a source without flux rows: its catalog's first band set
+    source_set = np.array([_KNOWN_SETS.tolist().index(MISSION_BANDS[c][0].band_set)
+                           for c in cats], dtype=np.int64)[cat_code]
+    first = frame.drop_duplicates("pos")
+    source_set[first["pos"].to_numpy()] = first["set"].to_numpy()
     out = []
     for sets in MISSION_BANDS.values():
         for bs in sets:
-            rows = np.flatnonzero(source_set == bs.band_set)
+            code = _KNOWN_SETS.tolist().index(bs.band_set)
+            rows = np.flatnonzero(source_set == code)
             if rows.size:
-                out.append(_pivot(bs, rows, frame[frame["set"] == bs.band_set]))
+                out.append(_pivot(bs, rows, frame[frame["set"].to_numpy() == code]))
     return out
 
 
@@ -195,33 +199,67 @@ def _pivot(bs: MissionBands, rows: np.ndarray, frame: pd.DataFrame) -> BandSetFl
     return BandSetFluxes(bs, rows, bands, state, v, lo, hi, err_lo, err_hi, upper, has_rate)
 
 
-def _band_set_of_rows(f: pd.DataFrame, catalog: np.ndarray, lo: np.ndarray,
-                      hi: np.ndarray) -> np.ndarray:
-    """The band set each flux row belongs to, from its catalog, kind, band and limits."""
-    known = pd.DataFrame([
-        (key, kind, band, blo, bhi, bs.band_set)
-        for key, sets in MISSION_BANDS.items() for bs in sets
-        for kind, table in (("energy_flux", bs.energy_flux), ("count_rate", bs.count_rate))
-        for band, (blo, bhi) in table.items()],
-        columns=["catalog", "kind", "band", "blo", "bhi", "set"])
-    rows = pd.DataFrame({"row": np.arange(len(f)), "catalog": catalog,
-                         "kind": f["kind"].to_numpy(dtype=object),
-                         "band": f["band"].astype(str).to_numpy(dtype=object), "lo": lo,
-                         "hi": hi})
-    m = rows.merge(known, on=["catalog", "kind", "band"], how="left")
-    m = m[np.isclose(m["lo"], m["blo"], rtol=1e-6, atol=0)
-          & np.isclose(m["hi"], m["bhi"], rtol=1e-6, atol=0)]
-    set_of = np.full(len(f), None, dtype=object)
-    set_of[m["row"].to_numpy()] = m["set"].to_numpy(dtype=object)
-    missing = np.array([s is None for s in set_of], dtype=bool)
-    if missing.any():
-        i = int(np.flatnonzero(missing)[0])
-        expected = ", ".join(f"{b} {blo:g}-{bhi:g} keV" for _, b, blo, bhi in known[
-            (known["catalog"] == catalog[i]) & (known["kind"] == f["kind"][i])][
+#: Every known flux band: catalog, kind, band name, limits (keV) and band set.
+_KNOWN = pd.DataFrame([
+    (key, kind, band, blo, bhi, bs.band_set)
+    for key, sets in MISSION_BANDS.items() for bs in sets
+    for kind, table in (("energy_flux", bs.energy_flux), ("count_rate", bs.count_rate))
+    for band, (blo, bhi) in table.items()],
+    columns=["catalog", "kind", "band", "blo", "bhi", "set"])
+#: The band sets' names; a flux row's band set is its position here.
+_KNOWN_SETS = np.array(list(dict.fromkeys(_KNOWN["set"])), dtype=object)
+
+
+def _codes(values, vocabulary: np.ndarray) -> np.ndarray:
+    """Position of each value in ``vocabulary`` (-1: not in it, or missing); factorized
+    first, so that only the distinct values are looked up."""
+    codes, uniques = pd.factorize(values)
+    where = np.append(pd.Index(vocabulary).get_indexer(np.asarray(uniques, dtype=object)), -1)
+    return where[codes]  # code -1 (missing) takes the appended -1
+
+
+def _band_set_of_rows(f: pd.DataFrame, cat_code: np.ndarray, cats: np.ndarray,
+                      lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The band set (position in :data:`_KNOWN_SETS`) of each flux row, from its catalog
+    (``cats[cat_code]``), kind, band and limits: the (catalog, kind, band) triples as
+    integer keys, each row checked against the known bands of its key (a catalog may have
+    two band sets naming a band alike, told apart by the limits)."""
+    vocab = {c: np.array(list(dict.fromkeys(_KNOWN[c])), dtype=object)
+             for c in ("catalog", "kind", "band")}
+    nk, nb = len(vocab["kind"]), len(vocab["band"])
+
+    def keys(c, k, b):
+        key = (c * nk + k) * nb + b
+        return np.where((c < 0) | (k < 0) | (b < 0), -1, key)
+
+    known_key = keys(*(pd.Index(vocab[c]).get_indexer(_KNOWN[c]) for c in vocab))
+    order = np.argsort(known_key, kind="stable")
+    known_key = known_key[order]
+    blo, bhi = _KNOWN["blo"].to_numpy(float)[order], _KNOWN["bhi"].to_numpy(float)[order]
+    kset = pd.Index(_KNOWN_SETS).get_indexer(_KNOWN["set"])[order]
+    cat_of_vocab = np.append(pd.Index(vocab["catalog"]).get_indexer(cats), -1)
+    key = keys(cat_of_vocab[cat_code], _codes(f["kind"], vocab["kind"]),
+               _codes(f["band"].astype(str), vocab["band"]))
+    start = np.searchsorted(known_key, key, side="left")
+    end = np.searchsorted(known_key, key, side="right")
+    set_of = np.full(len(f), -1, dtype=np.int64)
+    for m in range(int((end - start).max(initial=0))):
+        j = start + m
+        has = np.flatnonzero((key >= 0) & (j < end))
+        j = j[has]
+        ok = (np.isclose(lo[has], blo[j], rtol=1e-6, atol=0)
+              & np.isclose(hi[has], bhi[j], rtol=1e-6, atol=0))
+        set_of[has[ok]] = kset[j[ok]]
+    missing = np.flatnonzero(set_of < 0)
+    if missing.size:
+        i = int(missing[0])
+        catalog = cats[cat_code[i]] if cat_code[i] >= 0 else None
+        expected = ", ".join(f"{b} {blo:g}-{bhi:g} keV" for _, b, blo, bhi in _KNOWN[
+            (_KNOWN["catalog"] == catalog) & (_KNOWN["kind"] == f["kind"][i])][
             ["band", "blo", "bhi"]].itertuples())
         raise InputError(f"fluxes row {i} (source_id {_show(f['source_id'][i])}): {f['kind'][i]} "
                          f"band {_show(f['band'][i])} {lo[i]:g}-{hi[i]:g} keV is not a band of "
-                         f"catalog {_show(catalog[i])} (expected one of: {expected or 'none'})")
+                         f"catalog {_show(catalog)} (expected one of: {expected or 'none'})")
     return set_of
 
 
