@@ -153,14 +153,14 @@ def prepare_fluxes(fluxes: pd.DataFrame, sources: pd.DataFrame) -> list[BandSetF
         raise InputError(f"source_id {_show(sources['source_id'][p])}: fluxes from two band sets "
                          f"({', '.join(names)}); expected the bands of one catalogue layout")
     # a source without flux rows: its catalog's first band set
-    source_set = np.array([_KNOWN_SETS.tolist().index(MISSION_BANDS[c][0].band_set)
-                           for c in cats], dtype=np.int64)[cat_code]
+    source_set = np.array([_SET_CODE[MISSION_BANDS[c][0].band_set] for c in cats],
+                          dtype=np.int64)[cat_code]
     first = frame.drop_duplicates("pos")
     source_set[first["pos"].to_numpy()] = first["set"].to_numpy()
     out = []
     for sets in MISSION_BANDS.values():
         for bs in sets:
-            code = _KNOWN_SETS.tolist().index(bs.band_set)
+            code = _SET_CODE[bs.band_set]
             rows = np.flatnonzero(source_set == code)
             if rows.size:
                 out.append(_pivot(bs, rows, frame[frame["set"].to_numpy() == code]))
@@ -208,14 +208,41 @@ _KNOWN = pd.DataFrame([
     columns=["catalog", "kind", "band", "blo", "bhi", "set"])
 #: The band sets' names; a flux row's band set is its position here.
 _KNOWN_SETS = np.array(list(dict.fromkeys(_KNOWN["set"])), dtype=object)
+_SET_CODE = {name: i for i, name in enumerate(_KNOWN_SETS)}
+#: The distinct values of the columns that key a known band.
+_VOCAB = {c: pd.Index(list(dict.fromkeys(_KNOWN[c]))) for c in ("catalog", "kind", "band")}
 
 
-def _codes(values, vocabulary: np.ndarray) -> np.ndarray:
+def _key(cat: np.ndarray, kind: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """One integer per (catalog, kind, band), from their positions in :data:`_VOCAB`;
+    -1 where any of them is -1 (unknown)."""
+    key = (cat * len(_VOCAB["kind"]) + kind) * len(_VOCAB["band"]) + band
+    return np.where((cat < 0) | (kind < 0) | (band < 0), -1, key)
+
+
+def _known_by_key() -> tuple[np.ndarray, ...]:
+    """The known bands sorted by :func:`_key`: the keys, limits and band-set codes."""
+    key = _key(*(_VOCAB[c].get_indexer(_KNOWN[c]) for c in _VOCAB))
+    order = np.argsort(key, kind="stable")
+    return (key[order], _KNOWN["blo"].to_numpy(float)[order],
+            _KNOWN["bhi"].to_numpy(float)[order],
+            _KNOWN["set"].map(_SET_CODE).to_numpy(np.int64)[order])
+
+
+_KNOWN_KEY, _KNOWN_LO, _KNOWN_HI, _KNOWN_SET_CODE = _known_by_key()
+
+
+def _positions(values, vocabulary: pd.Index) -> np.ndarray:
+    """Position of each of these (distinct) values in ``vocabulary`` (-1: not in it),
+    with one -1 appended, for a factorized code -1 (missing) to take."""
+    return np.append(vocabulary.get_indexer(np.asarray(values, dtype=object)), -1)
+
+
+def _codes(values, vocabulary: pd.Index) -> np.ndarray:
     """Position of each value in ``vocabulary`` (-1: not in it, or missing); factorized
     first, so that only the distinct values are looked up."""
     codes, uniques = pd.factorize(values)
-    where = np.append(pd.Index(vocabulary).get_indexer(np.asarray(uniques, dtype=object)), -1)
-    return where[codes]  # code -1 (missing) takes the appended -1
+    return _positions(uniques, vocabulary)[codes]
 
 
 def _band_set_of_rows(f: pd.DataFrame, cat_code: np.ndarray, cats: np.ndarray,
@@ -224,32 +251,18 @@ def _band_set_of_rows(f: pd.DataFrame, cat_code: np.ndarray, cats: np.ndarray,
     (``cats[cat_code]``), kind, band and limits: the (catalog, kind, band) triples as
     integer keys, each row checked against the known bands of its key (a catalog may have
     two band sets naming a band alike, told apart by the limits)."""
-    vocab = {c: np.array(list(dict.fromkeys(_KNOWN[c])), dtype=object)
-             for c in ("catalog", "kind", "band")}
-    nk, nb = len(vocab["kind"]), len(vocab["band"])
-
-    def keys(c, k, b):
-        key = (c * nk + k) * nb + b
-        return np.where((c < 0) | (k < 0) | (b < 0), -1, key)
-
-    known_key = keys(*(pd.Index(vocab[c]).get_indexer(_KNOWN[c]) for c in vocab))
-    order = np.argsort(known_key, kind="stable")
-    known_key = known_key[order]
-    blo, bhi = _KNOWN["blo"].to_numpy(float)[order], _KNOWN["bhi"].to_numpy(float)[order]
-    kset = pd.Index(_KNOWN_SETS).get_indexer(_KNOWN["set"])[order]
-    cat_of_vocab = np.append(pd.Index(vocab["catalog"]).get_indexer(cats), -1)
-    key = keys(cat_of_vocab[cat_code], _codes(f["kind"], vocab["kind"]),
-               _codes(f["band"].astype(str), vocab["band"]))
-    start = np.searchsorted(known_key, key, side="left")
-    end = np.searchsorted(known_key, key, side="right")
+    key = _key(_positions(cats, _VOCAB["catalog"])[cat_code], _codes(f["kind"], _VOCAB["kind"]),
+               _codes(f["band"].astype(str), _VOCAB["band"]))
+    start = np.searchsorted(_KNOWN_KEY, key, side="left")
+    end = np.searchsorted(_KNOWN_KEY, key, side="right")
     set_of = np.full(len(f), -1, dtype=np.int64)
     for m in range(int((end - start).max(initial=0))):
         j = start + m
         has = np.flatnonzero((key >= 0) & (j < end))
         j = j[has]
-        ok = (np.isclose(lo[has], blo[j], rtol=1e-6, atol=0)
-              & np.isclose(hi[has], bhi[j], rtol=1e-6, atol=0))
-        set_of[has[ok]] = kset[j[ok]]
+        ok = (np.isclose(lo[has], _KNOWN_LO[j], rtol=1e-6, atol=0)
+              & np.isclose(hi[has], _KNOWN_HI[j], rtol=1e-6, atol=0))
+        set_of[has[ok]] = _KNOWN_SET_CODE[j[ok]]
     missing = np.flatnonzero(set_of < 0)
     if missing.size:
         i = int(missing[0])
